@@ -1,0 +1,100 @@
+//! Events a session emits: pushed to webhooks and to the SSE stream.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// Event names, as used in webhook subscriptions, `x-wagate-event` and SSE `event:` lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+pub enum EventKind {
+    #[serde(rename = "message.received")]
+    MessageReceived,
+    #[serde(rename = "message.status")]
+    MessageStatus,
+    #[serde(rename = "session.status")]
+    SessionStatus,
+    /// SSE only: a new QR code is available.
+    #[serde(rename = "qr")]
+    Qr,
+}
+
+impl EventKind {
+    /// The events a webhook can subscribe to.
+    pub const WEBHOOK: [EventKind; 3] = [
+        Self::MessageReceived,
+        Self::MessageStatus,
+        Self::SessionStatus,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::MessageReceived => "message.received",
+            Self::MessageStatus => "message.status",
+            Self::SessionStatus => "session.status",
+            Self::Qr => "qr",
+        }
+    }
+
+    /// The SSE `event:` name; the contract calls session status changes `status` there.
+    pub fn sse_name(self) -> &'static str {
+        match self {
+            Self::SessionStatus => "status",
+            other => other.as_str(),
+        }
+    }
+}
+
+/// The envelope POSTed to webhooks and sent as SSE `data:`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GatewayEvent {
+    pub event: EventKind,
+    pub session_id: String,
+    pub timestamp: DateTime<Utc>,
+    pub data: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum MessageKind {
+    Text,
+    Image,
+    Video,
+    Audio,
+    Document,
+    Sticker,
+    Location,
+    Contact,
+    Reaction,
+    Unknown,
+}
+
+/// `data` of a `message.received` event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InboundMessageData {
+    pub message_id: String,
+    /// Sender phone digits (or the JID when it has no phone number, e.g. a LID).
+    pub from: String,
+    /// The chat JID: the sender for direct chats, the group for group messages.
+    pub chat: String,
+    pub is_group: bool,
+    pub push_name: Option<String>,
+    /// Unix seconds.
+    pub timestamp: i64,
+    #[serde(rename = "type")]
+    pub kind: MessageKind,
+    pub text: Option<String>,
+    pub media: Option<InboundMedia>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InboundMedia {
+    pub mime_type: String,
+    pub file_name: Option<String>,
+    pub caption: Option<String>,
+    pub size: u64,
+    /// Path of `GET .../media/{messageId}` to fetch the bytes.
+    pub url: String,
+}

@@ -1,0 +1,28 @@
+//! wagate's shared contract: the JSON types of the REST API, the stable error codes and the
+//! validation rules every crate applies at its edge. Nothing here does I/O, so the router,
+//! the session pod and the operator all agree on one definition.
+
+pub mod error;
+pub mod events;
+pub mod id;
+pub mod message;
+pub mod numbers;
+pub mod recipient;
+pub mod session;
+
+pub use error::{ApiError, ErrorBody, ErrorCode, ErrorDetail, FieldErrors};
+pub use events::{EventKind, GatewayEvent, InboundMedia, InboundMessageData, MessageKind};
+pub use id::{SessionId, validate_session_id};
+pub use message::{
+    MediaLimits, MediaSource, MediaSpec, MediaType, MessageStatus, SendContent, SendRequest,
+    SendResult, ValidatedSend,
+};
+pub use numbers::{
+    CheckNumbersRequest, CheckNumbersResponse, GroupInfo, GroupsResponse, NumberCheck,
+    PairCodeRequest, PairCodeResponse, QrJson, QrLinkResponse,
+};
+pub use recipient::{Recipient, normalize_phone};
+pub use session::{
+    CreateSessionRequest, DeleteResponse, OkResponse, SessionInfo, SessionList, SessionState,
+    WebhookConfig, WebhookSettings,
+};

@@ -1,0 +1,514 @@
+//! Sending: the request, its validation into a `ValidatedSend`, and the result view.
+
+use base64::Engine as _;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::{ApiError, ErrorCode, FieldErrors, Recipient};
+
+pub const TEXT_MAX_CHARS: usize = 65_536;
+pub const FILE_NAME_MAX: usize = 255;
+pub const IDEMPOTENCY_KEY_MAX: usize = 255;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum MediaType {
+    Image,
+    Video,
+    Audio,
+    Document,
+    Sticker,
+}
+
+impl MediaType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Image => "image",
+            Self::Video => "video",
+            Self::Audio => "audio",
+            Self::Document => "document",
+            Self::Sticker => "sticker",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [
+            Self::Image,
+            Self::Video,
+            Self::Audio,
+            Self::Document,
+            Self::Sticker,
+        ]
+        .into_iter()
+        .find(|t| t.as_str() == raw)
+    }
+
+    /// What WhatsApp clients assume when the sender does not say.
+    pub fn default_mime(self) -> &'static str {
+        match self {
+            Self::Image => "image/jpeg",
+            Self::Video => "video/mp4",
+            Self::Audio => "audio/ogg; codecs=opus",
+            Self::Document => "application/octet-stream",
+            Self::Sticker => "image/webp",
+        }
+    }
+}
+
+/// Media in a send: exactly one of `url` / `data`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MediaSpec {
+    #[serde(rename = "type")]
+    pub kind: MediaType,
+    /// `http(s)` URL the gateway downloads the file from.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// The file as base64 (a `data:` URL is accepted too).
+    #[serde(default)]
+    pub data: Option<String>,
+    #[serde(default)]
+    pub mime_type: Option<String>,
+    #[serde(default)]
+    pub file_name: Option<String>,
+    #[serde(default)]
+    pub caption: Option<String>,
+}
+
+/// `POST .../messages` body: exactly one of `text` / `media`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SendRequest {
+    /// Phone number with country code, or a JID (`...@s.whatsapp.net`, `...@g.us`).
+    #[serde(default)]
+    pub to: String,
+    #[serde(default)]
+    pub text: Option<String>,
+    #[serde(default)]
+    pub media: Option<MediaSpec>,
+    /// Id of the message this one quotes.
+    #[serde(default)]
+    pub reply_to: Option<String>,
+    /// Client-chosen key; a retry with the same key within 24 h returns the first result.
+    #[serde(default)]
+    pub idempotency_key: Option<String>,
+    /// `POST /v1/messages` only: the session to send through.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+    /// `POST /v1/messages` only: pick the session by its linked phone number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+}
+
+/// Size caps for media, configured per deployment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MediaLimits {
+    pub inline_max_bytes: usize,
+    pub url_max_bytes: usize,
+}
+
+impl Default for MediaLimits {
+    fn default() -> Self {
+        Self {
+            inline_max_bytes: 16 * 1024 * 1024,
+            url_max_bytes: 64 * 1024 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum MediaSource {
+    Inline(Vec<u8>),
+    Url(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum SendContent {
+    Text(String),
+    Media {
+        kind: MediaType,
+        source: MediaSource,
+        mime_type: String,
+        file_name: Option<String>,
+        caption: Option<String>,
+    },
+}
+
+/// A send that passed every contract rule.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidatedSend {
+    pub to: Recipient,
+    pub content: SendContent,
+    pub reply_to: Option<String>,
+    pub idempotency_key: Option<String>,
+}
+
+impl SendRequest {
+    /// Applies every rule of the contract and reports all offending fields at once.
+    /// Oversized inline media is `413 payload_too_large` rather than a field error.
+    pub fn validate(&self, limits: &MediaLimits) -> Result<ValidatedSend, ApiError> {
+        let mut errors = FieldErrors::new();
+        let to = match Recipient::parse(&self.to) {
+            Ok(to) => Some(to),
+            Err(err) => {
+                errors.extend(err.details.unwrap_or_default());
+                None
+            }
+        };
+        let content = match (&self.text, &self.media) {
+            (Some(_), Some(_)) => {
+                errors.insert(
+                    "text".into(),
+                    "send either 'text' or 'media', not both".into(),
+                );
+                None
+            }
+            (None, None) => {
+                errors.insert("text".into(), "one of 'text' or 'media' is required".into());
+                None
+            }
+            (Some(text), None) => {
+                check_text("text", text, &mut errors);
+                Some(SendContent::Text(text.clone()))
+            }
+            (None, Some(media)) => validate_media(media, limits, &mut errors)?,
+        };
+        if let Some(reply_to) = &self.reply_to
+            && (reply_to.is_empty()
+                || reply_to.len() > 128
+                || !reply_to.bytes().all(|b| b.is_ascii_alphanumeric()))
+        {
+            errors.insert(
+                "replyTo".into(),
+                "must be a message id (1-128 letters and digits)".into(),
+            );
+        }
+        if let Some(key) = &self.idempotency_key
+            && (key.is_empty() || key.len() > IDEMPOTENCY_KEY_MAX)
+        {
+            errors.insert(
+                "idempotencyKey".into(),
+                format!("must be 1-{IDEMPOTENCY_KEY_MAX} characters"),
+            );
+        }
+        match (to, content) {
+            (Some(to), Some(content)) if errors.is_empty() => Ok(ValidatedSend {
+                to,
+                content,
+                reply_to: self.reply_to.clone(),
+                idempotency_key: self.idempotency_key.clone(),
+            }),
+            _ => Err(ApiError::validation(errors)),
+        }
+    }
+}
+
+fn check_text(field: &str, text: &str, errors: &mut FieldErrors) {
+    let chars = text.chars().count();
+    if text.trim().is_empty() {
+        errors.insert(field.into(), "must not be empty".into());
+    } else if chars > TEXT_MAX_CHARS {
+        errors.insert(
+            field.into(),
+            format!("must be at most {TEXT_MAX_CHARS} characters (got {chars})"),
+        );
+    }
+}
+
+fn validate_media(
+    media: &MediaSpec,
+    limits: &MediaLimits,
+    errors: &mut FieldErrors,
+) -> Result<Option<SendContent>, ApiError> {
+    let mut inline_mime = None;
+    let source = match (&media.url, &media.data) {
+        (Some(_), Some(_)) | (None, None) => {
+            errors.insert(
+                "media".into(),
+                "give exactly one of 'media.url' or 'media.data'".into(),
+            );
+            None
+        }
+        (Some(url), None) => match crate::session::validate_webhook_url(url) {
+            Ok(()) => Some(MediaSource::Url(url.clone())),
+            Err(why) => {
+                errors.insert("media.url".into(), why);
+                None
+            }
+        },
+        (None, Some(data)) => {
+            let (declared_mime, payload) = split_data_url(data);
+            inline_mime = declared_mime;
+            // base64 grows 4/3: refuse before decoding what cannot fit.
+            if payload.len() / 4 * 3 > limits.inline_max_bytes + 3 {
+                return Err(too_large(limits.inline_max_bytes));
+            }
+            let cleaned: String = payload
+                .chars()
+                .filter(|c| !c.is_ascii_whitespace())
+                .collect();
+            match base64::engine::general_purpose::STANDARD.decode(cleaned.as_bytes()) {
+                Ok(bytes) if bytes.is_empty() => {
+                    errors.insert("media.data".into(), "must not be empty".into());
+                    None
+                }
+                Ok(bytes) if bytes.len() > limits.inline_max_bytes => {
+                    return Err(too_large(limits.inline_max_bytes));
+                }
+                Ok(bytes) => Some(MediaSource::Inline(bytes)),
+                Err(e) => {
+                    errors.insert("media.data".into(), format!("is not valid base64 ({e})"));
+                    None
+                }
+            }
+        }
+    };
+    let mime_type = media
+        .mime_type
+        .clone()
+        .or(inline_mime)
+        .unwrap_or_else(|| media.kind.default_mime().into());
+    if !is_mime(&mime_type) {
+        errors.insert(
+            "media.mimeType".into(),
+            "must look like 'type/subtype'".into(),
+        );
+    }
+    if let Some(name) = &media.file_name
+        && (name.is_empty() || name.len() > FILE_NAME_MAX || name.contains(['/', '\\', '\0']))
+    {
+        errors.insert(
+            "media.fileName".into(),
+            format!("must be 1-{FILE_NAME_MAX} characters without path separators"),
+        );
+    }
+    if let Some(caption) = &media.caption {
+        check_text("media.caption", caption, errors);
+    }
+    Ok(source.map(|source| SendContent::Media {
+        kind: media.kind,
+        source,
+        mime_type,
+        file_name: media.file_name.clone(),
+        caption: media.caption.clone(),
+    }))
+}
+
+fn too_large(limit: usize) -> ApiError {
+    ApiError::new(
+        ErrorCode::PayloadTooLarge,
+        format!(
+            "Inline media is larger than {} MiB; send it by 'media.url' instead",
+            limit / (1024 * 1024)
+        ),
+    )
+}
+
+/// `data:image/png;base64,AAAA` → (Some("image/png"), "AAAA"); plain base64 passes through.
+fn split_data_url(data: &str) -> (Option<String>, &str) {
+    if let Some(rest) = data.strip_prefix("data:")
+        && let Some((header, payload)) = rest.split_once(',')
+    {
+        let mime = header.trim_end_matches(";base64");
+        return ((!mime.is_empty()).then(|| mime.to_string()), payload);
+    }
+    (None, data)
+}
+
+fn is_mime(raw: &str) -> bool {
+    let essence = raw.split(';').next().unwrap_or_default().trim();
+    let token = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$&^_.+-".contains(&b))
+    };
+    raw.len() <= 255
+        && essence
+            .split_once('/')
+            .is_some_and(|(t, s)| token(t) && token(s))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum MessageStatus {
+    Queued,
+    Sent,
+    Delivered,
+    Read,
+    Failed,
+}
+
+impl MessageStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Sent => "sent",
+            Self::Delivered => "delivered",
+            Self::Read => "read",
+            Self::Failed => "failed",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [
+            Self::Queued,
+            Self::Sent,
+            Self::Delivered,
+            Self::Read,
+            Self::Failed,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == raw)
+    }
+
+    /// Receipts arrive out of order; a status only ever moves forward.
+    pub fn rank(self) -> u8 {
+        match self {
+            Self::Queued => 0,
+            Self::Sent => 1,
+            Self::Delivered => 2,
+            Self::Read => 3,
+            Self::Failed => 4,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SendResult {
+    pub id: String,
+    pub to: String,
+    pub status: MessageStatus,
+    pub error: Option<crate::ErrorDetail>,
+    pub created_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivered_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_at: Option<DateTime<Utc>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(to: &str, text: &str) -> SendRequest {
+        SendRequest {
+            to: to.into(),
+            text: Some(text.into()),
+            ..Default::default()
+        }
+    }
+
+    fn media(data: &str) -> SendRequest {
+        SendRequest {
+            to: "971501234567".into(),
+            media: Some(MediaSpec {
+                kind: MediaType::Document,
+                url: None,
+                data: Some(data.into()),
+                mime_type: Some("application/pdf".into()),
+                file_name: Some("invoice.pdf".into()),
+                caption: None,
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn field_errors(req: &SendRequest) -> FieldErrors {
+        req.validate(&MediaLimits::default())
+            .unwrap_err()
+            .details
+            .unwrap()
+    }
+
+    #[test]
+    fn a_valid_text_send_normalises_the_number() {
+        let ok = text("+971 50-123 4567", "Invoice #123 is ready")
+            .validate(&MediaLimits::default())
+            .unwrap();
+        assert_eq!(ok.to.jid(), "971501234567@s.whatsapp.net");
+        assert_eq!(
+            ok.content,
+            SendContent::Text("Invoice #123 is ready".into())
+        );
+    }
+
+    #[test]
+    fn text_bounds() {
+        assert!(field_errors(&text("971501234567", "")).contains_key("text"));
+        assert!(field_errors(&text("971501234567", "   ")).contains_key("text"));
+        assert!(
+            field_errors(&text("971501234567", &"é".repeat(TEXT_MAX_CHARS + 1)))
+                .contains_key("text")
+        );
+        assert!(
+            text("971501234567", &"é".repeat(TEXT_MAX_CHARS))
+                .validate(&MediaLimits::default())
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn text_and_media_together_or_neither() {
+        let mut both = media("aGVsbG8=");
+        both.text = Some("hi".into());
+        assert!(field_errors(&both).contains_key("text"));
+        assert!(
+            field_errors(&SendRequest {
+                to: "971501234567".into(),
+                ..Default::default()
+            })
+            .contains_key("text")
+        );
+    }
+
+    #[test]
+    fn reports_every_bad_field_at_once() {
+        let errors = field_errors(&text("12", ""));
+        assert!(errors.contains_key("to") && errors.contains_key("text"));
+    }
+
+    #[test]
+    fn media_base64_rules() {
+        assert!(field_errors(&media("not base64!!")).contains_key("media.data"));
+        let ok = media("data:application/pdf;base64,aGVsbG8=")
+            .validate(&MediaLimits::default())
+            .unwrap();
+        let SendContent::Media { source, .. } = ok.content else {
+            panic!("media")
+        };
+        assert_eq!(source, MediaSource::Inline(b"hello".to_vec()));
+    }
+
+    #[test]
+    fn oversized_inline_media_is_413() {
+        let limits = MediaLimits {
+            inline_max_bytes: 4,
+            url_max_bytes: 10,
+        };
+        let err = media("aGVsbG8gd29ybGQ=").validate(&limits).unwrap_err();
+        assert_eq!(err.code, ErrorCode::PayloadTooLarge);
+    }
+
+    #[test]
+    fn mime_and_file_name_rules() {
+        let mut req = media("aGVsbG8=");
+        if let Some(m) = req.media.as_mut() {
+            m.mime_type = Some("pdf".into());
+            m.file_name = Some("../etc/passwd".into());
+        }
+        let errors = field_errors(&req);
+        assert!(errors.contains_key("media.mimeType") && errors.contains_key("media.fileName"));
+    }
+
+    #[test]
+    fn status_rank_only_moves_forward() {
+        assert!(MessageStatus::Read.rank() > MessageStatus::Delivered.rank());
+        assert_eq!(
+            MessageStatus::parse("delivered"),
+            Some(MessageStatus::Delivered)
+        );
+    }
+}
