@@ -1,0 +1,135 @@
+//! Flags of the `wagate-session` binary; each has a `WAGATE_*` environment equivalent.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+use wagate_api::{EventKind, MediaLimits};
+
+use crate::config::{DefaultWebhook, RetryPolicy, SessionConfig};
+use crate::engine::{EngineKind, EngineOptions};
+
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "wagate-session",
+    version,
+    about = "One WhatsApp account as a durable HTTP service"
+)]
+pub struct SessionArgs {
+    /// External id of the session (1-64 of A-Z a-z 0-9 _ -).
+    #[arg(long, env = "WAGATE_SESSION_ID")]
+    pub session_id: String,
+    /// The session's folder (whatsapp.db, gateway.db, media/). Default: ./wagate-data/<session-id>.
+    #[arg(long, env = "WAGATE_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// `whatsapp` (real) or `simulator` (tests and sandboxes only).
+    #[arg(long, env = "WAGATE_ENGINE", value_enum, default_value = "whatsapp")]
+    pub engine: EngineKind,
+    #[arg(long, env = "WAGATE_LISTEN", default_value = "0.0.0.0:8080")]
+    pub listen: SocketAddr,
+    /// Separate address for /metrics; without it /metrics is served on --listen.
+    #[arg(long, env = "WAGATE_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+    /// File with the accepted API key(s), one per line. Without it and WAGATE_API_KEY,
+    /// a key is generated into <data-dir>/api-key on first start.
+    #[arg(long, env = "WAGATE_API_KEY_FILE")]
+    pub api_key_file: Option<PathBuf>,
+    /// The API key itself (prefer --api-key-file; this is for env-only platforms).
+    #[arg(long = "api-key", env = "WAGATE_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+    /// Key that signs QR links; generated into <data-dir>/link-secret when absent.
+    #[arg(long, env = "WAGATE_LINK_SECRET_FILE")]
+    pub link_secret_file: Option<PathBuf>,
+    /// Default webhook URL for sessions without their own.
+    #[arg(long, env = "WAGATE_WEBHOOK_URL")]
+    pub webhook_url: Option<String>,
+    /// File holding the default webhook's HMAC secret.
+    #[arg(long, env = "WAGATE_WEBHOOK_SECRET_FILE")]
+    pub webhook_secret_file: Option<PathBuf>,
+    /// Events for the default webhook (comma-separated); all when omitted.
+    #[arg(long, env = "WAGATE_WEBHOOK_EVENTS", value_delimiter = ',', value_parser = parse_event)]
+    pub webhook_events: Option<Vec<EventKind>>,
+    /// How long a failing webhook delivery is retried before it becomes a dead letter.
+    #[arg(long, env = "WAGATE_WEBHOOK_RETRY_FOR_SECS", default_value_t = 86_400)]
+    pub webhook_retry_for_secs: u64,
+    /// First retry delay of a failing webhook (doubles each time, with jitter).
+    #[arg(long, env = "WAGATE_WEBHOOK_RETRY_BASE_MS", default_value_t = 1_000)]
+    pub webhook_retry_base_ms: u64,
+    #[arg(long, env = "WAGATE_WEBHOOK_RETRY_MAX_MS", default_value_t = 600_000)]
+    pub webhook_retry_max_ms: u64,
+    /// Minimum gap between two sends of the session.
+    #[arg(long, env = "WAGATE_SEND_INTERVAL_MS", default_value_t = 1_000)]
+    pub send_interval_ms: u64,
+    /// New conversations the session may start per 24 h (0 = no cap).
+    #[arg(long, env = "WAGATE_NEW_CHATS_PER_DAY", default_value_t = 250)]
+    pub new_chats_per_day: u32,
+    /// First retry delay of a transiently failing send.
+    #[arg(long, env = "WAGATE_SEND_RETRY_BASE_MS", default_value_t = 1_000)]
+    pub send_retry_base_ms: u64,
+    /// How long a synchronous send waits before answering 202 queued.
+    #[arg(long, env = "WAGATE_SEND_WAIT_SECS", default_value_t = 60)]
+    pub send_wait_secs: u64,
+    #[arg(long, env = "WAGATE_MEDIA_RETENTION_HOURS", default_value_t = 168)]
+    pub media_retention_hours: u64,
+    #[arg(long, env = "WAGATE_MAX_INLINE_MEDIA_MB", default_value_t = 16)]
+    pub max_inline_media_mb: usize,
+    #[arg(long, env = "WAGATE_MAX_URL_MEDIA_MB", default_value_t = 64)]
+    pub max_url_media_mb: usize,
+    /// Public base URL for links the gateway hands out (media URLs, QR links).
+    #[arg(long, env = "WAGATE_PUBLIC_URL", default_value = "")]
+    pub public_url: String,
+    /// WhatsApp WebSocket URL override (the protocol simulator in tests).
+    #[arg(long, env = "WAGATE_WHATSAPP_WS_URL", hide = true)]
+    pub whatsapp_ws_url: Option<String>,
+}
+
+fn parse_event(raw: &str) -> Result<EventKind, String> {
+    EventKind::WEBHOOK
+        .into_iter()
+        .find(|k| k.as_str() == raw.trim())
+        .ok_or_else(|| "must be message.received, message.status or session.status".to_string())
+}
+
+impl SessionArgs {
+    pub fn data_dir(&self) -> PathBuf {
+        self.data_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("wagate-data").join(&self.session_id))
+    }
+
+    pub fn session_config(&self, webhook_secret: Option<String>) -> SessionConfig {
+        SessionConfig {
+            engine: self.engine,
+            engine_options: EngineOptions {
+                whatsapp_ws_url: self.whatsapp_ws_url.clone(),
+            },
+            send_min_interval: Duration::from_millis(self.send_interval_ms),
+            new_chats_per_day: self.new_chats_per_day,
+            send_retry: RetryPolicy {
+                first_delay: Duration::from_millis(self.send_retry_base_ms),
+                ..SessionConfig::default().send_retry
+            },
+            send_wait: Duration::from_secs(self.send_wait_secs),
+            default_webhook: DefaultWebhook {
+                url: self.webhook_url.clone(),
+                secret: webhook_secret,
+                events: self.webhook_events.clone(),
+            },
+            webhook_retry: RetryPolicy {
+                first_delay: Duration::from_millis(self.webhook_retry_base_ms),
+                max_delay: Duration::from_millis(
+                    self.webhook_retry_max_ms.max(self.webhook_retry_base_ms),
+                ),
+                give_up_after: Duration::from_secs(self.webhook_retry_for_secs),
+            },
+            media_retention: Duration::from_secs(self.media_retention_hours * 3600),
+            media_limits: MediaLimits {
+                inline_max_bytes: self.max_inline_media_mb * 1024 * 1024,
+                url_max_bytes: self.max_url_media_mb * 1024 * 1024,
+            },
+            public_url: self.public_url.trim_end_matches('/').to_string(),
+            ..SessionConfig::default()
+        }
+    }
+}

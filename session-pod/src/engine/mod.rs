@@ -1,0 +1,209 @@
+//! The seam between a session and WhatsApp. A session drives an [`Engine`] and consumes
+//! the [`EngineEvent`]s it reports; the real engine speaks the WhatsApp protocol, the
+//! simulator plays a phone and WhatsApp's servers in-process for tests and sandboxes.
+
+pub mod simulator;
+pub mod whatsapp;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use tokio::sync::mpsc;
+use wagate_api::{GroupInfo, MediaType, MessageKind, MessageStatus, NumberCheck};
+
+/// Where engines report what happens; the session runtime is the only reader.
+pub type EventSink = mpsc::UnboundedSender<EngineEvent>;
+
+/// What an engine reports about the account and its traffic.
+#[derive(Debug, Clone)]
+pub enum EngineEvent {
+    /// Dialing (or backing off before the next dial); `last_error` says why it is not connected.
+    Connecting { last_error: Option<String> },
+    /// A QR code to scan, valid for `ttl`.
+    Qr { code: String, ttl: Duration },
+    /// A pairing code to type on the phone, valid for `ttl`.
+    PairCode { code: String, ttl: Duration },
+    /// Linked and online.
+    Connected {
+        phone: Option<String>,
+        push_name: Option<String>,
+    },
+    /// Unlinked (from the phone or by us): auth is gone and a new QR follows.
+    LoggedOut { reason: String },
+    /// WhatsApp refused the account until `until`.
+    Banned {
+        until: DateTime<Utc>,
+        reason: String,
+    },
+    /// Unrecoverable without an operator (client outdated, storage broken, stream replaced).
+    Failed { reason: String },
+    /// A message someone sent to this account.
+    Message(Box<InboundMessage>),
+    /// Delivery progress of messages we sent.
+    Receipt {
+        message_ids: Vec<String>,
+        status: MessageStatus,
+    },
+}
+
+/// An inbound message, with its media already downloaded.
+#[derive(Debug, Clone)]
+pub struct InboundMessage {
+    pub id: String,
+    /// Sender phone digits, or the sender JID when it has no phone number.
+    pub from: String,
+    pub chat: String,
+    pub is_group: bool,
+    pub push_name: Option<String>,
+    pub timestamp: DateTime<Utc>,
+    pub kind: MessageKind,
+    pub text: Option<String>,
+    pub media: Option<InboundMediaBytes>,
+}
+
+#[derive(Debug, Clone)]
+pub struct InboundMediaBytes {
+    pub mime_type: String,
+    pub file_name: Option<String>,
+    pub caption: Option<String>,
+    pub bytes: Vec<u8>,
+}
+
+/// One message for the engine to deliver, with the id the gateway chose before sending.
+#[derive(Debug, Clone)]
+pub struct OutgoingMessage {
+    pub id: String,
+    /// Full JID (`...@s.whatsapp.net`, `...@g.us`).
+    pub to: String,
+    pub body: OutgoingBody,
+    pub reply_to: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub enum OutgoingBody {
+    Text(String),
+    Media {
+        kind: MediaType,
+        bytes: Vec<u8>,
+        mime_type: String,
+        file_name: Option<String>,
+        caption: Option<String>,
+    },
+}
+
+/// WhatsApp accepted a message (server ack).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SentAck {
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct PairCode {
+    pub code: String,
+    pub ttl: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum EngineError {
+    #[error("not connected to WhatsApp")]
+    NotConnected,
+    #[error("{0} is not on WhatsApp")]
+    NotOnWhatsApp(String),
+    /// WhatsApp nacked the stanza with this code.
+    #[error("WhatsApp rejected the message (error {0})")]
+    Rejected(String),
+    #[error("temporary failure: {0}")]
+    Transient(String),
+    #[error("{0}")]
+    Permanent(String),
+    #[error("already linked")]
+    AlreadyLinked,
+    #[error("not supported by this engine: {0}")]
+    Unsupported(&'static str),
+}
+
+impl EngineError {
+    /// Worth retrying the same operation later.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::NotConnected | Self::Transient(_) => true,
+            // 5xx-class nacks are server-side hiccups; 4xx ones are about the message itself.
+            Self::Rejected(code) => code.starts_with('5'),
+            _ => false,
+        }
+    }
+}
+
+/// What a session needs from WhatsApp.
+#[async_trait]
+pub trait Engine: Send + Sync + 'static {
+    /// `whatsapp` or `simulator`.
+    fn kind(&self) -> EngineKind;
+    /// Starts connecting in the background; progress arrives as events.
+    async fn start(&self) -> Result<(), EngineError>;
+    /// Disconnects and flushes the engine's own store; `start` may be called again.
+    async fn stop(&self);
+    /// Drops the connection and connects again with the same identity.
+    async fn restart(&self) -> Result<(), EngineError> {
+        self.stop().await;
+        self.start().await
+    }
+    /// Unlinks the device and forgets the identity; a new QR follows.
+    async fn logout(&self) -> Result<(), EngineError>;
+    /// Deletes everything the engine stored (call after `stop`).
+    async fn purge(&self) -> Result<(), EngineError>;
+    /// Sends and returns once WhatsApp acked (or nacked) the message.
+    async fn send(&self, message: &OutgoingMessage) -> Result<SentAck, EngineError>;
+    async fn check_numbers(&self, numbers: &[String]) -> Result<Vec<NumberCheck>, EngineError>;
+    async fn groups(&self) -> Result<Vec<GroupInfo>, EngineError>;
+    /// Asks for a code to link by phone number instead of QR.
+    async fn pair_code(&self, phone: &str) -> Result<PairCode, EngineError>;
+    /// The test-only controls of the simulator; `None` for real engines.
+    fn sandbox(&self) -> Option<&dyn simulator::Sandbox> {
+        None
+    }
+}
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum EngineKind {
+    /// The real WhatsApp client (whatsapp-rust).
+    Whatsapp,
+    /// An in-process stand-in for WhatsApp and the phone: tests and sandboxes only.
+    Simulator,
+}
+
+impl EngineKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Whatsapp => "whatsapp",
+            Self::Simulator => "simulator",
+        }
+    }
+}
+
+/// Engine settings that are not per session.
+#[derive(Debug, Clone, Default)]
+pub struct EngineOptions {
+    /// Override of WhatsApp's WebSocket URL (the protocol simulator in tests).
+    pub whatsapp_ws_url: Option<String>,
+}
+
+/// Builds the engine of `kind` for the session whose volume is `dir`.
+pub fn build_engine(
+    kind: EngineKind,
+    session_id: &str,
+    dir: &Path,
+    options: &EngineOptions,
+    sink: EventSink,
+) -> Arc<dyn Engine> {
+    match kind {
+        EngineKind::Whatsapp => Arc::new(whatsapp::WhatsAppEngine::new(dir, options, sink)),
+        EngineKind::Simulator => Arc::new(simulator::SimulatorEngine::new(session_id, dir, sink)),
+    }
+}

@@ -1,0 +1,459 @@
+//! A stand-in for WhatsApp and the user's phone, selected only by `--engine simulator`.
+//!
+//! It behaves like the real engine at the seam: a deterministic QR until "scanned"
+//! through the sandbox API, a link that persists in the data dir (a restart comes back
+//! connected), server-side dedupe of message ids, numbers ending in `0000` that are not
+//! on WhatsApp. Every message it accepts is appended to `simulator-sent.jsonl`, so tests
+//! can check what "reached WhatsApp" and how often.
+
+use std::collections::HashSet;
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tokio::task::JoinHandle;
+use wagate_api::{GroupInfo, MessageStatus, NumberCheck};
+
+use super::{
+    Engine, EngineError, EngineEvent, EngineKind, EventSink, InboundMessage, OutgoingBody,
+    OutgoingMessage, PairCode, SentAck,
+};
+
+const LINK_FILE: &str = "simulator-link.json";
+pub const SENT_LOG_FILE: &str = "simulator-sent.jsonl";
+const QR_TTL: Duration = Duration::from_secs(60);
+
+/// Test-only controls of the simulated phone and server.
+#[async_trait]
+pub trait Sandbox: Send + Sync {
+    /// The phone scans the current QR (or confirms the pairing code); returns the linked number.
+    async fn scan(&self, phone: Option<String>) -> Result<String, EngineError>;
+    /// Someone sends this account a message.
+    async fn inbound(&self, message: InboundMessage) -> Result<(), EngineError>;
+    /// The recipient's phone reports delivery progress.
+    async fn receipt(
+        &self,
+        message_ids: Vec<String>,
+        status: MessageStatus,
+    ) -> Result<(), EngineError>;
+    /// The connection drops; the engine reconnects after `down_for`.
+    async fn drop_connection(&self, down_for: Duration) -> Result<(), EngineError>;
+    /// The next `count` sends fail with a transient server error.
+    fn fail_next_sends(&self, count: u32);
+    /// Everything accepted so far, in order.
+    fn sent(&self) -> Vec<SimulatedSend>;
+}
+
+/// One message the simulated server accepted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SimulatedSend {
+    pub id: String,
+    pub to: String,
+    pub kind: String,
+    pub text: Option<String>,
+    pub bytes: Option<usize>,
+    pub at: chrono::DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Link {
+    phone: String,
+    push_name: String,
+}
+
+#[derive(Default)]
+struct SimState {
+    running: bool,
+    connected: bool,
+    link: Option<Link>,
+    qr_rotation: u32,
+    fail_next: u32,
+    sent_ids: HashSet<String>,
+    sent: Vec<SimulatedSend>,
+    qr_task: Option<JoinHandle<()>>,
+}
+
+pub struct SimulatorEngine {
+    session_id: String,
+    dir: PathBuf,
+    sink: EventSink,
+    state: Arc<Mutex<SimState>>,
+}
+
+impl SimulatorEngine {
+    pub fn new(session_id: &str, dir: &Path, sink: EventSink) -> Self {
+        let link = std::fs::read(dir.join(LINK_FILE))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        let sent = read_sent_log(&dir.join(SENT_LOG_FILE));
+        let state = SimState {
+            link,
+            sent_ids: sent.iter().map(|s| s.id.clone()).collect(),
+            sent,
+            ..Default::default()
+        };
+        Self {
+            session_id: session_id.to_string(),
+            dir: dir.to_path_buf(),
+            sink,
+            state: Arc::new(Mutex::new(state)),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, SimState> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn emit(&self, event: EngineEvent) {
+        // The session owns the receiver for as long as the engine lives.
+        let _ = self.sink.send(event);
+    }
+
+    /// The deterministic QR payload of a rotation, shaped like WhatsApp's `ref,key,identity,adv`.
+    pub fn qr_code(session_id: &str, rotation: u32) -> String {
+        format!(
+            "2@wagate-sim/{session_id}/{rotation},c2ltdWxhdG9yLW5vaXNl,c2ltdWxhdG9yLWlk,c2ltdWxhdG9yLWFkdg=="
+        )
+    }
+
+    /// The number a scan links when the test does not choose one: stable per session.
+    pub fn default_phone(session_id: &str) -> String {
+        let digest = Sha256::digest(session_id.as_bytes());
+        let n = u64::from_be_bytes(digest[..8].try_into().expect("8 bytes")) % 100_000_000;
+        format!("1555{n:08}")
+    }
+
+    fn save_link(&self, link: Option<&Link>) -> Result<(), EngineError> {
+        let path = self.dir.join(LINK_FILE);
+        let result = match link {
+            Some(link) => write_atomically(&path, &serde_json::to_vec(link).expect("serializable")),
+            None => match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+                _ => Ok(()),
+            },
+        };
+        result.map_err(|e| EngineError::Permanent(format!("simulator link store: {e}")))
+    }
+
+    /// Shows QR rotation `n` and schedules the next one, like WhatsApp's expiring refs.
+    fn begin_pairing(&self, state: &mut SimState) {
+        if let Some(task) = state.qr_task.take() {
+            task.abort();
+        }
+        let (sink, shared, session_id) = (
+            self.sink.clone(),
+            self.state.clone(),
+            self.session_id.clone(),
+        );
+        state.qr_task = Some(tokio::spawn(async move {
+            loop {
+                let rotation = {
+                    let st = shared.lock().unwrap_or_else(|p| p.into_inner());
+                    if !st.running || st.link.is_some() {
+                        return;
+                    }
+                    st.qr_rotation
+                };
+                let _ = sink.send(EngineEvent::Qr {
+                    code: Self::qr_code(&session_id, rotation),
+                    ttl: QR_TTL,
+                });
+                tokio::time::sleep(QR_TTL).await;
+                shared.lock().unwrap_or_else(|p| p.into_inner()).qr_rotation += 1;
+            }
+        }));
+    }
+
+    fn connect(&self, state: &mut SimState) {
+        match &state.link {
+            Some(link) => {
+                state.connected = true;
+                self.emit(EngineEvent::Connected {
+                    phone: Some(link.phone.clone()),
+                    push_name: Some(link.push_name.clone()),
+                });
+            }
+            None => self.begin_pairing(state),
+        }
+    }
+
+    fn append_sent(&self, record: &SimulatedSend) -> Result<(), EngineError> {
+        let line = serde_json::to_string(record).expect("serializable") + "\n";
+        // Written through to the OS before acking, so a kill -9 of the gateway cannot lose it.
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join(SENT_LOG_FILE))
+            .and_then(|mut f| f.write_all(line.as_bytes()))
+            .map_err(|e| EngineError::Transient(format!("simulator log: {e}")))
+    }
+}
+
+fn read_sent_log(path: &Path) -> Vec<SimulatedSend> {
+    let Ok(file) = std::fs::File::open(path) else {
+        return Vec::new();
+    };
+    std::io::BufReader::new(file)
+        .lines()
+        .map_while(Result::ok)
+        .filter_map(|line| serde_json::from_str(&line).ok())
+        .collect()
+}
+
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(tmp, path)
+}
+
+fn not_on_whatsapp(digits: &str) -> bool {
+    digits.ends_with("0000")
+}
+
+#[async_trait]
+impl Engine for SimulatorEngine {
+    fn kind(&self) -> EngineKind {
+        EngineKind::Simulator
+    }
+
+    async fn start(&self) -> Result<(), EngineError> {
+        let mut state = self.lock();
+        state.running = true;
+        self.emit(EngineEvent::Connecting { last_error: None });
+        self.connect(&mut state);
+        Ok(())
+    }
+
+    async fn stop(&self) {
+        let mut state = self.lock();
+        state.running = false;
+        state.connected = false;
+        if let Some(task) = state.qr_task.take() {
+            task.abort();
+        }
+    }
+
+    async fn logout(&self) -> Result<(), EngineError> {
+        let mut state = self.lock();
+        state.link = None;
+        state.connected = false;
+        self.save_link(None)?;
+        self.emit(EngineEvent::LoggedOut {
+            reason: "logged out by API".into(),
+        });
+        if state.running {
+            state.qr_rotation += 1;
+            self.begin_pairing(&mut state);
+        }
+        Ok(())
+    }
+
+    async fn purge(&self) -> Result<(), EngineError> {
+        let mut state = self.lock();
+        state.link = None;
+        self.save_link(None)
+    }
+
+    async fn send(&self, message: &OutgoingMessage) -> Result<SentAck, EngineError> {
+        let mut state = self.lock();
+        if !state.connected {
+            return Err(EngineError::NotConnected);
+        }
+        let user = message.to.split('@').next().unwrap_or_default();
+        if message.to.ends_with("@s.whatsapp.net") && not_on_whatsapp(user) {
+            return Err(EngineError::NotOnWhatsApp(user.to_string()));
+        }
+        if state.fail_next > 0 {
+            state.fail_next -= 1;
+            return Err(EngineError::Rejected("500".into()));
+        }
+        // WhatsApp dedupes by message id: a resend after a crash is acked, not delivered twice.
+        if state.sent_ids.contains(&message.id) {
+            return Ok(SentAck { at: Utc::now() });
+        }
+        let (kind, text, bytes) = match &message.body {
+            OutgoingBody::Text(text) => ("text".to_string(), Some(text.clone()), None),
+            OutgoingBody::Media {
+                kind,
+                bytes,
+                caption,
+                ..
+            } => (
+                kind.as_str().to_string(),
+                caption.clone(),
+                Some(bytes.len()),
+            ),
+        };
+        let record = SimulatedSend {
+            id: message.id.clone(),
+            to: message.to.clone(),
+            kind,
+            text,
+            bytes,
+            at: Utc::now(),
+        };
+        self.append_sent(&record)?;
+        state.sent_ids.insert(record.id.clone());
+        state.sent.push(record);
+        Ok(SentAck { at: Utc::now() })
+    }
+
+    async fn check_numbers(&self, numbers: &[String]) -> Result<Vec<NumberCheck>, EngineError> {
+        if !self.lock().connected {
+            return Err(EngineError::NotConnected);
+        }
+        Ok(numbers
+            .iter()
+            .map(|n| {
+                let on = !not_on_whatsapp(n);
+                NumberCheck {
+                    number: n.clone(),
+                    on_whats_app: on,
+                    jid: on.then(|| format!("{n}@s.whatsapp.net")),
+                    is_business: on && n.ends_with("9999"),
+                    verified_name: (on && n.ends_with("9999"))
+                        .then(|| "Simulated Business".to_string()),
+                }
+            })
+            .collect())
+    }
+
+    async fn groups(&self) -> Result<Vec<GroupInfo>, EngineError> {
+        let state = self.lock();
+        let Some(link) = state.link.as_ref().filter(|_| state.connected) else {
+            return Err(EngineError::NotConnected);
+        };
+        let me = format!("{}@s.whatsapp.net", link.phone);
+        Ok(vec![
+            GroupInfo {
+                jid: "120363000000000001@g.us".into(),
+                name: "Simulated Team".into(),
+                topic: Some("Where the simulator hangs out".into()),
+                owner: Some(me),
+                participant_count: 3,
+                is_admin: true,
+                is_super_admin: true,
+            },
+            GroupInfo {
+                jid: "120363000000000002@g.us".into(),
+                name: "Simulated Customers".into(),
+                topic: None,
+                owner: Some("15550000001@s.whatsapp.net".into()),
+                participant_count: 42,
+                is_admin: false,
+                is_super_admin: false,
+            },
+        ])
+    }
+
+    async fn pair_code(&self, phone: &str) -> Result<PairCode, EngineError> {
+        let state = self.lock();
+        if state.link.is_some() {
+            return Err(EngineError::AlreadyLinked);
+        }
+        let digest = Sha256::digest(format!("{}:{phone}", self.session_id).as_bytes());
+        const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTVWXYZ123456789";
+        let code: String = digest[..8]
+            .iter()
+            .map(|b| ALPHABET[(*b as usize) % ALPHABET.len()] as char)
+            .collect();
+        let pair = PairCode {
+            code,
+            ttl: Duration::from_secs(180),
+        };
+        self.emit(EngineEvent::PairCode {
+            code: pair.code.clone(),
+            ttl: pair.ttl,
+        });
+        Ok(pair)
+    }
+
+    fn sandbox(&self) -> Option<&dyn Sandbox> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl Sandbox for SimulatorEngine {
+    async fn scan(&self, phone: Option<String>) -> Result<String, EngineError> {
+        let mut state = self.lock();
+        if state.link.is_some() {
+            return Err(EngineError::AlreadyLinked);
+        }
+        if !state.running {
+            return Err(EngineError::NotConnected);
+        }
+        let phone = phone.unwrap_or_else(|| Self::default_phone(&self.session_id));
+        let link = Link {
+            phone: phone.clone(),
+            push_name: format!("Sim {}", &phone[phone.len() - 4..]),
+        };
+        self.save_link(Some(&link))?;
+        state.link = Some(link);
+        self.connect(&mut state);
+        Ok(phone)
+    }
+
+    async fn inbound(&self, message: InboundMessage) -> Result<(), EngineError> {
+        if !self.lock().connected {
+            return Err(EngineError::NotConnected);
+        }
+        self.emit(EngineEvent::Message(Box::new(message)));
+        Ok(())
+    }
+
+    async fn receipt(
+        &self,
+        message_ids: Vec<String>,
+        status: MessageStatus,
+    ) -> Result<(), EngineError> {
+        self.emit(EngineEvent::Receipt {
+            message_ids,
+            status,
+        });
+        Ok(())
+    }
+
+    async fn drop_connection(&self, down_for: Duration) -> Result<(), EngineError> {
+        {
+            let mut state = self.lock();
+            if !state.connected {
+                return Err(EngineError::NotConnected);
+            }
+            state.connected = false;
+        }
+        self.emit(EngineEvent::Connecting {
+            last_error: Some("connection dropped (simulated)".into()),
+        });
+        let (shared, sink) = (self.state.clone(), self.sink.clone());
+        tokio::spawn(async move {
+            tokio::time::sleep(down_for).await;
+            let mut st = shared.lock().unwrap_or_else(|p| p.into_inner());
+            if let (true, Some(link)) = (st.running, st.link.clone()) {
+                st.connected = true;
+                let _ = sink.send(EngineEvent::Connected {
+                    phone: Some(link.phone),
+                    push_name: Some(link.push_name),
+                });
+            }
+        });
+        Ok(())
+    }
+
+    fn fail_next_sends(&self, count: u32) {
+        self.lock().fail_next = count;
+    }
+
+    fn sent(&self) -> Vec<SimulatedSend> {
+        self.lock().sent.clone()
+    }
+}

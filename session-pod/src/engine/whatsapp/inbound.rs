@@ -1,0 +1,168 @@
+//! Converts the library's decrypted inbound messages into the gateway's shape,
+//! downloading media on the way.
+
+use chrono::Utc;
+use wagate_api::MessageKind;
+use whatsapp_rust::download::Downloadable;
+use whatsapp_rust::prelude::*;
+
+use crate::engine::{InboundMediaBytes, InboundMessage};
+
+/// Inbound media larger than this is announced without its bytes.
+const MAX_INBOUND_MEDIA: u64 = 100 * 1024 * 1024;
+
+/// `None` for our own messages echoed from another device and for protocol-only stanzas.
+pub async fn convert(
+    client: Option<&Client>,
+    inbound: &whatsapp_rust::prelude::InboundMessage,
+) -> Option<InboundMessage> {
+    let info = &inbound.info;
+    if info.source.is_from_me {
+        return None;
+    }
+    let base = inbound.message.get_base_message();
+    let mut text = base.conversation.clone().or_else(|| {
+        base.extended_text_message
+            .as_option()
+            .and_then(|m| m.text.clone())
+    });
+    let mut media: Option<(MediaMeta, &dyn Downloadable)> = None;
+    let kind = if let Some(m) = base.image_message.as_option() {
+        media = Some((
+            MediaMeta::new(&m.mimetype, None, &m.caption, m.file_length, "image/jpeg"),
+            m,
+        ));
+        MessageKind::Image
+    } else if let Some(m) = base.video_message.as_option() {
+        media = Some((
+            MediaMeta::new(&m.mimetype, None, &m.caption, m.file_length, "video/mp4"),
+            m,
+        ));
+        MessageKind::Video
+    } else if let Some(m) = base.audio_message.as_option() {
+        media = Some((
+            MediaMeta::new(&m.mimetype, None, &None, m.file_length, "audio/ogg"),
+            m,
+        ));
+        MessageKind::Audio
+    } else if let Some(m) = base.document_message.as_option() {
+        media = Some((
+            MediaMeta::new(
+                &m.mimetype,
+                m.file_name.clone(),
+                &m.caption,
+                m.file_length,
+                "application/octet-stream",
+            ),
+            m,
+        ));
+        MessageKind::Document
+    } else if let Some(m) = base.sticker_message.as_option() {
+        media = Some((
+            MediaMeta::new(&m.mimetype, None, &None, m.file_length, "image/webp"),
+            m,
+        ));
+        MessageKind::Sticker
+    } else if let Some(loc) = base.location_message.as_option() {
+        text = Some(format!(
+            "{},{}",
+            loc.degrees_latitude.unwrap_or_default(),
+            loc.degrees_longitude.unwrap_or_default()
+        ));
+        MessageKind::Location
+    } else if let Some(contact) = base.contact_message.as_option() {
+        text = contact
+            .vcard
+            .clone()
+            .or_else(|| contact.display_name.clone());
+        MessageKind::Contact
+    } else if let Some(reaction) = base.reaction_message.as_option() {
+        text = reaction.text.clone();
+        MessageKind::Reaction
+    } else if text.is_some() {
+        MessageKind::Text
+    } else {
+        MessageKind::Unknown
+    };
+    let media = match (media, client) {
+        (Some((meta, downloadable)), Some(client)) => download(client, meta, downloadable).await,
+        _ => None,
+    };
+    if let Some(m) = &media {
+        text = text.or_else(|| m.caption.clone());
+    }
+    let sender = &info.source.sender;
+    let from = if sender.is_pn() {
+        sender.user.to_string()
+    } else {
+        match &info.source.sender_alt {
+            Some(alt) if alt.is_pn() => alt.user.to_string(),
+            _ => sender.to_string(),
+        }
+    };
+    Some(InboundMessage {
+        id: info.id.to_string(),
+        from,
+        chat: info.source.chat.to_string(),
+        is_group: info.source.is_group,
+        push_name: Some(info.push_name.clone()).filter(|n| !n.is_empty()),
+        timestamp: if info.timestamp.timestamp() > 0 {
+            info.timestamp
+        } else {
+            Utc::now()
+        },
+        kind,
+        text,
+        media,
+    })
+}
+
+struct MediaMeta {
+    mime_type: String,
+    file_name: Option<String>,
+    caption: Option<String>,
+    size: u64,
+}
+
+impl MediaMeta {
+    fn new(
+        mime: &Option<String>,
+        file_name: Option<String>,
+        caption: &Option<String>,
+        size: Option<u64>,
+        fallback: &str,
+    ) -> Self {
+        Self {
+            mime_type: mime.clone().unwrap_or_else(|| fallback.to_string()),
+            file_name,
+            caption: caption.clone(),
+            size: size.unwrap_or_default(),
+        }
+    }
+}
+
+async fn download(
+    client: &Client,
+    meta: MediaMeta,
+    downloadable: &dyn Downloadable,
+) -> Option<InboundMediaBytes> {
+    if meta.size > MAX_INBOUND_MEDIA {
+        tracing::warn!(
+            size = meta.size,
+            "inbound media too large to keep; announcing without bytes"
+        );
+        return None;
+    }
+    match client.download(downloadable).await {
+        Ok(bytes) => Some(InboundMediaBytes {
+            mime_type: meta.mime_type,
+            file_name: meta.file_name,
+            caption: meta.caption,
+            bytes,
+        }),
+        Err(e) => {
+            tracing::warn!(error = %e, "inbound media download failed");
+            None
+        }
+    }
+}

@@ -1,0 +1,472 @@
+//! The real engine: `whatsapp-rust` with its SQLite store at `<data>/whatsapp.db`.
+//!
+//! The library owns the connection loop (Fibonacci backoff up to 15 min); we observe it
+//! through its event bus and through a transport factory that reports dial failures, so
+//! the session can say *why* it is still `connecting`.
+
+mod inbound;
+mod outgoing;
+mod transport;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::Utc;
+use tokio::sync::{mpsc, oneshot};
+use wagate_api::{GroupInfo, MessageStatus, NumberCheck};
+use whatsapp_rust::pair_code::PairCodeOptions;
+use whatsapp_rust::prelude::*;
+use whatsapp_rust::types::events::ConnectFailureReason;
+use whatsapp_rust::wacore::types::presence::ReceiptType;
+
+use super::{
+    Engine, EngineError, EngineEvent, EngineKind, EngineOptions, EventSink, OutgoingMessage,
+    PairCode, SentAck,
+};
+
+pub const WHATSAPP_DB: &str = "whatsapp.db";
+/// How long to wait for WhatsApp's `<ack>` of a sent message before calling it transient.
+const ACK_TIMEOUT: Duration = Duration::from_secs(30);
+/// Bound on the library's graceful disconnect at shutdown.
+const STOP_TIMEOUT: Duration = Duration::from_secs(4);
+/// Events the library queues for us before it starts dropping (our drain is fast).
+const EVENT_MAILBOX: usize = 8192;
+
+pub struct WhatsAppEngine {
+    inner: Arc<Inner>,
+}
+
+/// Senders waiting for the server's ack of a message id: `Some(code)` on a nack.
+type AckWaiters = Mutex<HashMap<String, oneshot::Sender<Option<String>>>>;
+
+struct Inner {
+    dir: PathBuf,
+    ws_url: Option<String>,
+    sink: EventSink,
+    bot: tokio::sync::Mutex<Option<BotHandle>>,
+    acks: AckWaiters,
+    /// Work that must run outside the event drain (it stops the client feeding the drain).
+    commands: mpsc::UnboundedSender<Command>,
+    me: Weak<Inner>,
+}
+
+enum Command {
+    /// Forget the identity and show a fresh QR.
+    Relink,
+    /// Reconnect with the same identity.
+    Restart,
+}
+
+impl WhatsAppEngine {
+    pub fn new(dir: &Path, options: &EngineOptions, sink: EventSink) -> Self {
+        let (commands, mut command_rx) = mpsc::unbounded_channel();
+        let inner = Arc::new_cyclic(|me| Inner {
+            dir: dir.to_path_buf(),
+            ws_url: options.whatsapp_ws_url.clone(),
+            sink,
+            bot: tokio::sync::Mutex::new(None),
+            acks: Mutex::new(HashMap::new()),
+            commands,
+            me: me.clone(),
+        });
+        let weak = Arc::downgrade(&inner);
+        tokio::spawn(async move {
+            while let Some(command) = command_rx.recv().await {
+                let Some(inner) = weak.upgrade() else { return };
+                match command {
+                    Command::Relink => inner.relink().await,
+                    Command::Restart => {
+                        inner.stop().await;
+                        let _ = inner.start().await;
+                    }
+                }
+            }
+        });
+        Self { inner }
+    }
+}
+
+impl Inner {
+    fn emit(&self, event: EngineEvent) {
+        let _ = self.sink.send(event);
+    }
+
+    async fn client(&self) -> Result<Arc<Client>, EngineError> {
+        match self.bot.lock().await.as_ref() {
+            Some(bot) if bot.client().is_connected() => Ok(bot.client()),
+            _ => Err(EngineError::NotConnected),
+        }
+    }
+
+    async fn start(&self) -> Result<(), EngineError> {
+        let mut slot = self.bot.lock().await;
+        if slot.is_some() {
+            return Ok(());
+        }
+        self.emit(EngineEvent::Connecting { last_error: None });
+        let db = self.dir.join(WHATSAPP_DB);
+        let store = match SqliteStore::new(&db.to_string_lossy()).await {
+            Ok(store) => store,
+            Err(e) => {
+                let reason = format!("cannot open WhatsApp store {}: {e}", db.display());
+                self.emit(EngineEvent::Failed {
+                    reason: reason.clone(),
+                });
+                return Err(EngineError::Permanent(reason));
+            }
+        };
+        let (tx, rx) = mpsc::unbounded_channel::<Arc<Event>>();
+        tokio::spawn(drain_events(self.me.clone(), rx));
+        let bot = Bot::builder()
+            .with_backend(store)
+            .with_transport_factory(transport::ReportingTransport::new(
+                self.ws_url.clone(),
+                self.sink.clone(),
+            ))
+            .with_http_client(whatsapp_rust::http::UreqHttpClient::new())
+            .with_runtime(TokioRuntime)
+            .with_event_delivery(EventDelivery::Ordered {
+                capacity: EVENT_MAILBOX,
+            })
+            .on_event(move |event, _client| {
+                let tx = tx.clone();
+                async move {
+                    let _ = tx.send(event);
+                }
+            })
+            .build()
+            .await
+            .map_err(|e| {
+                let reason = format!("cannot build WhatsApp client: {e}");
+                self.emit(EngineEvent::Failed {
+                    reason: reason.clone(),
+                });
+                EngineError::Permanent(reason)
+            })?;
+        *slot = Some(bot.spawn());
+        Ok(())
+    }
+
+    async fn stop(&self) {
+        let Some(bot) = self.bot.lock().await.take() else {
+            return;
+        };
+        let client = bot.client();
+        if tokio::time::timeout(STOP_TIMEOUT, bot.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!("WhatsApp client did not stop in time; aborting it");
+            client.disconnect().await;
+        }
+    }
+
+    /// Forgets the identity and starts over with a fresh QR (after a logout).
+    async fn relink(&self) {
+        self.stop().await;
+        if let Err(e) = self.wipe() {
+            self.emit(EngineEvent::Failed {
+                reason: format!("cannot reset WhatsApp store: {e}"),
+            });
+            return;
+        }
+        let _ = self.start().await;
+    }
+
+    fn wipe(&self) -> std::io::Result<()> {
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            match std::fs::remove_file(self.dir.join(format!("{WHATSAPP_DB}{suffix}"))) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Maps one library event onto ours; runs on our own task, in arrival order.
+    async fn on_event(&self, event: &Event) {
+        match event {
+            Event::PairingQrCode(qr) => self.emit(EngineEvent::Qr {
+                code: qr.code.clone(),
+                ttl: qr.timeout,
+            }),
+            Event::PairingCode(code) => self.emit(EngineEvent::PairCode {
+                code: code.code.clone(),
+                ttl: code.timeout,
+            }),
+            Event::Connected(_) => {
+                let client = self.bot.lock().await.as_ref().map(|b| b.client());
+                let phone = client
+                    .as_ref()
+                    .and_then(|c| c.pn())
+                    .map(|jid| jid.user.to_string());
+                let push_name = client.map(|c| c.push_name()).filter(|n| !n.is_empty());
+                self.emit(EngineEvent::Connected { phone, push_name });
+            }
+            Event::Disconnected(d) => self.emit(EngineEvent::Connecting {
+                last_error: Some(format!("disconnected: {:?}", d.reason)),
+            }),
+            Event::LoggedOut(out) => {
+                self.emit(EngineEvent::LoggedOut {
+                    reason: format!("logged out ({:?})", out.reason),
+                });
+                let _ = self.commands.send(Command::Relink);
+            }
+            Event::TemporaryBan(ban) => {
+                let until = Utc::now() + ban.expire;
+                self.emit(EngineEvent::Banned {
+                    until,
+                    reason: format!("temporarily banned ({:?})", ban.code),
+                });
+            }
+            Event::ClientOutdated(_) => self.emit(EngineEvent::Failed {
+                reason: "WhatsApp says this client version is outdated; upgrade wagate".into(),
+            }),
+            Event::StreamReplaced(_) => self.emit(EngineEvent::Failed {
+                reason:
+                    "another client connected with this session's credentials (stream replaced)"
+                        .into(),
+            }),
+            Event::ConnectFailure(f) => match f.reason {
+                ConnectFailureReason::ClientOutdated => self.emit(EngineEvent::Failed {
+                    reason: "WhatsApp says this client version is outdated; upgrade wagate".into(),
+                }),
+                ref reason => self.emit(EngineEvent::Connecting {
+                    last_error: Some(format!(
+                        "connect refused ({reason:?}){}",
+                        f.message
+                            .as_ref()
+                            .map(|m| format!(": {m}"))
+                            .unwrap_or_default()
+                    )),
+                }),
+            },
+            Event::StreamError(e) => self.emit(EngineEvent::Connecting {
+                last_error: Some(format!("stream error {}", e.code)),
+            }),
+            Event::PairingQrCodesExhausted(ex) => {
+                self.emit(EngineEvent::Connecting {
+                    last_error: Some("QR codes expired without a scan; requesting new ones".into()),
+                });
+                if ex.disconnected {
+                    let _ = self.commands.send(Command::Restart);
+                }
+            }
+            Event::Messages(batch) => {
+                let client = self.bot.lock().await.as_ref().map(|b| b.client());
+                for message in batch.messages.iter() {
+                    if let Some(inbound) = inbound::convert(client.as_deref(), message).await {
+                        self.emit(EngineEvent::Message(Box::new(inbound)));
+                    }
+                }
+            }
+            Event::Receipt(receipt) => {
+                let status = match receipt.r#type {
+                    ReceiptType::Delivered => Some(MessageStatus::Delivered),
+                    ReceiptType::Read | ReceiptType::Played => Some(MessageStatus::Read),
+                    _ => None,
+                };
+                if let Some(status) = status {
+                    let message_ids = receipt
+                        .message_ids
+                        .iter()
+                        .map(|id| id.to_string())
+                        .collect();
+                    self.emit(EngineEvent::Receipt {
+                        message_ids,
+                        status,
+                    });
+                }
+            }
+            Event::ServerAck(ack) => {
+                let waiter = self
+                    .acks
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&ack.id);
+                if let Some(waiter) = waiter {
+                    let _ = waiter.send(ack.error.clone());
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+async fn drain_events(engine: Weak<Inner>, mut rx: mpsc::UnboundedReceiver<Arc<Event>>) {
+    while let Some(event) = rx.recv().await {
+        let Some(engine) = engine.upgrade() else {
+            return;
+        };
+        engine.on_event(&event).await;
+    }
+}
+
+#[async_trait]
+impl Engine for WhatsAppEngine {
+    fn kind(&self) -> EngineKind {
+        EngineKind::Whatsapp
+    }
+
+    async fn start(&self) -> Result<(), EngineError> {
+        self.inner.start().await
+    }
+
+    async fn stop(&self) {
+        self.inner.stop().await
+    }
+
+    async fn logout(&self) -> Result<(), EngineError> {
+        let client = self.inner.bot.lock().await.as_ref().map(|b| b.client());
+        match client {
+            // The library dispatches LoggedOut, which relinks with a fresh QR.
+            Some(client) => client.logout().await,
+            None => {
+                self.inner.emit(EngineEvent::LoggedOut {
+                    reason: "logged out by API".into(),
+                });
+                self.inner.relink().await;
+            }
+        }
+        Ok(())
+    }
+
+    async fn purge(&self) -> Result<(), EngineError> {
+        self.inner.stop().await;
+        self.inner
+            .wipe()
+            .map_err(|e| EngineError::Permanent(format!("cannot delete WhatsApp store: {e}")))
+    }
+
+    async fn send(&self, message: &OutgoingMessage) -> Result<SentAck, EngineError> {
+        let client = self.inner.client().await?;
+        let to: Jid = message
+            .to
+            .parse()
+            .map_err(|e| EngineError::Permanent(format!("bad recipient {}: {e}", message.to)))?;
+        let body = outgoing::build(&client, message).await?;
+        let (tx, rx) = oneshot::channel();
+        self.inner
+            .acks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(message.id.clone(), tx);
+        let sent = client
+            .send_message_with_options(
+                to,
+                body,
+                SendOptions::default().with_message_id(message.id.clone()),
+            )
+            .await;
+        let cleanup = || {
+            self.inner
+                .acks
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&message.id)
+        };
+        if let Err(e) = sent {
+            cleanup();
+            return Err(EngineError::Transient(format!("send failed: {e}")));
+        }
+        match tokio::time::timeout(ACK_TIMEOUT, rx).await {
+            Ok(Ok(None)) => Ok(SentAck { at: Utc::now() }),
+            Ok(Ok(Some(code))) => Err(EngineError::Rejected(code)),
+            Ok(Err(_)) | Err(_) => {
+                cleanup();
+                Err(EngineError::Transient(
+                    "WhatsApp did not acknowledge the message in time".into(),
+                ))
+            }
+        }
+    }
+
+    async fn check_numbers(&self, numbers: &[String]) -> Result<Vec<NumberCheck>, EngineError> {
+        let client = self.inner.client().await?;
+        let jids: Vec<Jid> = numbers.iter().map(|n| Jid::pn(n.as_str())).collect();
+        let found = client
+            .contacts()
+            .is_on_whatsapp(&jids)
+            .await
+            .map_err(|e| EngineError::Transient(format!("number check failed: {e}")))?;
+        Ok(numbers
+            .iter()
+            .map(|n| {
+                let hit = found.iter().find(|r| {
+                    r.jid.user == n.as_str()
+                        || r.pn_jid.as_ref().is_some_and(|pn| pn.user == n.as_str())
+                });
+                let on = hit.is_some_and(|r| r.is_registered);
+                NumberCheck {
+                    number: n.clone(),
+                    on_whats_app: on,
+                    jid: on.then(|| format!("{n}@s.whatsapp.net")),
+                    is_business: hit.is_some_and(|r| r.is_business),
+                    verified_name: hit
+                        .and_then(|r| r.verified_name.as_ref())
+                        .and_then(|v| v.name.clone()),
+                }
+            })
+            .collect())
+    }
+
+    async fn groups(&self) -> Result<Vec<GroupInfo>, EngineError> {
+        let client = self.inner.client().await?;
+        let own: Vec<String> = [client.pn(), client.lid()]
+            .into_iter()
+            .flatten()
+            .map(|j| j.user.to_string())
+            .collect();
+        let groups = client
+            .groups()
+            .get_participating()
+            .await
+            .map_err(|e| EngineError::Transient(format!("group list failed: {e}")))?;
+        let mut out: Vec<GroupInfo> = groups
+            .into_values()
+            .map(|g| {
+                let me = g
+                    .participants
+                    .iter()
+                    .find(|p| own.iter().any(|u| *u == p.jid.user.as_str()));
+                GroupInfo {
+                    jid: g.id.to_string(),
+                    name: g.subject.clone(),
+                    topic: g.description.clone(),
+                    owner: g
+                        .creator_pn
+                        .as_ref()
+                        .or(g.creator.as_ref())
+                        .map(|j| j.to_string()),
+                    participant_count: g.participants.len() as u32,
+                    is_admin: me.is_some_and(|p| p.is_admin()),
+                    is_super_admin: me.is_some_and(|p| p.is_super_admin()),
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    async fn pair_code(&self, phone: &str) -> Result<PairCode, EngineError> {
+        let client = match self.inner.bot.lock().await.as_ref() {
+            Some(bot) => bot.client(),
+            None => return Err(EngineError::NotConnected),
+        };
+        let options = PairCodeOptions {
+            phone_number: phone.to_string(),
+            ..Default::default()
+        };
+        let code = client
+            .pair_with_code(options)
+            .await
+            .map_err(|e| EngineError::Transient(format!("pairing code request failed: {e}")))?;
+        Ok(PairCode {
+            code,
+            ttl: Duration::from_secs(180),
+        })
+    }
+}

@@ -1,0 +1,101 @@
+//! Builds the protobuf message for an outgoing send, uploading media first.
+
+use wagate_api::MediaType;
+use whatsapp_rust::media::{self, AudioOptions, DocumentOptions, ImageOptions, VideoOptions};
+use whatsapp_rust::prelude::*;
+use whatsapp_rust::upload::UploadOptions;
+use whatsapp_rust::wacore::download::MediaType as WaMediaType;
+
+use crate::engine::{EngineError, OutgoingBody, OutgoingMessage};
+
+fn quote(reply_to: &Option<String>) -> Option<Box<wa::ContextInfo>> {
+    reply_to.as_ref().map(|id| {
+        Box::new(wa::ContextInfo {
+            stanza_id: Some(id.clone()),
+            ..Default::default()
+        })
+    })
+}
+
+pub async fn build(client: &Client, message: &OutgoingMessage) -> Result<wa::Message, EngineError> {
+    let context = quote(&message.reply_to);
+    let (kind, bytes, mime_type, file_name, caption) = match &message.body {
+        OutgoingBody::Text(text) => {
+            return Ok(match context {
+                Some(ctx) => wa::Message::text_with_context(text.clone(), *ctx),
+                None => wa::Message::text(text.clone()),
+            });
+        }
+        OutgoingBody::Media {
+            kind,
+            bytes,
+            mime_type,
+            file_name,
+            caption,
+        } => (kind, bytes, mime_type, file_name, caption),
+    };
+    let wa_type = match kind {
+        MediaType::Image => WaMediaType::Image,
+        MediaType::Video => WaMediaType::Video,
+        MediaType::Audio => WaMediaType::Audio,
+        MediaType::Document => WaMediaType::Document,
+        MediaType::Sticker => WaMediaType::Sticker,
+    };
+    let upload = client
+        .upload(bytes.clone(), wa_type, UploadOptions::default())
+        .await
+        .map_err(|e| EngineError::Transient(format!("media upload failed: {e}")))?;
+    let mimetype = Some(mime_type.clone());
+    Ok(match kind {
+        MediaType::Image => media::image_message(
+            upload,
+            ImageOptions {
+                caption: caption.clone(),
+                mimetype,
+                context_info: context,
+                ..Default::default()
+            },
+        ),
+        MediaType::Video => media::video_message(
+            upload,
+            VideoOptions {
+                caption: caption.clone(),
+                mimetype,
+                context_info: context,
+                ..Default::default()
+            },
+        ),
+        MediaType::Audio => media::audio_message(
+            upload,
+            AudioOptions {
+                mimetype,
+                context_info: context,
+                ..Default::default()
+            },
+        ),
+        MediaType::Document => media::document_message(
+            upload,
+            DocumentOptions {
+                mimetype,
+                file_name: file_name.clone(),
+                caption: caption.clone(),
+                context_info: context,
+                ..Default::default()
+            },
+        ),
+        MediaType::Sticker => wa::Message {
+            sticker_message: MessageField::some(wa::message::StickerMessage {
+                url: Some(upload.url),
+                direct_path: Some(upload.direct_path),
+                media_key: Some(upload.media_key.to_vec()),
+                file_enc_sha256: Some(upload.file_enc_sha256.to_vec()),
+                file_sha256: Some(upload.file_sha256.to_vec()),
+                file_length: Some(upload.file_length),
+                media_key_timestamp: Some(upload.media_key_timestamp),
+                mimetype,
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+    })
+}

@@ -1,0 +1,84 @@
+//! The per-session HTTP API (`/v1/sessions/{id}/...`), written once: the session binary
+//! serves it for its one session and the router mounts it for in-process sessions.
+
+pub mod auth;
+mod extract;
+mod handlers;
+mod layers;
+mod qr;
+mod sandbox;
+mod sse;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use wagate_api::MediaLimits;
+
+pub use extract::{ApiJson, JsonOrDefault, SessionHandle, api_fallback};
+pub use layers::{common_layers, metrics_router};
+
+use crate::link::LinkSigner;
+use crate::session::Session;
+
+/// Finds the session a request names. Implemented by the session binary (one session)
+/// and by the router's local backend (many).
+pub trait SessionResolver: Send + Sync + 'static {
+    fn resolve(&self, id: &str) -> Option<Arc<Session>>;
+    /// Called after a `DELETE` stopped the session.
+    fn removed(&self, id: &str);
+}
+
+/// Shared state of the per-session routes.
+#[derive(Clone)]
+pub struct HttpState {
+    pub sessions: Arc<dyn SessionResolver>,
+    pub links: LinkSigner,
+    pub limits: MediaLimits,
+    /// Prefix of links handed out (`https://wa.example.com`); empty = relative.
+    pub public_url: String,
+}
+
+/// The `/v1/sessions/{id}/...` routes (and `GET`/`DELETE` of the session itself).
+pub fn session_routes(state: HttpState) -> Router {
+    // Inline media arrives base64-encoded inside JSON: 4/3 of the cap plus headroom.
+    let body_limit = state.limits.inline_max_bytes / 3 * 4 + 1024 * 1024;
+    Router::new()
+        .route(
+            "/v1/sessions/{id}",
+            get(handlers::get_session).delete(handlers::delete_session),
+        )
+        .route("/v1/sessions/{id}/logout", post(handlers::logout))
+        .route("/v1/sessions/{id}/restart", post(handlers::restart))
+        .route("/v1/sessions/{id}/qr", get(qr::get_qr))
+        .route("/v1/sessions/{id}/qr-link", post(qr::create_link))
+        .route("/v1/sessions/{id}/pair-code", post(handlers::pair_code))
+        .route("/v1/sessions/{id}/messages", post(handlers::send))
+        .route(
+            "/v1/sessions/{id}/messages/{message_id}",
+            get(handlers::message_status),
+        )
+        .route(
+            "/v1/sessions/{id}/check-numbers",
+            post(handlers::check_numbers),
+        )
+        .route("/v1/sessions/{id}/groups", get(handlers::groups))
+        .route(
+            "/v1/sessions/{id}/webhook",
+            axum::routing::put(handlers::put_webhook).delete(handlers::delete_webhook),
+        )
+        .route(
+            "/v1/sessions/{id}/webhook/dead-letters",
+            get(handlers::dead_letters),
+        )
+        .route(
+            "/v1/sessions/{id}/webhook/dead-letters/replay",
+            post(handlers::replay_dead_letters),
+        )
+        .route("/v1/sessions/{id}/events", get(sse::events))
+        .route("/v1/sessions/{id}/media/{message_id}", get(handlers::media))
+        .merge(sandbox::routes())
+        .layer(DefaultBodyLimit::max(body_limit))
+        .with_state(state)
+}

@@ -1,0 +1,224 @@
+//! Sandbox controls of the simulator engine (`--engine simulator` only): link the session
+//! as if a phone scanned the QR, inject inbound messages and receipts, drop the connection.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::Router;
+use axum::routing::{get, post};
+use base64::Engine as _;
+use chrono::Utc;
+use serde::Deserialize;
+use serde_json::json;
+use wagate_api::{
+    ApiError, ErrorCode, MediaType, MessageKind, MessageStatus, Recipient, normalize_phone,
+};
+
+use super::{ApiJson, HttpState, JsonOrDefault, SessionHandle};
+use crate::engine::simulator::Sandbox;
+use crate::engine::{EngineError, InboundMediaBytes, InboundMessage};
+use crate::session::Session;
+
+pub fn routes() -> Router<HttpState> {
+    Router::new()
+        .route("/v1/sessions/{id}/sandbox/scan", post(scan))
+        .route("/v1/sessions/{id}/sandbox/inbound", post(inbound))
+        .route("/v1/sessions/{id}/sandbox/receipt", post(receipt))
+        .route("/v1/sessions/{id}/sandbox/disconnect", post(disconnect))
+        .route("/v1/sessions/{id}/sandbox/fail-sends", post(fail_sends))
+        .route("/v1/sessions/{id}/sandbox/sent", get(sent))
+}
+
+fn sandbox(session: &Session) -> Result<&dyn Sandbox, ApiError> {
+    session.engine().sandbox().ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::NotFound,
+            "Sandbox endpoints exist only for sessions run with --engine simulator",
+        )
+    })
+}
+
+fn sandbox_error(e: EngineError) -> ApiError {
+    match e {
+        EngineError::AlreadyLinked => {
+            ApiError::new(ErrorCode::Conflict, "The session is already linked")
+        }
+        EngineError::NotConnected => ApiError::new(
+            ErrorCode::SessionNotReady,
+            "The simulated session is not connected",
+        ),
+        other => ApiError::internal(other.to_string()),
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ScanBody {
+    phone: Option<String>,
+}
+
+async fn scan(
+    SessionHandle(session): SessionHandle,
+    JsonOrDefault(body): JsonOrDefault<ScanBody>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let phone =
+        match body.phone {
+            Some(raw) => Some(normalize_phone(&raw).ok_or_else(|| {
+                ApiError::field("phone", "must be a phone number with country code")
+            })?),
+            None => None,
+        };
+    let phone = sandbox(&session)?
+        .scan(phone)
+        .await
+        .map_err(sandbox_error)?;
+    Ok(Json(json!({ "linked": true, "phone": phone })))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct InboundBody {
+    from: String,
+    text: Option<String>,
+    push_name: Option<String>,
+    /// Deliver as a message in this group (`...@g.us`).
+    group: Option<String>,
+    id: Option<String>,
+    media: Option<InboundMediaBody>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct InboundMediaBody {
+    #[serde(rename = "type")]
+    kind: MediaType,
+    data: String,
+    mime_type: Option<String>,
+    file_name: Option<String>,
+    caption: Option<String>,
+}
+
+async fn inbound(
+    SessionHandle(session): SessionHandle,
+    ApiJson(body): ApiJson<InboundBody>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let from = normalize_phone(&body.from)
+        .ok_or_else(|| ApiError::field("from", "must be a phone number with country code"))?;
+    let chat = match &body.group {
+        Some(group) => match Recipient::parse(group) {
+            Ok(r @ Recipient::Group(_)) => r.jid(),
+            _ => {
+                return Err(ApiError::field(
+                    "group",
+                    "must be a group JID like 120363000000000001@g.us",
+                ));
+            }
+        },
+        None => format!("{from}@s.whatsapp.net"),
+    };
+    let (kind, media) = match body.media {
+        Some(m) => {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(m.data.as_bytes())
+                .map_err(|e| ApiError::field("media.data", format!("is not valid base64 ({e})")))?;
+            let kind = match m.kind {
+                MediaType::Image => MessageKind::Image,
+                MediaType::Video => MessageKind::Video,
+                MediaType::Audio => MessageKind::Audio,
+                MediaType::Document => MessageKind::Document,
+                MediaType::Sticker => MessageKind::Sticker,
+            };
+            let mime_type = m
+                .mime_type
+                .unwrap_or_else(|| m.kind.default_mime().to_string());
+            (
+                kind,
+                Some(InboundMediaBytes {
+                    mime_type,
+                    file_name: m.file_name,
+                    caption: m.caption,
+                    bytes,
+                }),
+            )
+        }
+        None if body.text.is_some() => (MessageKind::Text, None),
+        None => return Err(ApiError::field("text", "give 'text' or 'media'")),
+    };
+    let id = body
+        .id
+        .unwrap_or_else(|| crate::session::new_message_id().replacen("3EB0", "SIM0", 1));
+    let message = InboundMessage {
+        id: id.clone(),
+        from,
+        is_group: body.group.is_some(),
+        chat,
+        push_name: body.push_name,
+        timestamp: Utc::now(),
+        kind,
+        text: body.text,
+        media,
+    };
+    sandbox(&session)?
+        .inbound(message)
+        .await
+        .map_err(sandbox_error)?;
+    Ok(Json(json!({ "messageId": id })))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ReceiptBody {
+    message_ids: Vec<String>,
+    status: MessageStatus,
+}
+
+async fn receipt(
+    SessionHandle(session): SessionHandle,
+    ApiJson(body): ApiJson<ReceiptBody>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    if !matches!(body.status, MessageStatus::Delivered | MessageStatus::Read) {
+        return Err(ApiError::field("status", "must be delivered or read"));
+    }
+    sandbox(&session)?
+        .receipt(body.message_ids, body.status)
+        .await
+        .map_err(sandbox_error)?;
+    Ok(Json(json!({ "ok": true })))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DisconnectBody {
+    /// How long the connection stays down (default 1 s, at most 10 min).
+    down_for_ms: Option<u64>,
+}
+
+async fn disconnect(
+    SessionHandle(session): SessionHandle,
+    JsonOrDefault(body): JsonOrDefault<DisconnectBody>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let down_for = body.down_for_ms.unwrap_or(1000).min(600_000);
+    sandbox(&session)?
+        .drop_connection(Duration::from_millis(down_for))
+        .await
+        .map_err(sandbox_error)?;
+    Ok(Json(json!({ "ok": true })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FailSendsBody {
+    count: u32,
+}
+
+async fn fail_sends(
+    SessionHandle(session): SessionHandle,
+    ApiJson(body): ApiJson<FailSendsBody>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    sandbox(&session)?.fail_next_sends(body.count);
+    Ok(Json(json!({ "ok": true })))
+}
+
+async fn sent(SessionHandle(session): SessionHandle) -> Result<Json<serde_json::Value>, ApiError> {
+    Ok(Json(json!({ "sent": sandbox(&session)?.sent() })))
+}

@@ -1,0 +1,51 @@
+//! `GET .../events`: Server-Sent Events, starting with the current status (and QR) so a
+//! client never has to poll once before listening.
+
+use std::convert::Infallible;
+
+use axum::response::sse::{Event, KeepAlive, Sse};
+use chrono::Utc;
+use futures::{Stream, StreamExt, stream};
+use tokio_stream::wrappers::BroadcastStream;
+use wagate_api::{EventKind, GatewayEvent};
+
+use super::SessionHandle;
+
+pub fn to_sse(event: &GatewayEvent) -> Event {
+    Event::default()
+        .event(event.event.sse_name())
+        .json_data(event)
+        .unwrap_or_else(|_| Event::default().comment("unserializable event"))
+}
+
+pub async fn events(
+    SessionHandle(session): SessionHandle,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    // Subscribe before reading the snapshot so nothing falls between the two.
+    let live = BroadcastStream::new(session.subscribe()).filter_map(|item| async move {
+        match item {
+            Ok(event) => Some(Ok(to_sse(&event))),
+            // A slow reader skipped events; tell it so it can resync with a GET.
+            Err(tokio_stream::wrappers::errors::BroadcastStreamRecvError::Lagged(n)) => {
+                Some(Ok(Event::default().event("lagged").data(n.to_string())))
+            }
+        }
+    });
+    let info = session.info().await;
+    let mut initial = vec![GatewayEvent {
+        event: EventKind::SessionStatus,
+        session_id: info.session_id.clone(),
+        timestamp: Utc::now(),
+        data: serde_json::to_value(&info).expect("serializable"),
+    }];
+    if let Some(qr) = session.snapshot().live_qr(Utc::now()) {
+        initial.push(GatewayEvent {
+            event: EventKind::Qr,
+            session_id: info.session_id,
+            timestamp: Utc::now(),
+            data: serde_json::json!({ "qr": qr.code, "expiresAt": qr.expires_at }),
+        });
+    }
+    let first = stream::iter(initial.into_iter().map(|e| Ok(to_sse(&e))));
+    Sse::new(first.chain(live)).keep_alive(KeepAlive::default())
+}

@@ -1,0 +1,172 @@
+//! `wagate-session`: serves one WhatsApp session over HTTP.
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use axum::routing::get;
+use clap::Parser;
+use wagate_api::{SessionId, SessionState};
+use wagate_session::cli::SessionArgs;
+use wagate_session::http::auth::{ApiKeys, KeyAuth, require_key};
+use wagate_session::http::{
+    HttpState, SessionResolver, common_layers, metrics_router, session_routes,
+};
+use wagate_session::link::LinkSigner;
+use wagate_session::metrics::Metrics;
+use wagate_session::{Session, secrets, telemetry};
+
+/// How long open connections (SSE streams) get to finish after SIGTERM.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The one session this process serves; gone after a `DELETE`.
+struct OneSession {
+    session: RwLock<Option<Arc<Session>>>,
+}
+
+impl SessionResolver for OneSession {
+    fn resolve(&self, id: &str) -> Option<Arc<Session>> {
+        self.session
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .filter(|s| s.id() == id)
+    }
+
+    fn removed(&self, _id: &str) {
+        self.session
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    telemetry::init_tracing();
+    let args = SessionArgs::parse();
+    SessionId::parse(&args.session_id)
+        .map_err(|e| anyhow::anyhow!("--session-id {}", e.message))?;
+    let dir = args.data_dir();
+    std::fs::create_dir_all(&dir)
+        .with_context(|| format!("cannot create data dir {}", dir.display()))?;
+
+    let keys = match (&args.api_key_file, &args.api_key) {
+        (Some(path), _) => ApiKeys::load(path)
+            .with_context(|| format!("cannot read --api-key-file {}", path.display()))?,
+        (None, Some(key)) if !key.trim().is_empty() => ApiKeys::new([key.trim()]),
+        _ => {
+            let path = dir.join("api-key");
+            let (key, created) = secrets::load_or_create(&path, 24)?;
+            if created {
+                println!(
+                    "generated an API key in {} (send it as 'Authorization: Bearer <key>')",
+                    path.display()
+                );
+            } else {
+                println!("API key: {}", path.display());
+            }
+            ApiKeys::new([key])
+        }
+    };
+    let link_secret = match &args.link_secret_file {
+        Some(path) => secrets::read(path)
+            .with_context(|| format!("cannot read --link-secret-file {}", path.display()))?,
+        None => secrets::load_or_create(&dir.join("link-secret"), 32)?.0,
+    };
+    let webhook_secret = match &args.webhook_secret_file {
+        Some(path) => Some(
+            secrets::read(path)
+                .with_context(|| format!("cannot read --webhook-secret-file {}", path.display()))?,
+        ),
+        None => None,
+    };
+    if let Some(url) = &args.webhook_url {
+        wagate_api::session::validate_webhook_url(url)
+            .map_err(|why| anyhow::anyhow!("--webhook-url {why}"))?;
+    }
+
+    let metrics = Arc::new(Metrics::new());
+    let config = args.session_config(webhook_secret);
+    let limits = config.media_limits;
+    let session = Session::open(&args.session_id, &dir, config, metrics.clone())
+        .await
+        .with_context(|| format!("cannot open session in {}", dir.display()))?;
+    let resolver = Arc::new(OneSession {
+        session: RwLock::new(Some(session.clone())),
+    });
+    let links = LinkSigner::new(link_secret.into_bytes());
+
+    let state = HttpState {
+        sessions: resolver.clone(),
+        links: links.clone(),
+        limits,
+        public_url: args.public_url.trim_end_matches('/').to_string(),
+    };
+    let auth = Arc::new(KeyAuth { keys, links });
+    let api = session_routes(state).layer(axum::middleware::from_fn_with_state(auth, require_key));
+    let health_resolver = resolver.clone();
+    let health = Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/readyz",
+            get(move || {
+                let ready = health_resolver
+                    .resolve(&args.session_id)
+                    .is_some_and(|s| s.snapshot().status != SessionState::Stopped);
+                async move {
+                    if ready {
+                        (http::StatusCode::OK, "ready")
+                    } else {
+                        (http::StatusCode::SERVICE_UNAVAILABLE, "stopped")
+                    }
+                }
+            }),
+        );
+    let mut app = health.merge(api);
+    match args.metrics_listen {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr}"))?;
+            println!("metrics on http://{}/metrics", listener.local_addr()?);
+            let metrics_app = metrics_router(metrics.clone());
+            tokio::spawn(async move { axum::serve(listener, metrics_app).await });
+        }
+        None => app = app.merge(metrics_router(metrics.clone())),
+    }
+    let app = common_layers(app, metrics);
+
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    println!(
+        "wagate-session '{}' listening on http://{}",
+        session.id(),
+        listener.local_addr()?
+    );
+
+    let stop = tokio_util::sync::CancellationToken::new();
+    let server = axum::serve(listener, app).with_graceful_shutdown(stop.clone().cancelled_owned());
+    let mut server = std::pin::pin!(server.into_future());
+    tokio::select! {
+        result = &mut server => result.context("HTTP server failed")?,
+        _ = telemetry::shutdown_signal() => {
+            tracing::info!("shutting down: no new requests, finishing the in-flight send");
+            stop.cancel();
+            if tokio::time::timeout(DRAIN_TIMEOUT, &mut server).await.is_err() {
+                tracing::info!("closing connections still open (event streams)");
+            }
+        }
+    }
+    if let Some(session) = resolver
+        .session
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone()
+    {
+        session.shutdown().await;
+    }
+    Ok(())
+}

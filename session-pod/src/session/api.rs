@@ -1,0 +1,440 @@
+//! What the HTTP layer asks of a session. Every method answers with contract errors.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use rand::Rng;
+use tokio::sync::oneshot;
+use wagate_api::{
+    ApiError, CheckNumbersResponse, ErrorCode, GroupsResponse, MessageStatus, PairCodeResponse,
+    SendContent, SendResult, SessionInfo, SessionState, ValidatedSend, WebhookConfig,
+    normalize_phone,
+};
+
+use super::Session;
+use crate::engine::EngineError;
+use crate::store::{
+    DeadLetter, Enqueued, MetaKey, NewMessage, StoreError, StoredBody, StoredMedia,
+    StoredMediaSource, now_ms,
+};
+use crate::webhook::WebhookTarget;
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        tracing::error!(error = %e, "gateway store failure");
+        ApiError::internal("The session's store failed; the request was not applied")
+    }
+}
+
+/// A WhatsApp-style message id (`3EB0` + 18 hex digits), chosen before sending so that a
+/// resend after a crash carries the same id and WhatsApp drops the duplicate.
+pub fn new_message_id() -> String {
+    let bytes: [u8; 9] = rand::rng().random();
+    format!("3EB0{}", hex::encode_upper(bytes))
+}
+
+/// How a send was answered.
+pub struct SendOutcome {
+    pub result: SendResult,
+    /// `false` when an idempotency key matched an earlier send.
+    pub created: bool,
+}
+
+impl Session {
+    fn engine_error(&self, e: EngineError) -> ApiError {
+        match e {
+            EngineError::NotConnected => {
+                ApiError::session_not_ready(&self.id, self.snapshot().status)
+            }
+            EngineError::NotOnWhatsApp(n) => ApiError::new(
+                ErrorCode::NumberNotOnWhatsapp,
+                format!("{n} is not on WhatsApp"),
+            ),
+            EngineError::AlreadyLinked => ApiError::new(
+                ErrorCode::Conflict,
+                format!("Session '{}' is already linked", self.id),
+            ),
+            EngineError::Unsupported(what) => ApiError::new(
+                ErrorCode::Conflict,
+                format!("Not supported by this engine: {what}"),
+            ),
+            other => {
+                ApiError::new(ErrorCode::UpstreamUnavailable, other.to_string()).with_retry_after(5)
+            }
+        }
+    }
+
+    fn require_connected(&self) -> Result<(), ApiError> {
+        let status = self.snapshot().status;
+        if status.is_ready() {
+            Ok(())
+        } else {
+            Err(ApiError::session_not_ready(&self.id, status))
+        }
+    }
+
+    pub async fn info(&self) -> SessionInfo {
+        let snap = self.snapshot();
+        SessionInfo {
+            session_id: self.id.clone(),
+            status: snap.status,
+            ready: snap.status.is_ready(),
+            qr_available: snap.live_qr(Utc::now()).is_some(),
+            phone: snap.phone,
+            push_name: snap.push_name,
+            last_connected: snap.last_connected,
+            last_error: snap.last_error,
+            created_at: self.created_at,
+            webhook: self.webhook_target().await.map(|t| t.settings()),
+            labels: self.labels.read().await.clone(),
+            banned_until: snap.banned_until,
+        }
+    }
+
+    /// Accepts a send into the outbox. With `wait`, returns once WhatsApp accepted or
+    /// refused it (or `send_wait` elapsed, leaving it `queued`).
+    pub async fn send(&self, send: ValidatedSend, wait: bool) -> Result<SendOutcome, ApiError> {
+        let snap = self.snapshot();
+        let can_accept = if wait {
+            snap.status.is_ready()
+        } else {
+            snap.accepts_queued_sends()
+        };
+        if !can_accept {
+            return Err(ApiError::session_not_ready(&self.id, snap.status));
+        }
+        let (body, inline_media) = match send.content {
+            SendContent::Text(text) => (StoredBody::Text { text }, None),
+            SendContent::Media {
+                kind,
+                source,
+                mime_type,
+                file_name,
+                caption,
+            } => {
+                let (source, bytes) = match source {
+                    wagate_api::MediaSource::Inline(bytes) => {
+                        (StoredMediaSource::Inline, Some(bytes))
+                    }
+                    wagate_api::MediaSource::Url(url) => (StoredMediaSource::Url { url }, None),
+                };
+                (
+                    StoredBody::Media {
+                        kind,
+                        source,
+                        mime_type,
+                        file_name,
+                        caption,
+                    },
+                    bytes,
+                )
+            }
+        };
+        let new = NewMessage {
+            id: new_message_id(),
+            to: send.to.jid(),
+            body,
+            inline_media,
+            reply_to: send.reply_to,
+            idempotency_key: send.idempotency_key,
+            created_at: now_ms(),
+            new_chats_per_day: self.config.new_chats_per_day,
+        };
+        let message = match self.store.enqueue(new).await? {
+            Enqueued::Duplicate(existing) => {
+                return Ok(SendOutcome {
+                    result: existing.to_result(),
+                    created: false,
+                });
+            }
+            Enqueued::NewChatCapReached => {
+                return Err(ApiError::new(
+                    ErrorCode::RateLimited,
+                    format!(
+                        "Session '{}' reached its cap of {} new conversations per 24 h",
+                        self.id, self.config.new_chats_per_day
+                    ),
+                )
+                .with_retry_after(3600));
+            }
+            Enqueued::New(message) => message,
+        };
+        let done = wait.then(|| self.wait_for(&message.id));
+        self.outbox_wake.notify_one();
+        self.refresh_outbox_depth().await;
+        if let Some(done) = done {
+            let _ = tokio::time::timeout(self.config.send_wait, done).await;
+        }
+        let current = self
+            .store
+            .message(message.id.clone())
+            .await?
+            .unwrap_or(message);
+        Ok(SendOutcome {
+            result: current.to_result(),
+            created: true,
+        })
+    }
+
+    fn wait_for(&self, id: &str) -> oneshot::Receiver<()> {
+        let (tx, rx) = oneshot::channel();
+        self.send_waiters
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(id.to_string())
+            .or_default()
+            .push(tx);
+        rx
+    }
+
+    pub(crate) async fn finish_sent(&self, id: &str, at: i64) {
+        match self.store.mark_sent(id.to_string(), at).await {
+            Ok(Some(message)) => {
+                self.metrics
+                    .messages_sent
+                    .with_label_values(&[&self.id])
+                    .inc();
+                self.wake_waiters(id);
+                let data = serde_json::to_value(message.to_result()).expect("serializable");
+                self.publish(wagate_api::EventKind::MessageStatus, data)
+                    .await;
+            }
+            Ok(None) => self.wake_waiters(id),
+            // The message stays queued; its id makes the resend a no-op at WhatsApp.
+            Err(e) => {
+                tracing::error!(session = %self.id, message = id, error = %e, "cannot record a sent message")
+            }
+        }
+    }
+
+    pub(crate) async fn finish_failed(&self, id: &str, code: ErrorCode, why: String) {
+        tracing::warn!(session = %self.id, message = id, code = code.as_str(), %why, "message failed");
+        match self.store.mark_failed(id.to_string(), code, why).await {
+            Ok(Some(message)) => {
+                self.metrics
+                    .messages_failed
+                    .with_label_values(&[&self.id])
+                    .inc();
+                self.wake_waiters(id);
+                let data = serde_json::to_value(message.to_result()).expect("serializable");
+                self.publish(wagate_api::EventKind::MessageStatus, data)
+                    .await;
+            }
+            Ok(None) => self.wake_waiters(id),
+            Err(e) => {
+                tracing::error!(session = %self.id, message = id, error = %e, "cannot record a failed message")
+            }
+        }
+    }
+
+    pub async fn message(&self, id: &str) -> Result<SendResult, ApiError> {
+        self.store
+            .message(id.to_string())
+            .await?
+            .map(|m| m.to_result())
+            .ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::MessageNotFound,
+                    format!("No message '{id}' in session '{}'", self.id),
+                )
+            })
+    }
+
+    pub async fn check_numbers(
+        &self,
+        numbers: Vec<String>,
+    ) -> Result<CheckNumbersResponse, ApiError> {
+        self.require_connected()?;
+        let results = self
+            .engine
+            .check_numbers(&numbers)
+            .await
+            .map_err(|e| self.engine_error(e))?;
+        Ok(CheckNumbersResponse { results })
+    }
+
+    pub async fn groups(&self) -> Result<GroupsResponse, ApiError> {
+        self.require_connected()?;
+        let groups = self
+            .engine
+            .groups()
+            .await
+            .map_err(|e| self.engine_error(e))?;
+        Ok(GroupsResponse { groups })
+    }
+
+    /// Unlinks the device; the session goes back to `qr`.
+    pub async fn logout(&self) -> Result<(), ApiError> {
+        match self.snapshot().status {
+            SessionState::Stopped => {
+                return Err(ApiError::new(ErrorCode::Conflict, "Session is stopped"));
+            }
+            SessionState::Qr | SessionState::LoggedOut if self.snapshot().phone.is_none() => {
+                return Err(ApiError::new(
+                    ErrorCode::Conflict,
+                    format!("Session '{}' is not linked", self.id),
+                ));
+            }
+            _ => {}
+        }
+        self.engine.logout().await.map_err(|e| self.engine_error(e))
+    }
+
+    pub async fn restart(&self) -> Result<SessionInfo, ApiError> {
+        self.transition(|s| {
+            s.status = SessionState::Connecting;
+            s.qr = None;
+        })
+        .await;
+        self.engine
+            .restart()
+            .await
+            .map_err(|e| self.engine_error(e))?;
+        Ok(self.info().await)
+    }
+
+    pub async fn pair_code(&self, phone: &str) -> Result<PairCodeResponse, ApiError> {
+        let digits = normalize_phone(phone).ok_or_else(|| {
+            ApiError::field(
+                "phone",
+                "must be a phone number with country code (10-15 digits)",
+            )
+        })?;
+        if self.snapshot().status == SessionState::Connected {
+            return Err(ApiError::new(
+                ErrorCode::Conflict,
+                format!("Session '{}' is already connected", self.id),
+            ));
+        }
+        let code = self
+            .engine
+            .pair_code(&digits)
+            .await
+            .map_err(|e| self.engine_error(e))?;
+        let expires_at = Utc::now()
+            + chrono::Duration::from_std(code.ttl).unwrap_or(chrono::Duration::minutes(3));
+        Ok(PairCodeResponse {
+            code: code.code,
+            expires_at,
+        })
+    }
+
+    pub async fn set_webhook(
+        &self,
+        config: Option<WebhookConfig>,
+    ) -> Result<SessionInfo, ApiError> {
+        let target = match config {
+            Some(config) => {
+                config.validate()?;
+                // An update without a secret keeps the one already set.
+                let previous_secret = self
+                    .webhook
+                    .read()
+                    .await
+                    .as_ref()
+                    .and_then(|t| t.secret.clone());
+                Some(WebhookTarget {
+                    url: config.url.clone(),
+                    events: config.events_or_all(),
+                    secret: config.secret.clone().or(previous_secret),
+                })
+            }
+            None => None,
+        };
+        self.store
+            .meta_set(MetaKey::Webhook, target.as_ref())
+            .await?;
+        *self.webhook.write().await = target;
+        self.webhook_wake.notify_one();
+        Ok(self.info().await)
+    }
+
+    pub async fn set_labels(
+        &self,
+        labels: std::collections::BTreeMap<String, String>,
+    ) -> Result<(), ApiError> {
+        self.store.meta_set(MetaKey::Labels, Some(&labels)).await?;
+        *self.labels.write().await = labels;
+        Ok(())
+    }
+
+    pub async fn dead_letters(&self) -> Result<Vec<DeadLetter>, ApiError> {
+        Ok(self.store.dead_letters(1000).await?)
+    }
+
+    pub async fn replay_dead_letters(&self) -> Result<usize, ApiError> {
+        let replayed = self.store.replay_dead_letters(now_ms()).await?;
+        self.webhook_wake.notify_one();
+        Ok(replayed)
+    }
+
+    /// Index entry and file path of an inbound media message.
+    pub async fn media(
+        &self,
+        message_id: &str,
+    ) -> Result<(StoredMedia, std::path::PathBuf), ApiError> {
+        let not_found = || {
+            ApiError::new(
+                ErrorCode::MessageNotFound,
+                format!("No stored media for message '{message_id}'"),
+            )
+        };
+        let media = self
+            .store
+            .media_get(message_id.to_string())
+            .await?
+            .ok_or_else(not_found)?;
+        let path = self.media.path_of(message_id);
+        if !tokio::fs::try_exists(&path).await.unwrap_or(false) {
+            return Err(not_found());
+        }
+        Ok((media, path))
+    }
+
+    /// Stops the session for good. With `purge`, unlinks the device and deletes the whole
+    /// session folder (auth, queue, media); without, the folder stays and a later create
+    /// resumes the link without a QR.
+    pub async fn delete(&self, purge: bool) -> Result<(), ApiError> {
+        if purge && self.snapshot().phone.is_some() {
+            // Best effort and bounded: an unreachable WhatsApp must not block deletion.
+            if tokio::time::timeout(Duration::from_secs(10), self.engine.logout())
+                .await
+                .is_err()
+            {
+                tracing::warn!(session = %self.id, "logout timed out during purge; wiping local auth anyway");
+            }
+        }
+        self.shutdown().await;
+        self.transition(|s| {
+            s.status = SessionState::Stopped;
+            s.qr = None;
+        })
+        .await;
+        self.metrics.forget_session(&self.id);
+        if purge {
+            self.engine
+                .purge()
+                .await
+                .map_err(|e| self.engine_error(e))?;
+            if let Err(e) = tokio::fs::remove_dir_all(&self.dir).await
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                tracing::error!(session = %self.id, error = %e, "cannot remove session folder");
+                return Err(ApiError::internal(
+                    "The session stopped but its folder could not be removed",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Current delivery state for a message, as a convenience for the sandbox.
+    pub async fn message_status(&self, id: &str) -> Option<MessageStatus> {
+        self.store
+            .message(id.to_string())
+            .await
+            .ok()
+            .flatten()
+            .map(|m| m.status)
+    }
+}

@@ -1,0 +1,252 @@
+//! Turns what the engine reports into state changes, stored records and published events.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use serde_json::json;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use wagate_api::{EventKind, InboundMedia, InboundMessageData, MessageStatus, SessionState};
+
+use super::Session;
+use super::state::{PairCodeState, QrState, Snapshot};
+use crate::engine::{EngineEvent, InboundMessage};
+use crate::store::{MetaKey, StoredMedia, now_ms};
+
+pub(super) async fn run(
+    session: Arc<Session>,
+    mut events: mpsc::UnboundedReceiver<EngineEvent>,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let event = tokio::select! {
+            // Drain what the engine already reported before stopping.
+            biased;
+            event = events.recv() => match event {
+                Some(event) => event,
+                None => return,
+            },
+            _ = shutdown.cancelled() => return,
+        };
+        session.apply(event).await;
+    }
+}
+
+fn chrono_ttl(ttl: std::time::Duration) -> chrono::Duration {
+    chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::seconds(60))
+}
+
+impl Session {
+    async fn apply(&self, event: EngineEvent) {
+        match event {
+            EngineEvent::Connecting { last_error } => {
+                self.transition(|s| {
+                    s.status = SessionState::Connecting;
+                    s.qr = None;
+                    if last_error.is_some() {
+                        s.last_error = last_error;
+                    }
+                })
+                .await
+            }
+            EngineEvent::Qr { code, ttl } => {
+                let qr = QrState {
+                    code,
+                    expires_at: Utc::now() + chrono_ttl(ttl),
+                };
+                self.transition(|s| {
+                    s.status = SessionState::Qr;
+                    s.qr = Some(qr.clone());
+                })
+                .await;
+                self.publish(
+                    EventKind::Qr,
+                    json!({ "qr": qr.code, "expiresAt": qr.expires_at }),
+                )
+                .await;
+            }
+            EngineEvent::PairCode { code, ttl } => {
+                let _ = self.state.send_modify(|s| {
+                    s.pair_code = Some(PairCodeState {
+                        code,
+                        expires_at: Utc::now() + chrono_ttl(ttl),
+                    })
+                });
+            }
+            EngineEvent::Connected { phone, push_name } => {
+                let now = Utc::now();
+                self.transition(|s| {
+                    s.status = SessionState::Connected;
+                    s.qr = None;
+                    s.pair_code = None;
+                    s.last_error = None;
+                    s.banned_until = None;
+                    s.last_connected = Some(now);
+                    s.phone = phone.clone().or(s.phone.take());
+                    s.push_name = push_name.clone().or(s.push_name.take());
+                })
+                .await;
+                let snap = self.snapshot();
+                self.persist_identity(&snap).await;
+                self.outbox_wake.notify_one();
+            }
+            EngineEvent::LoggedOut { reason } => {
+                self.transition(|s| {
+                    s.status = SessionState::LoggedOut;
+                    s.qr = None;
+                    s.phone = None;
+                    s.push_name = None;
+                    s.last_error = Some(reason);
+                })
+                .await;
+                self.persist_identity(&self.snapshot()).await;
+            }
+            EngineEvent::Banned { until, reason } => {
+                self.transition(|s| {
+                    s.status = SessionState::Banned;
+                    s.qr = None;
+                    s.banned_until = Some(until);
+                    s.last_error = Some(reason);
+                })
+                .await
+            }
+            EngineEvent::Failed { reason } => {
+                self.transition(|s| {
+                    s.status = SessionState::Failed;
+                    s.qr = None;
+                    s.last_error = Some(reason);
+                })
+                .await
+            }
+            EngineEvent::Message(message) => self.receive(*message).await,
+            EngineEvent::Receipt {
+                message_ids,
+                status,
+            } => {
+                for id in message_ids {
+                    self.apply_receipt(id, status).await;
+                }
+            }
+        }
+    }
+
+    /// Applies `change`; publishes `session.status` when the state itself changed.
+    pub(super) async fn transition(&self, change: impl FnOnce(&mut Snapshot)) {
+        let before = self.state.borrow().status;
+        self.state.send_modify(change);
+        let snap = self.snapshot();
+        if snap.status == before {
+            return;
+        }
+        tracing::info!(session = %self.id, from = %before, to = %snap.status, last_error = snap.last_error.as_deref(), "session state changed");
+        self.metrics.set_state(&self.id, snap.status);
+        let data = json!({
+            "status": snap.status,
+            "previous": before,
+            "ready": snap.status.is_ready(),
+            "phone": snap.phone,
+            "lastError": snap.last_error,
+        });
+        self.publish(EventKind::SessionStatus, data).await;
+    }
+
+    async fn persist_identity(&self, snap: &Snapshot) {
+        let writes = [
+            self.store
+                .meta_set(MetaKey::Phone, snap.phone.as_ref())
+                .await,
+            self.store
+                .meta_set(MetaKey::PushName, snap.push_name.as_ref())
+                .await,
+            self.store
+                .meta_set(MetaKey::LastConnected, snap.last_connected.as_ref())
+                .await,
+        ];
+        for result in writes {
+            if let Err(e) = result {
+                tracing::warn!(session = %self.id, error = %e, "cannot persist session identity");
+            }
+        }
+    }
+
+    async fn receive(&self, message: InboundMessage) {
+        self.metrics
+            .messages_received
+            .with_label_values(&[&self.id])
+            .inc();
+        if !message.is_group
+            && let Err(e) = self
+                .store
+                .note_inbound_chat(message.chat.clone(), now_ms())
+                .await
+        {
+            tracing::warn!(session = %self.id, error = %e, "cannot record inbound chat");
+        }
+        let media = match &message.media {
+            Some(media) => self.keep_media(&message.id, media).await,
+            None => None,
+        };
+        let data = InboundMessageData {
+            message_id: message.id,
+            from: message.from,
+            chat: message.chat,
+            is_group: message.is_group,
+            push_name: message.push_name,
+            timestamp: message.timestamp.timestamp(),
+            kind: message.kind,
+            text: message.text,
+            media,
+        };
+        self.publish(
+            EventKind::MessageReceived,
+            serde_json::to_value(data).expect("serializable"),
+        )
+        .await;
+    }
+
+    async fn keep_media(
+        &self,
+        message_id: &str,
+        media: &crate::engine::InboundMediaBytes,
+    ) -> Option<InboundMedia> {
+        if let Err(e) = self.media.save(message_id, &media.bytes).await {
+            tracing::error!(session = %self.id, error = %e, "cannot store inbound media");
+            return None;
+        }
+        let stored = StoredMedia {
+            message_id: message_id.to_string(),
+            mime_type: media.mime_type.clone(),
+            file_name: media.file_name.clone(),
+            size: media.bytes.len() as u64,
+        };
+        if let Err(e) = self.store.media_put(stored, now_ms()).await {
+            tracing::error!(session = %self.id, error = %e, "cannot index inbound media");
+            return None;
+        }
+        Some(InboundMedia {
+            mime_type: media.mime_type.clone(),
+            file_name: media.file_name.clone(),
+            caption: media.caption.clone(),
+            size: media.bytes.len() as u64,
+            url: format!(
+                "{}/v1/sessions/{}/media/{}",
+                self.config.public_url, self.id, message_id
+            ),
+        })
+    }
+
+    async fn apply_receipt(&self, id: String, status: MessageStatus) {
+        match self.store.apply_receipt(id, status, now_ms()).await {
+            Ok(Some(updated)) => {
+                let result = updated.to_result();
+                self.publish(
+                    EventKind::MessageStatus,
+                    serde_json::to_value(result).expect("serializable"),
+                )
+                .await;
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(session = %self.id, error = %e, "cannot apply receipt"),
+        }
+    }
+}

@@ -1,0 +1,61 @@
+//! Index of inbound media files kept under `<data>/media/`.
+
+use rusqlite::{OptionalExtension, params};
+
+use super::{GatewayStore, StoreError};
+
+#[derive(Debug, Clone)]
+pub struct StoredMedia {
+    pub message_id: String,
+    pub mime_type: String,
+    pub file_name: Option<String>,
+    pub size: u64,
+}
+
+impl GatewayStore {
+    pub async fn media_put(&self, media: StoredMedia, now: i64) -> Result<(), StoreError> {
+        self.call(move |c| {
+            c.execute(
+                "INSERT OR REPLACE INTO media (message_id, mime_type, file_name, size, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![media.message_id, media.mime_type, media.file_name, media.size as i64, now],
+            )
+            .map(|_| ())
+        })
+        .await
+    }
+
+    pub async fn media_get(&self, message_id: String) -> Result<Option<StoredMedia>, StoreError> {
+        self.call(move |c| {
+            c.query_row(
+                "SELECT message_id, mime_type, file_name, size FROM media WHERE message_id = ?1",
+                [message_id],
+                |r| {
+                    Ok(StoredMedia {
+                        message_id: r.get(0)?,
+                        mime_type: r.get(1)?,
+                        file_name: r.get(2)?,
+                        size: r.get::<_, i64>(3)? as u64,
+                    })
+                },
+            )
+            .optional()
+        })
+        .await
+    }
+
+    /// Removes and returns the ids of media older than `before` (unix ms).
+    pub async fn media_expire(&self, before: i64) -> Result<Vec<String>, StoreError> {
+        self.call(move |c| {
+            let tx = c.transaction()?;
+            let ids = {
+                let mut stmt = tx.prepare("SELECT message_id FROM media WHERE created_at < ?1")?;
+                stmt.query_map([before], |r| r.get(0))?
+                    .collect::<rusqlite::Result<Vec<String>>>()?
+            };
+            tx.execute("DELETE FROM media WHERE created_at < ?1", [before])?;
+            tx.commit()?;
+            Ok(ids)
+        })
+        .await
+    }
+}

@@ -1,0 +1,344 @@
+//! The persistent outbox: every accepted message is a row before the API answers, with
+//! its WhatsApp message id already chosen, so a resend after a crash reuses the id.
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use serde::{Deserialize, Serialize};
+use wagate_api::{ErrorCode, ErrorDetail, MediaType, MessageStatus, SendResult};
+
+use super::{GatewayStore, StoreError, from_ms};
+
+/// Idempotency keys dedupe retries for this long.
+pub const IDEMPOTENCY_WINDOW_MS: i64 = 24 * 3600 * 1000;
+const DAY_MS: i64 = 24 * 3600 * 1000;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum StoredBody {
+    Text {
+        text: String,
+    },
+    #[serde(rename_all = "camelCase")]
+    Media {
+        kind: MediaType,
+        source: StoredMediaSource,
+        mime_type: String,
+        file_name: Option<String>,
+        caption: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "from", rename_all = "camelCase")]
+pub enum StoredMediaSource {
+    /// The bytes sit in the row's `media` column until the message is sent.
+    Inline,
+    Url {
+        url: String,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub id: String,
+    pub to: String,
+    pub body: StoredBody,
+    pub inline_media: Option<Vec<u8>>,
+    pub reply_to: Option<String>,
+    pub idempotency_key: Option<String>,
+    pub created_at: i64,
+    /// Cap on conversations this account starts per 24 h (0 = no cap).
+    pub new_chats_per_day: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct StoredMessage {
+    pub seq: i64,
+    pub id: String,
+    pub to: String,
+    pub body: StoredBody,
+    pub reply_to: Option<String>,
+    pub status: MessageStatus,
+    pub attempts: u32,
+    pub next_attempt_at: i64,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    pub created_at: i64,
+    pub sent_at: Option<i64>,
+    pub delivered_at: Option<i64>,
+    pub read_at: Option<i64>,
+}
+
+impl StoredMessage {
+    pub fn to_result(&self) -> SendResult {
+        let error = self.error_code.as_ref().map(|code| ErrorDetail {
+            code: serde_json::from_value(serde_json::Value::String(code.clone()))
+                .unwrap_or(ErrorCode::Internal),
+            message: self.error_message.clone().unwrap_or_default(),
+            details: None,
+        });
+        SendResult {
+            id: self.id.clone(),
+            to: self.to.clone(),
+            status: self.status,
+            error,
+            created_at: from_ms(self.created_at),
+            sent_at: self.sent_at.map(from_ms),
+            delivered_at: self.delivered_at.map(from_ms),
+            read_at: self.read_at.map(from_ms),
+        }
+    }
+}
+
+/// What `enqueue` did.
+#[derive(Debug)]
+pub enum Enqueued {
+    New(StoredMessage),
+    /// The idempotency key was seen in the last 24 h: the first message, unchanged.
+    Duplicate(StoredMessage),
+    /// Starting this conversation would exceed the daily cap.
+    NewChatCapReached,
+}
+
+const COLUMNS: &str = "seq, id, recipient, body, reply_to, status, attempts, next_attempt_at, error_code, \
+                       error_message, created_at, sent_at, delivered_at, read_at";
+
+fn row_to_message(row: &Row<'_>) -> rusqlite::Result<StoredMessage> {
+    let body: String = row.get(3)?;
+    let status: String = row.get(5)?;
+    Ok(StoredMessage {
+        seq: row.get(0)?,
+        id: row.get(1)?,
+        to: row.get(2)?,
+        body: serde_json::from_str(&body).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(3, rusqlite::types::Type::Text, Box::new(e))
+        })?,
+        reply_to: row.get(4)?,
+        status: MessageStatus::parse(&status).unwrap_or(MessageStatus::Failed),
+        attempts: row.get(6)?,
+        next_attempt_at: row.get(7)?,
+        error_code: row.get(8)?,
+        error_message: row.get(9)?,
+        created_at: row.get(10)?,
+        sent_at: row.get(11)?,
+        delivered_at: row.get(12)?,
+        read_at: row.get(13)?,
+    })
+}
+
+fn get_by_id(c: &Connection, id: &str) -> rusqlite::Result<Option<StoredMessage>> {
+    c.query_row(
+        &format!("SELECT {COLUMNS} FROM messages WHERE id = ?1"),
+        [id],
+        row_to_message,
+    )
+    .optional()
+}
+
+impl GatewayStore {
+    pub async fn enqueue(&self, msg: NewMessage) -> Result<Enqueued, StoreError> {
+        self.call(move |c| {
+            let tx = c.transaction()?;
+            if let Some(key) = &msg.idempotency_key {
+                let existing: Option<(String, i64)> = tx
+                    .query_row("SELECT id, created_at FROM messages WHERE idempotency_key = ?1", [key], |r| {
+                        Ok((r.get(0)?, r.get(1)?))
+                    })
+                    .optional()?;
+                match existing {
+                    Some((id, created)) if msg.created_at - created < IDEMPOTENCY_WINDOW_MS => {
+                        return Ok(Enqueued::Duplicate(get_by_id(&tx, &id)?.expect("row just seen")));
+                    }
+                    // Outside the window the key is free again.
+                    Some(_) => {
+                        tx.execute("UPDATE messages SET idempotency_key = NULL WHERE idempotency_key = ?1", [key])?;
+                    }
+                    None => {}
+                }
+            }
+            if !start_conversation(&tx, &msg.to, msg.created_at, msg.new_chats_per_day)? {
+                return Ok(Enqueued::NewChatCapReached);
+            }
+            tx.execute(
+                "INSERT INTO messages (id, recipient, body, media, reply_to, status, idempotency_key, created_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'queued', ?6, ?7)",
+                params![
+                    msg.id,
+                    msg.to,
+                    serde_json::to_string(&msg.body).expect("body serializes"),
+                    msg.inline_media,
+                    msg.reply_to,
+                    msg.idempotency_key,
+                    msg.created_at
+                ],
+            )?;
+            let stored = get_by_id(&tx, &msg.id)?.expect("row just inserted");
+            tx.commit()?;
+            Ok(Enqueued::New(stored))
+        })
+        .await
+    }
+
+    pub async fn message(&self, id: String) -> Result<Option<StoredMessage>, StoreError> {
+        self.call(move |c| get_by_id(c, &id)).await
+    }
+
+    /// The head of the queue (oldest queued message) and its inline media.
+    pub async fn next_queued(
+        &self,
+    ) -> Result<Option<(StoredMessage, Option<Vec<u8>>)>, StoreError> {
+        self.call(|c| {
+            let head = c
+                .query_row(
+                    &format!("SELECT {COLUMNS} FROM messages WHERE status = 'queued' ORDER BY seq LIMIT 1"),
+                    [],
+                    row_to_message,
+                )
+                .optional()?;
+            let Some(head) = head else { return Ok(None) };
+            let media: Option<Vec<u8>> =
+                c.query_row("SELECT media FROM messages WHERE seq = ?1", [head.seq], |r| r.get(0))?;
+            Ok(Some((head, media)))
+        })
+        .await
+    }
+
+    pub async fn queued_count(&self) -> Result<i64, StoreError> {
+        self.call(|c| {
+            c.query_row(
+                "SELECT COUNT(*) FROM messages WHERE status = 'queued'",
+                [],
+                |r| r.get(0),
+            )
+        })
+        .await
+    }
+
+    /// Counts an attempt before it is made, so a crash mid-send is visible after restart.
+    pub async fn record_attempt(&self, id: String) -> Result<(), StoreError> {
+        self.call(move |c| {
+            c.execute(
+                "UPDATE messages SET attempts = attempts + 1 WHERE id = ?1",
+                [id],
+            )
+            .map(|_| ())
+        })
+        .await
+    }
+
+    pub async fn schedule_retry(
+        &self,
+        id: String,
+        next_attempt_at: i64,
+        error: String,
+    ) -> Result<(), StoreError> {
+        self.call(move |c| {
+            c.execute(
+                "UPDATE messages SET next_attempt_at = ?2, error_message = ?3 WHERE id = ?1",
+                params![id, next_attempt_at, error],
+            )
+            .map(|_| ())
+        })
+        .await
+    }
+
+    pub async fn mark_sent(
+        &self,
+        id: String,
+        at: i64,
+    ) -> Result<Option<StoredMessage>, StoreError> {
+        self.call(move |c| {
+            c.execute(
+                "UPDATE messages SET status = 'sent', sent_at = ?2, media = NULL, error_message = NULL \
+                 WHERE id = ?1 AND status = 'queued'",
+                params![id, at],
+            )?;
+            get_by_id(c, &id)
+        })
+        .await
+    }
+
+    pub async fn mark_failed(
+        &self,
+        id: String,
+        code: ErrorCode,
+        message: String,
+    ) -> Result<Option<StoredMessage>, StoreError> {
+        self.call(move |c| {
+            c.execute(
+                "UPDATE messages SET status = 'failed', media = NULL, error_code = ?2, error_message = ?3 WHERE id = ?1",
+                params![id, code.as_str(), message],
+            )?;
+            get_by_id(c, &id)
+        })
+        .await
+    }
+
+    /// Moves a message forward (never back) on a delivery/read receipt; `None` when the
+    /// id is unknown or the receipt is stale.
+    pub async fn apply_receipt(
+        &self,
+        id: String,
+        status: MessageStatus,
+        at: i64,
+    ) -> Result<Option<StoredMessage>, StoreError> {
+        self.call(move |c| {
+            let Some(current) = get_by_id(c, &id)? else { return Ok(None) };
+            let moves_forward = current.status != MessageStatus::Failed && status.rank() > current.status.rank();
+            if !moves_forward {
+                return Ok(None);
+            }
+            let column = match status {
+                MessageStatus::Read => "read_at",
+                _ => "delivered_at",
+            };
+            c.execute(
+                &format!(
+                    "UPDATE messages SET status = ?2, {column} = ?3, sent_at = COALESCE(sent_at, ?3), \
+                     delivered_at = COALESCE(delivered_at, ?3) WHERE id = ?1"
+                ),
+                params![id, status.as_str(), at],
+            )?;
+            get_by_id(c, &id)
+        })
+        .await
+    }
+
+    /// Someone wrote to us: replying to them does not start a new conversation.
+    pub async fn note_inbound_chat(&self, jid: String, at: i64) -> Result<(), StoreError> {
+        self.call(move |c| {
+            c.execute(
+                "INSERT OR IGNORE INTO conversations (jid, started_at, inbound) VALUES (?1, ?2, 1)",
+                params![jid, at],
+            )
+            .map(|_| ())
+        })
+        .await
+    }
+}
+
+/// Records `jid` as a conversation; false when it is new and the daily cap is reached.
+fn start_conversation(c: &Connection, jid: &str, now: i64, cap: u32) -> rusqlite::Result<bool> {
+    let known: bool = c.query_row(
+        "SELECT EXISTS(SELECT 1 FROM conversations WHERE jid = ?1)",
+        [jid],
+        |r| r.get(0),
+    )?;
+    if known {
+        return Ok(true);
+    }
+    if cap > 0 {
+        let started: u32 = c.query_row(
+            "SELECT COUNT(*) FROM conversations WHERE inbound = 0 AND started_at > ?1",
+            [now - DAY_MS],
+            |r| r.get(0),
+        )?;
+        if started >= cap {
+            return Ok(false);
+        }
+    }
+    c.execute(
+        "INSERT INTO conversations (jid, started_at, inbound) VALUES (?1, ?2, 0)",
+        params![jid, now],
+    )?;
+    Ok(true)
+}
