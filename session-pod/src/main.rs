@@ -160,12 +160,12 @@ async fn main() -> anyhow::Result<()> {
             }
         }
     }
-    if let Some(session) = resolver
+    let session = resolver
         .session
         .read()
         .unwrap_or_else(|p| p.into_inner())
-        .clone()
-    {
+        .clone();
+    if let Some(session) = session {
         session.shutdown().await;
     }
     Ok(())

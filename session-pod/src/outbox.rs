@@ -218,7 +218,7 @@ async fn retry_or_fail(session: &Arc<Session>, message: &StoredMessage, why: Str
             .await;
     }
     let next = now_ms() + config.send_retry.delay(message.attempts).as_millis() as i64;
-    tracing::warn!(session = session.id(), message = %message.id, %why, "send failed; will retry");
+    tracing::warn!(session = session.id(), message_id = %message.id, %why, "send failed; will retry");
     if let Err(e) = session
         .store()
         .schedule_retry(message.id.clone(), next, why)

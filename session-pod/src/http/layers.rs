@@ -48,7 +48,9 @@ pub fn common_layers(router: Router, metrics: Arc<Metrics>) -> Router {
         .fallback(api_fallback)
         .method_not_allowed_fallback(method_not_allowed)
         .route_layer(middleware::from_fn_with_state(metrics, record_latency))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        // Failures are logged where they happen, with context; a 503 for a session still
+        // scanning its QR is not a server error.
+        .layer(tower_http::trace::TraceLayer::new_for_http().on_failure(()))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
 }

@@ -202,13 +202,13 @@ impl Session {
             Ok(None) => self.wake_waiters(id),
             // The message stays queued; its id makes the resend a no-op at WhatsApp.
             Err(e) => {
-                tracing::error!(session = %self.id, message = id, error = %e, "cannot record a sent message")
+                tracing::error!(session = %self.id, message_id = id, error = %e, "cannot record a sent message")
             }
         }
     }
 
     pub(crate) async fn finish_failed(&self, id: &str, code: ErrorCode, why: String) {
-        tracing::warn!(session = %self.id, message = id, code = code.as_str(), %why, "message failed");
+        tracing::warn!(session = %self.id, message_id = id, code = code.as_str(), %why, "message failed");
         match self.store.mark_failed(id.to_string(), code, why).await {
             Ok(Some(message)) => {
                 self.metrics
@@ -222,7 +222,7 @@ impl Session {
             }
             Ok(None) => self.wake_waiters(id),
             Err(e) => {
-                tracing::error!(session = %self.id, message = id, error = %e, "cannot record a failed message")
+                tracing::error!(session = %self.id, message_id = id, error = %e, "cannot record a failed message")
             }
         }
     }

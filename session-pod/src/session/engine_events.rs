@@ -66,7 +66,7 @@ impl Session {
                 .await;
             }
             EngineEvent::PairCode { code, ttl } => {
-                let _ = self.state.send_modify(|s| {
+                self.state.send_modify(|s| {
                     s.pair_code = Some(PairCodeState {
                         code,
                         expires_at: Utc::now() + chrono_ttl(ttl),
