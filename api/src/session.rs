@@ -104,11 +104,20 @@ impl WebhookConfig {
         if let Err(why) = validate_webhook_url(&self.url) {
             errors.insert("webhook.url".into(), why);
         }
-        if matches!(&self.events, Some(events) if events.is_empty()) {
-            errors.insert(
-                "webhook.events".into(),
-                "must list at least one event".into(),
-            );
+        match &self.events {
+            Some(events) if events.is_empty() => {
+                errors.insert(
+                    "webhook.events".into(),
+                    "must list at least one event".into(),
+                );
+            }
+            Some(events) if events.iter().any(|e| !EventKind::WEBHOOK.contains(e)) => {
+                errors.insert(
+                    "webhook.events".into(),
+                    "may only list message.received, message.status and session.status".into(),
+                );
+            }
+            _ => {}
         }
         if matches!(&self.secret, Some(secret) if secret.is_empty() || secret.len() > 512) {
             errors.insert("webhook.secret".into(), "must be 1-512 characters".into());
@@ -222,5 +231,11 @@ mod tests {
         };
         let details = cfg.validate().unwrap_err().details.unwrap();
         assert!(details.contains_key("webhook.url") && details.contains_key("webhook.events"));
+        let sse_only = WebhookConfig {
+            url: "https://a.example/h".into(),
+            events: Some(vec![EventKind::Qr]),
+            secret: None,
+        };
+        assert!(sse_only.validate().is_err(), "qr is an SSE-only event");
     }
 }

@@ -1,1 +1,135 @@
-fn main() {}
+//! The send path with the simulator engine at zero send interval:
+//! `cargo bench -p wagate-session --bench send_path`.
+//!
+//! * `runtime/sync`: `Session::send` waiting for WhatsApp's ack (store, outbox, engine, status).
+//! * `runtime/async_batch_100`: 100 queued sends until the outbox drained them.
+//! * `http/sync`: the same sync send as an HTTP request to the session API on loopback.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use wagate_api::{MediaLimits, SendRequest, SessionState};
+use wagate_session::Session;
+use wagate_session::config::SessionConfig;
+use wagate_session::engine::EngineKind;
+use wagate_session::http::auth::{ApiKeys, KeyAuth, require_key};
+use wagate_session::http::{HttpState, SessionResolver, session_routes};
+use wagate_session::link::LinkSigner;
+use wagate_session::metrics::Metrics;
+
+struct Single(Arc<Session>);
+
+impl SessionResolver for Single {
+    fn resolve(&self, id: &str) -> Option<Arc<Session>> {
+        (self.0.id() == id).then(|| self.0.clone())
+    }
+    fn removed(&self, _: &str) {}
+}
+
+async fn linked_session(dir: &std::path::Path) -> Arc<Session> {
+    let config = SessionConfig {
+        engine: EngineKind::Simulator,
+        send_min_interval: Duration::ZERO,
+        new_chats_per_day: 0,
+        ..SessionConfig::default()
+    };
+    let session = Session::open("bench", dir, config, Arc::new(Metrics::new()))
+        .await
+        .expect("session opens");
+    session
+        .engine()
+        .sandbox()
+        .expect("simulator")
+        .scan(None)
+        .await
+        .expect("links");
+    let mut state = session.watch_state();
+    while state.borrow_and_update().status != SessionState::Connected {
+        state.changed().await.expect("state");
+    }
+    session
+}
+
+fn request(i: usize) -> SendRequest {
+    SendRequest {
+        to: format!("97150{:06}1", i % 1000),
+        text: Some(format!("bench message {i}")),
+        ..Default::default()
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let session = rt.block_on(linked_session(dir.path()));
+    let limits = MediaLimits::default();
+    let counter = std::sync::atomic::AtomicUsize::new(0);
+    let next = || counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+
+    let mut group = c.benchmark_group("runtime");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("sync", |b| {
+        b.to_async(&rt).iter(|| async {
+            let send = request(next()).validate(&limits).expect("valid");
+            session.send(send, true).await.expect("sent")
+        })
+    });
+    group.throughput(Throughput::Elements(100));
+    group.sample_size(20);
+    group.bench_function("async_batch_100", |b| {
+        b.to_async(&rt).iter(|| async {
+            let mut last = None;
+            for _ in 0..100 {
+                let send = request(next()).validate(&limits).expect("valid");
+                last = Some(session.send(send, false).await.expect("queued").result.id);
+            }
+            let last = last.expect("one id");
+            while session.message_status(&last).await != Some(wagate_api::MessageStatus::Sent) {
+                tokio::time::sleep(Duration::from_micros(200)).await;
+            }
+        })
+    });
+    group.finish();
+
+    let base = rt.block_on(async {
+        let state = HttpState {
+            sessions: Arc::new(Single(session.clone())),
+            links: LinkSigner::new(b"bench".to_vec()),
+            limits,
+            public_url: String::new(),
+        };
+        let auth = Arc::new(KeyAuth {
+            keys: ApiKeys::new(["k"]),
+            links: LinkSigner::new(b"bench".to_vec()),
+        });
+        let app =
+            session_routes(state).layer(axum::middleware::from_fn_with_state(auth, require_key));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        format!("http://{addr}/v1/sessions/bench/messages")
+    });
+    let http = reqwest::Client::new();
+    let mut group = c.benchmark_group("http");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("sync", |b| {
+        b.to_async(&rt).iter(|| async {
+            let resp = http
+                .post(&base)
+                .bearer_auth("k")
+                .json(&request(next()))
+                .send()
+                .await
+                .expect("request");
+            assert_eq!(resp.status(), 200);
+        })
+    });
+    group.finish();
+    rt.block_on(session.shutdown());
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -130,8 +130,11 @@ impl Session {
                 )
             }
         };
+        let id = new_message_id();
+        // Registered before the row exists: the worker may send it before `enqueue` returns.
+        let done = wait.then(|| self.wait_for(&id));
         let new = NewMessage {
-            id: new_message_id(),
+            id: id.clone(),
             to: send.to.jid(),
             body,
             inline_media,
@@ -140,7 +143,11 @@ impl Session {
             created_at: now_ms(),
             new_chats_per_day: self.config.new_chats_per_day,
         };
-        let message = match self.store.enqueue(new).await? {
+        let enqueued = self.store.enqueue(new).await;
+        if !matches!(enqueued, Ok(Enqueued::New(_))) {
+            self.forget_waiters(&id);
+        }
+        let message = match enqueued? {
             Enqueued::Duplicate(existing) => {
                 return Ok(SendOutcome {
                     result: existing.to_result(),
@@ -159,7 +166,6 @@ impl Session {
             }
             Enqueued::New(message) => message,
         };
-        let done = wait.then(|| self.wait_for(&message.id));
         self.outbox_wake.notify_one();
         self.refresh_outbox_depth().await;
         if let Some(done) = done {
@@ -185,6 +191,13 @@ impl Session {
             .or_default()
             .push(tx);
         rx
+    }
+
+    fn forget_waiters(&self, id: &str) {
+        self.send_waiters
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
     }
 
     pub(crate) async fn finish_sent(&self, id: &str, at: i64) {

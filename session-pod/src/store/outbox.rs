@@ -342,3 +342,147 @@ fn start_conversation(c: &Connection, jid: &str, now: i64, cap: u32) -> rusqlite
     )?;
     Ok(true)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(id: &str, to: &str, key: Option<&str>, at: i64, cap: u32) -> NewMessage {
+        NewMessage {
+            id: id.into(),
+            to: to.into(),
+            body: StoredBody::Text { text: "hi".into() },
+            inline_media: None,
+            reply_to: None,
+            idempotency_key: key.map(String::from),
+            created_at: at,
+            new_chats_per_day: cap,
+        }
+    }
+
+    fn store() -> (tempfile::TempDir, GatewayStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = GatewayStore::open(dir.path()).unwrap();
+        (dir, store)
+    }
+
+    #[tokio::test]
+    async fn new_conversation_cap_counts_only_chats_we_start() {
+        let (_dir, store) = store();
+        let now = 10 * DAY_MS;
+        assert!(matches!(
+            store.enqueue(text("a", "1@s", None, now, 2)).await.unwrap(),
+            Enqueued::New(_)
+        ));
+        assert!(matches!(
+            store.enqueue(text("b", "2@s", None, now, 2)).await.unwrap(),
+            Enqueued::New(_)
+        ));
+        assert!(matches!(
+            store.enqueue(text("c", "3@s", None, now, 2)).await.unwrap(),
+            Enqueued::NewChatCapReached
+        ));
+        // Known chats and chats the other side opened stay open.
+        assert!(matches!(
+            store.enqueue(text("d", "1@s", None, now, 2)).await.unwrap(),
+            Enqueued::New(_)
+        ));
+        store.note_inbound_chat("4@s".into(), now).await.unwrap();
+        assert!(matches!(
+            store.enqueue(text("e", "4@s", None, now, 2)).await.unwrap(),
+            Enqueued::New(_)
+        ));
+        // A day later the window has moved on.
+        assert!(matches!(
+            store
+                .enqueue(text("f", "3@s", None, now + DAY_MS + 1, 2))
+                .await
+                .unwrap(),
+            Enqueued::New(_)
+        ));
+    }
+
+    #[tokio::test]
+    async fn idempotency_keys_expire_after_a_day() {
+        let (_dir, store) = store();
+        let t0 = 1_000;
+        assert!(matches!(
+            store
+                .enqueue(text("a", "1@s", Some("k"), t0, 0))
+                .await
+                .unwrap(),
+            Enqueued::New(_)
+        ));
+        let Enqueued::Duplicate(first) = store
+            .enqueue(text("b", "1@s", Some("k"), t0 + 5, 0))
+            .await
+            .unwrap()
+        else {
+            panic!("duplicate within the window");
+        };
+        assert_eq!(first.id, "a");
+        assert!(matches!(
+            store
+                .enqueue(text("c", "1@s", Some("k"), t0 + IDEMPOTENCY_WINDOW_MS, 0))
+                .await
+                .unwrap(),
+            Enqueued::New(_)
+        ));
+    }
+
+    #[tokio::test]
+    async fn receipts_only_move_status_forward_and_never_revive_failures() {
+        let (_dir, store) = store();
+        store.enqueue(text("a", "1@s", None, 1, 0)).await.unwrap();
+        store.mark_sent("a".into(), 2).await.unwrap();
+        let read = store
+            .apply_receipt("a".into(), MessageStatus::Read, 3)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (read.status, read.delivered_at, read.read_at),
+            (MessageStatus::Read, Some(3), Some(3))
+        );
+        assert!(
+            store
+                .apply_receipt("a".into(), MessageStatus::Delivered, 4)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        store.enqueue(text("b", "1@s", None, 1, 0)).await.unwrap();
+        store
+            .mark_failed("b".into(), ErrorCode::NumberNotOnWhatsapp, "no".into())
+            .await
+            .unwrap();
+        assert!(
+            store
+                .apply_receipt("b".into(), MessageStatus::Delivered, 4)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            store
+                .apply_receipt("unknown".into(), MessageStatus::Read, 4)
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[tokio::test]
+    async fn the_queue_head_is_the_oldest_queued_message_with_its_media() {
+        let (_dir, store) = store();
+        let mut media = text("m", "1@s", None, 1, 0);
+        media.inline_media = Some(vec![1, 2, 3]);
+        store.enqueue(media).await.unwrap();
+        store.enqueue(text("t", "1@s", None, 2, 0)).await.unwrap();
+        let (head, bytes) = store.next_queued().await.unwrap().unwrap();
+        assert_eq!((head.id.as_str(), bytes), ("m", Some(vec![1, 2, 3])));
+        store.mark_sent("m".into(), 3).await.unwrap();
+        assert_eq!(store.next_queued().await.unwrap().unwrap().0.id, "t");
+        assert_eq!(store.queued_count().await.unwrap(), 1);
+    }
+}
