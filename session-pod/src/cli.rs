@@ -23,9 +23,6 @@ pub struct SessionArgs {
     /// The session's folder (whatsapp.db, gateway.db, media/). Default: ./wagate-data/<session-id>.
     #[arg(long, env = "WAGATE_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
-    /// `whatsapp` (real) or `simulator` (tests and sandboxes only).
-    #[arg(long, env = "WAGATE_ENGINE", value_enum, default_value = "whatsapp")]
-    pub engine: EngineKind,
     #[arg(long, env = "WAGATE_LISTEN", default_value = "0.0.0.0:8080")]
     pub listen: SocketAddr,
     /// Separate address for /metrics; without it /metrics is served on --listen.
@@ -41,6 +38,17 @@ pub struct SessionArgs {
     /// Key that signs QR links; generated into <data-dir>/link-secret when absent.
     #[arg(long, env = "WAGATE_LINK_SECRET_FILE")]
     pub link_secret_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
+}
+
+/// How sessions behave: sending pace, webhooks, media, engine. Shared by the session
+/// binary and the router (which runs sessions in-process).
+#[derive(Debug, Clone, clap::Args)]
+pub struct RuntimeArgs {
+    /// `whatsapp` (real) or `simulator` (tests and sandboxes only).
+    #[arg(long, env = "WAGATE_ENGINE", value_enum, default_value = "whatsapp")]
+    pub engine: EngineKind,
     /// Default webhook URL for sessions without their own.
     #[arg(long, env = "WAGATE_WEBHOOK_URL")]
     pub webhook_url: Option<String>,
@@ -97,9 +105,37 @@ impl SessionArgs {
             .clone()
             .unwrap_or_else(|| PathBuf::from("wagate-data").join(&self.session_id))
     }
+}
 
-    pub fn session_config(&self, webhook_secret: Option<String>) -> SessionConfig {
-        SessionConfig {
+/// A runtime flag that does not hold up.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read --webhook-secret-file {path}: {source}")]
+    WebhookSecret {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("--webhook-url {0}")]
+    WebhookUrl(String),
+}
+
+impl RuntimeArgs {
+    /// The session settings these flags describe (reads the webhook secret file).
+    pub fn session_config(&self) -> Result<SessionConfig, ConfigError> {
+        let webhook_secret =
+            match &self.webhook_secret_file {
+                Some(path) => Some(crate::secrets::read(path).map_err(|source| {
+                    ConfigError::WebhookSecret {
+                        path: path.clone(),
+                        source,
+                    }
+                })?),
+                None => None,
+            };
+        if let Some(url) = &self.webhook_url {
+            wagate_api::session::validate_webhook_url(url).map_err(ConfigError::WebhookUrl)?;
+        }
+        Ok(SessionConfig {
             engine: self.engine,
             engine_options: EngineOptions {
                 whatsapp_ws_url: self.whatsapp_ws_url.clone(),
@@ -130,6 +166,6 @@ impl SessionArgs {
             },
             public_url: self.public_url.trim_end_matches('/').to_string(),
             ..SessionConfig::default()
-        }
+        })
     }
 }

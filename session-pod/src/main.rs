@@ -75,21 +75,10 @@ async fn main() -> anyhow::Result<()> {
             .with_context(|| format!("cannot read --link-secret-file {}", path.display()))?,
         None => secrets::load_or_create(&dir.join("link-secret"), 32)?.0,
     };
-    let webhook_secret = match &args.webhook_secret_file {
-        Some(path) => Some(
-            secrets::read(path)
-                .with_context(|| format!("cannot read --webhook-secret-file {}", path.display()))?,
-        ),
-        None => None,
-    };
-    if let Some(url) = &args.webhook_url {
-        wagate_api::session::validate_webhook_url(url)
-            .map_err(|why| anyhow::anyhow!("--webhook-url {why}"))?;
-    }
-
     let metrics = Arc::new(Metrics::new());
-    let config = args.session_config(webhook_secret);
+    let config = args.runtime.session_config()?;
     let limits = config.media_limits;
+    let config_public_url = config.public_url.clone();
     let session = Session::open(&args.session_id, &dir, config, metrics.clone())
         .await
         .with_context(|| format!("cannot open session in {}", dir.display()))?;
@@ -102,7 +91,7 @@ async fn main() -> anyhow::Result<()> {
         sessions: resolver.clone(),
         links: links.clone(),
         limits,
-        public_url: args.public_url.trim_end_matches('/').to_string(),
+        public_url: config_public_url,
     };
     let auth = Arc::new(KeyAuth { keys, links });
     let api = session_routes(state).layer(axum::middleware::from_fn_with_state(auth, require_key));

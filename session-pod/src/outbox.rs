@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use wagate_api::{ErrorCode, SessionState};
 
 use crate::engine::{EngineError, OutgoingBody, OutgoingMessage};
-use crate::session::Session;
+use crate::session::{Finished, Session};
 use crate::store::{StoredBody, StoredMediaSource, StoredMessage, now_ms};
 
 /// Why the media of a message could not be had.
@@ -171,7 +171,7 @@ async fn attempt(
             Ok(outgoing) => outgoing,
             Err(MediaError::Permanent(why)) => {
                 return session
-                    .finish_failed(&message.id, ErrorCode::ValidationError, why)
+                    .finish(&message.id, failed(ErrorCode::ValidationError, why))
                     .await;
             }
             Err(MediaError::Transient(why)) => return retry_or_fail(session, &message, why).await,
@@ -181,30 +181,24 @@ async fn attempt(
         tokio::time::sleep(Duration::from_secs(1)).await;
         return;
     }
-    match session.engine().send(&outgoing).await {
-        Ok(ack) => {
-            session
-                .finish_sent(&message.id, ack.at.timestamp_millis())
-                .await
-        }
+    let finished = match session.engine().send(&outgoing).await {
+        Ok(ack) => Finished::Sent {
+            at: ack.at.timestamp_millis(),
+        },
         // Not an attempt against WhatsApp: wait for the connection, not a backoff.
-        Err(EngineError::NotConnected) => {}
-        Err(EngineError::NotOnWhatsApp(number)) => {
-            session
-                .finish_failed(
-                    &message.id,
-                    ErrorCode::NumberNotOnWhatsapp,
-                    format!("{number} is not on WhatsApp"),
-                )
-                .await
-        }
-        Err(e) if e.is_transient() => retry_or_fail(session, &message, e.to_string()).await,
-        Err(e) => {
-            session
-                .finish_failed(&message.id, ErrorCode::UpstreamUnavailable, e.to_string())
-                .await
-        }
-    }
+        Err(EngineError::NotConnected) => return,
+        Err(EngineError::NotOnWhatsApp(number)) => failed(
+            ErrorCode::NumberNotOnWhatsapp,
+            format!("{number} is not on WhatsApp"),
+        ),
+        Err(e) if e.is_transient() => return retry_or_fail(session, &message, e.to_string()).await,
+        Err(e) => failed(ErrorCode::UpstreamUnavailable, e.to_string()),
+    };
+    session.finish(&message.id, finished).await;
+}
+
+fn failed(code: ErrorCode, why: String) -> Finished {
+    Finished::Failed { code, why }
 }
 
 async fn retry_or_fail(session: &Arc<Session>, message: &StoredMessage, why: String) {
@@ -214,7 +208,7 @@ async fn retry_or_fail(session: &Arc<Session>, message: &StoredMessage, why: Str
     if attempts >= config.send_max_attempts || age >= config.send_retry.give_up_after {
         let why = format!("gave up after {attempts} attempts: {why}");
         return session
-            .finish_failed(&message.id, ErrorCode::UpstreamUnavailable, why)
+            .finish(&message.id, failed(ErrorCode::UpstreamUnavailable, why))
             .await;
     }
     let next = now_ms() + config.send_retry.delay(message.attempts).as_millis() as i64;

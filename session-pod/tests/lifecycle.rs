@@ -9,7 +9,7 @@ use base64::Engine as _;
 use futures::StreamExt;
 use reqwest::StatusCode;
 use serde_json::json;
-use support::{KEY, SessionProcess, wait_until};
+use support::{KEY, wait_until};
 
 fn decode_qr_png(bytes: &[u8]) -> String {
     let mut reader = png::Decoder::new(std::io::Cursor::new(bytes))
@@ -26,7 +26,7 @@ fn decode_qr_png(bytes: &[u8]) -> String {
 
 #[tokio::test]
 async fn qr_link_send_logout_purge() {
-    let session = SessionProcess::simulator("trainer_demo", &[]);
+    let session = support::simulator("trainer_demo", &[]);
     let info = session.wait_status("qr", Duration::from_secs(5)).await;
     assert_eq!(info["qrAvailable"], true);
     assert_eq!(info["ready"], false);
@@ -189,7 +189,7 @@ async fn qr_link_send_logout_purge() {
 async fn restart_resumes_the_link_without_a_qr() {
     let home = tempfile::tempdir().unwrap();
     let args = ["--engine", "simulator"];
-    let mut session = SessionProcess::spawn("resume_me", home.path(), &args);
+    let mut session = support::spawn("resume_me", home.path(), &args);
     session.wait_status("qr", Duration::from_secs(5)).await;
     session.link().await;
     let (elapsed, clean) = session.terminate();
@@ -199,7 +199,7 @@ async fn restart_resumes_the_link_without_a_qr() {
         "graceful stop took {elapsed:?}"
     );
     drop(session);
-    let session = SessionProcess::spawn("resume_me", home.path(), &args);
+    let session = support::spawn("resume_me", home.path(), &args);
     let info = session
         .wait_status("connected", Duration::from_secs(5))
         .await;
@@ -208,7 +208,7 @@ async fn restart_resumes_the_link_without_a_qr() {
 
 #[tokio::test]
 async fn event_stream_starts_with_status_and_follows_changes() {
-    let session = SessionProcess::simulator("sse_demo", &[]);
+    let session = support::simulator("sse_demo", &[]);
     session.wait_status("qr", Duration::from_secs(5)).await;
     let resp = session
         .client()
@@ -251,7 +251,7 @@ async fn event_stream_starts_with_status_and_follows_changes() {
 
 #[tokio::test]
 async fn idempotency_key_dedupes_retries() {
-    let session = SessionProcess::simulator("idem", &[]);
+    let session = support::simulator("idem", &[]);
     session.link().await;
     let body = json!({ "to": "971501234567", "text": "once", "idempotencyKey": "order-42" });
     let (first_code, first) = session.post("/messages", body.clone()).await;
@@ -264,7 +264,7 @@ async fn idempotency_key_dedupes_retries() {
 
 #[tokio::test]
 async fn inbound_media_is_kept_and_downloadable() {
-    let session = SessionProcess::simulator("media_in", &[]);
+    let session = support::simulator("media_in", &[]);
     session.link().await;
     let bytes = b"%PDF-1.4 fake invoice".to_vec();
     let (code, injected) = session
@@ -307,7 +307,7 @@ async fn inbound_media_is_kept_and_downloadable() {
 
 #[tokio::test]
 async fn numbers_groups_and_pairing_code() {
-    let session = SessionProcess::simulator("lookup", &[]);
+    let session = support::simulator("lookup", &[]);
     session.wait_status("qr", Duration::from_secs(5)).await;
     let (code, pair) = session
         .post("/pair-code", json!({ "phone": "+971 50 123 4567" }))
@@ -340,7 +340,7 @@ async fn numbers_groups_and_pairing_code() {
 
 #[tokio::test]
 async fn transient_send_failures_are_retried_in_order() {
-    let session = SessionProcess::simulator("retry", &["--send-retry-base-ms", "20"]);
+    let session = support::simulator("retry", &["--send-retry-base-ms", "20"]);
     session.link().await;
     session
         .post("/sandbox/fail-sends", json!({ "count": 2 }))

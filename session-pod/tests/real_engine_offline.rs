@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::json;
-use support::SessionProcess;
 
 #[tokio::test]
 async fn offline_real_engine_reports_connecting_and_stops_cleanly() {
@@ -19,7 +18,7 @@ async fn offline_real_engine_reports_connecting_and_stops_cleanly() {
         "--whatsapp-ws-url",
         "ws://127.0.0.1:9/ws/chat",
     ];
-    let mut session = SessionProcess::spawn("offline_real", home.path(), &args);
+    let mut session = support::spawn("offline_real", home.path(), &args);
     let mut info = json!(null);
     for _ in 0..200 {
         info = session.get("").await.1;

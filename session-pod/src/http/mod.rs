@@ -7,7 +7,7 @@ mod handlers;
 mod layers;
 mod qr;
 mod sandbox;
-mod sse;
+pub mod sse;
 
 use std::sync::Arc;
 

@@ -33,6 +33,12 @@ pub fn new_message_id() -> String {
     format!("3EB0{}", hex::encode_upper(bytes))
 }
 
+/// How the outbox finished with a message.
+pub(crate) enum Finished {
+    Sent { at: i64 },
+    Failed { code: ErrorCode, why: String },
+}
+
 /// How a send was answered.
 pub struct SendOutcome {
     pub result: SendResult,
@@ -200,42 +206,34 @@ impl Session {
             .remove(id);
     }
 
-    pub(crate) async fn finish_sent(&self, id: &str, at: i64) {
-        match self.store.mark_sent(id.to_string(), at).await {
+    /// Records how the outbox finished a message, counts it, wakes a waiting sync send
+    /// and publishes `message.status`.
+    pub(crate) async fn finish(&self, id: &str, finished: Finished) {
+        let (recorded, counter) = match finished {
+            Finished::Sent { at } => (
+                self.store.mark_sent(id.to_string(), at).await,
+                &self.metrics.messages_sent,
+            ),
+            Finished::Failed { code, why } => {
+                tracing::warn!(session = %self.id, message_id = id, code = code.as_str(), %why, "message failed");
+                (
+                    self.store.mark_failed(id.to_string(), code, why).await,
+                    &self.metrics.messages_failed,
+                )
+            }
+        };
+        match recorded {
             Ok(Some(message)) => {
-                self.metrics
-                    .messages_sent
-                    .with_label_values(&[&self.id])
-                    .inc();
+                counter.with_label_values(&[&self.id]).inc();
                 self.wake_waiters(id);
                 let data = serde_json::to_value(message.to_result()).expect("serializable");
                 self.publish(wagate_api::EventKind::MessageStatus, data)
                     .await;
             }
             Ok(None) => self.wake_waiters(id),
-            // The message stays queued; its id makes the resend a no-op at WhatsApp.
+            // A sent message stays queued; its id makes the resend a no-op at WhatsApp.
             Err(e) => {
-                tracing::error!(session = %self.id, message_id = id, error = %e, "cannot record a sent message")
-            }
-        }
-    }
-
-    pub(crate) async fn finish_failed(&self, id: &str, code: ErrorCode, why: String) {
-        tracing::warn!(session = %self.id, message_id = id, code = code.as_str(), %why, "message failed");
-        match self.store.mark_failed(id.to_string(), code, why).await {
-            Ok(Some(message)) => {
-                self.metrics
-                    .messages_failed
-                    .with_label_values(&[&self.id])
-                    .inc();
-                self.wake_waiters(id);
-                let data = serde_json::to_value(message.to_result()).expect("serializable");
-                self.publish(wagate_api::EventKind::MessageStatus, data)
-                    .await;
-            }
-            Ok(None) => self.wake_waiters(id),
-            Err(e) => {
-                tracing::error!(session = %self.id, message_id = id, error = %e, "cannot record a failed message")
+                tracing::error!(session = %self.id, message_id = id, error = %e, "cannot record the outcome of a send")
             }
         }
     }

@@ -15,6 +15,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use wagate_api::{EventKind, GatewayEvent};
 
+pub(crate) use api::Finished;
 pub use api::{SendOutcome, new_message_id};
 pub use state::{PairCodeState, QrState, Snapshot};
 

@@ -1,0 +1,136 @@
+//! `wagate-router`: with no flags, a working gateway on :8080 with sessions on local disk.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use axum::routing::get;
+use clap::Parser;
+use wagate_router::backend::SessionBackend;
+use wagate_router::cli::{BackendKind, RouterArgs};
+use wagate_router::keys::{ApiKeySet, KeySpec};
+use wagate_router::local::LocalBackend;
+use wagate_router::routes::{RouterState, collection_routes};
+use wagate_router::tenancy::{AuthState, authenticate};
+use wagate_session::http::{HttpState, common_layers, metrics_router};
+use wagate_session::link::LinkSigner;
+use wagate_session::metrics::Metrics;
+use wagate_session::{secrets, telemetry};
+
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Keys from the file and/or env; with neither, an admin key generated into the data dir.
+fn load_keys(args: &RouterArgs) -> anyhow::Result<ApiKeySet> {
+    let mut specs = match &args.api_keys_file {
+        Some(path) => ApiKeySet::load(path)?,
+        None => Vec::new(),
+    };
+    let admin = |secret: String| KeySpec {
+        name: "admin".into(),
+        secret,
+        sessions: vec!["*".into()],
+        read_only: false,
+        rate_limit: None,
+    };
+    if let Some(key) = args.api_key.as_ref().filter(|k| !k.trim().is_empty()) {
+        specs.push(admin(key.trim().to_string()));
+    }
+    if specs.is_empty() {
+        let path = args.data_dir.join("admin-api-key");
+        let (key, created) = secrets::load_or_create(&path, 24)?;
+        if created {
+            println!(
+                "generated an admin API key in {} (send it as 'Authorization: Bearer <key>')",
+                path.display()
+            );
+        } else {
+            println!("admin API key: {}", path.display());
+        }
+        specs.push(admin(key));
+    }
+    Ok(ApiKeySet::from_specs(specs)?)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    telemetry::init_tracing();
+    let args = RouterArgs::parse();
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("cannot create data dir {}", args.data_dir.display()))?;
+    let keys = load_keys(&args)?;
+    let link_secret = match &args.link_secret_file {
+        Some(path) => secrets::read(path)
+            .with_context(|| format!("cannot read --link-secret-file {}", path.display()))?,
+        None => secrets::load_or_create(&args.data_dir.join("link-secret"), 32)?.0,
+    };
+    let links = LinkSigner::new(link_secret.into_bytes());
+    let config = args.runtime.session_config()?;
+    let metrics = Arc::new(Metrics::new());
+    let (limits, public_url) = (config.media_limits, config.public_url.clone());
+
+    let backend: Arc<dyn SessionBackend> = match args.backend {
+        BackendKind::Local => {
+            let links = links.clone();
+            LocalBackend::open(&args.data_dir, config, metrics.clone(), move |sessions| {
+                HttpState {
+                    sessions,
+                    links,
+                    limits,
+                    public_url,
+                }
+            })
+            .await
+            .with_context(|| format!("cannot open sessions in {}", args.data_dir.display()))?
+        }
+    };
+    let session_routes = backend.session_routes();
+    let api = collection_routes(RouterState {
+        backend: backend.clone(),
+        session_routes: session_routes.clone(),
+    })
+    .merge(session_routes)
+    .layer(axum::middleware::from_fn_with_state(
+        Arc::new(AuthState { keys, links }),
+        authenticate,
+    ));
+    let health = Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(|| async { "ready" }));
+    let mut app = health.merge(api);
+    match args.metrics_listen {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr}"))?;
+            println!("metrics on http://{}/metrics", listener.local_addr()?);
+            let metrics_app = metrics_router(metrics.clone());
+            tokio::spawn(async move { axum::serve(listener, metrics_app).await });
+        }
+        None => app = app.merge(metrics_router(metrics.clone())),
+    }
+    let app = common_layers(app, metrics);
+
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    println!(
+        "wagate-router listening on http://{} (data in {})",
+        listener.local_addr()?,
+        args.data_dir.display()
+    );
+
+    let stop = tokio_util::sync::CancellationToken::new();
+    let server = axum::serve(listener, app).with_graceful_shutdown(stop.clone().cancelled_owned());
+    let mut server = std::pin::pin!(server.into_future());
+    tokio::select! {
+        result = &mut server => result.context("HTTP server failed")?,
+        _ = telemetry::shutdown_signal() => {
+            tracing::info!("shutting down: no new requests, finishing in-flight sends");
+            stop.cancel();
+            let _ = tokio::time::timeout(DRAIN_TIMEOUT, &mut server).await;
+        }
+    }
+    backend.shutdown().await;
+    Ok(())
+}

@@ -1,0 +1,169 @@
+//! The routes that span sessions: list, create, send-by-body, the all-sessions stream.
+//! Everything under `/v1/sessions/{id}` is the session crate's router, mounted as is.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use axum::extract::{FromRequest, Query, Request, State};
+use axum::http::StatusCode;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use futures::{Stream, StreamExt};
+use serde::Deserialize;
+use tokio_stream::wrappers::BroadcastStream;
+use tower::ServiceExt;
+use wagate_api::{
+    ApiError, CreateSessionRequest, SendRequest, SessionList, SessionState, normalize_phone,
+};
+use wagate_session::http::ApiJson;
+use wagate_session::http::sse::to_sse;
+
+use crate::backend::SessionBackend;
+use crate::keys::Caller;
+
+#[derive(Clone)]
+pub struct RouterState {
+    pub backend: Arc<dyn SessionBackend>,
+    /// The per-session routes, for dispatching `POST /v1/messages` to its session.
+    pub session_routes: Router,
+}
+
+pub fn collection_routes(state: RouterState) -> Router {
+    Router::new()
+        .route("/v1/sessions", get(list).post(create))
+        .route("/v1/messages", post(send_by_body))
+        .route("/v1/events", get(all_events))
+        .with_state(state)
+}
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    status: Option<String>,
+}
+
+async fn list(
+    State(state): State<RouterState>,
+    Extension(caller): Extension<Caller>,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<SessionList>, ApiError> {
+    let status: Option<SessionState> = query.status.as_deref().map(str::parse).transpose()?;
+    let sessions = state
+        .backend
+        .list()
+        .await
+        .into_iter()
+        .filter(|s| caller.may_access(&s.session_id) && status.is_none_or(|st| s.status == st))
+        .collect();
+    Ok(Json(SessionList { sessions }))
+}
+
+async fn create(
+    State(state): State<RouterState>,
+    Extension(caller): Extension<Caller>,
+    ApiJson(request): ApiJson<CreateSessionRequest>,
+) -> Result<Response, ApiError> {
+    let id = request.session_id.as_str().to_string();
+    if !caller.may_access(&id) {
+        return Err(ApiError::forbidden(format!(
+            "Key '{}' may not create session '{id}'",
+            caller.name
+        )));
+    }
+    let created = state.backend.create(request).await?;
+    let status = if created.new {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(created.info)).into_response())
+}
+
+/// `POST /v1/messages`: the session comes from `sessionId`, or from `from` (its linked
+/// number); the request then goes through the session's own send route.
+async fn send_by_body(
+    State(state): State<RouterState>,
+    Extension(caller): Extension<Caller>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let (parts, body) = request.into_parts();
+    let ApiJson(send): ApiJson<SendRequest> =
+        ApiJson::from_request(Request::from_parts(parts.clone(), body), &()).await?;
+    let id = match (&send.session_id, &send.from) {
+        (Some(id), _) => {
+            wagate_api::validate_session_id(id)?;
+            id.clone()
+        }
+        (None, Some(from)) => {
+            let phone = normalize_phone(from).ok_or_else(|| {
+                ApiError::field("from", "must be the linked phone number of a session")
+            })?;
+            let found = state.backend.find_by_phone(&phone).await;
+            match found.filter(|id| caller.may_access(id)) {
+                Some(id) => id,
+                None => {
+                    return Err(ApiError::new(
+                        wagate_api::ErrorCode::SessionNotFound,
+                        format!("No session is linked to {phone}"),
+                    ));
+                }
+            }
+        }
+        (None, None) => {
+            return Err(ApiError::field(
+                "sessionId",
+                "give 'sessionId' or 'from' to choose the session",
+            ));
+        }
+    };
+    if !caller.may_access(&id) {
+        return Err(ApiError::forbidden(format!(
+            "Key '{}' may not access session '{id}'",
+            caller.name
+        )));
+    }
+    let query = parts
+        .uri
+        .query()
+        .map(|q| format!("?{q}"))
+        .unwrap_or_default();
+    let uri: http::Uri = format!("/v1/sessions/{id}/messages{query}")
+        .parse()
+        .map_err(|_| ApiError::field("sessionId", "is not usable in a path"))?;
+    let mut inner = http::Request::builder().method(http::Method::POST).uri(uri);
+    for (name, value) in &parts.headers {
+        if name != http::header::CONTENT_LENGTH {
+            inner = inner.header(name, value);
+        }
+    }
+    let body = serde_json::to_vec(&send).expect("SendRequest serializes");
+    let inner = inner
+        .body(axum::body::Body::from(body))
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(state
+        .session_routes
+        .oneshot(inner)
+        .await
+        .unwrap_or_else(|never| match never {}))
+}
+
+/// Every session's events that the caller may see.
+async fn all_events(
+    State(state): State<RouterState>,
+    Extension(caller): Extension<Caller>,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let stream = BroadcastStream::new(state.backend.events()).filter_map(move |item| {
+        let caller = caller.clone();
+        async move {
+            match item {
+                Ok(event) if caller.may_access(&event.session_id) => Some(Ok(to_sse(&event))),
+                Ok(_) => None,
+                Err(tokio_stream::wrappers::errors::BroadcastStreamRecvError::Lagged(n)) => {
+                    Some(Ok(Event::default().event("lagged").data(n.to_string())))
+                }
+            }
+        }
+    });
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}

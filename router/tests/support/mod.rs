@@ -1,0 +1,36 @@
+//! The shared harness, bound to the router binary.
+#![allow(dead_code)]
+
+use std::path::Path;
+
+pub use wagate_e2e::*;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_wagate-router");
+
+/// A router over `home` (sessions live there), simulator engine, no send interval.
+pub struct Router {
+    pub process: Process,
+    pub api: Api,
+}
+
+impl Router {
+    pub fn start(home: &Path, extra: &[&str]) -> Self {
+        let mut args: Vec<String> = vec!["--data-dir".into(), home.to_string_lossy().into()];
+        args.extend(["--listen", "127.0.0.1:0", "--engine", "simulator"].map(String::from));
+        if !extra.contains(&"--send-interval-ms") {
+            args.extend(["--send-interval-ms", "0"].map(String::from));
+        }
+        args.extend(extra.iter().map(|s| s.to_string()));
+        if !extra.contains(&"--api-keys-file") {
+            args.extend(["--api-key".to_string(), KEY.to_string()]);
+        }
+        let process = Process::start(BIN, args);
+        let api = Api::new(&process.base, KEY);
+        Self { process, api }
+    }
+
+    /// The same router seen with another key.
+    pub fn as_key(&self, key: &str) -> Api {
+        Api::new(&self.process.base, key)
+    }
+}
