@@ -208,11 +208,14 @@ impl SessionBackend for LocalBackend {
             ApiError::internal(format!("Session '{id}' could not be started"))
         })?;
         Self::apply_settings(&session, &request).await?;
-        // A new session shows its QR within moments; answer with that rather than `starting`.
+        // A new session shows its QR within moments; answer with that rather than `starting`
+        // (bounded: an engine that cannot reach WhatsApp stays `connecting`).
         let mut state = session.watch_state();
         let _ = tokio::time::timeout(
             FIRST_STATE_WAIT,
-            state.wait_for(|s| s.status != SessionState::Starting),
+            state.wait_for(|s| {
+                !matches!(s.status, SessionState::Starting | SessionState::Connecting)
+            }),
         )
         .await;
         let info = session.info().await;

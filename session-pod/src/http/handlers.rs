@@ -81,7 +81,7 @@ pub async fn send(
             .unwrap_or_else(|| "The message could not be sent".into());
         return Err(ApiError::new(code, message));
     }
-    let status = if result.status == MessageStatus::Queued && outcome.created {
+    let status = if outcome.created && (query.is_async || result.status == MessageStatus::Queued) {
         StatusCode::ACCEPTED
     } else {
         StatusCode::OK

@@ -174,9 +174,14 @@ impl Session {
         };
         self.outbox_wake.notify_one();
         self.refresh_outbox_depth().await;
-        if let Some(done) = done {
-            let _ = tokio::time::timeout(self.config.send_wait, done).await;
-        }
+        // An async send answers with what was accepted; the worker may already be past it.
+        let Some(done) = done else {
+            return Ok(SendOutcome {
+                result: message.to_result(),
+                created: true,
+            });
+        };
+        let _ = tokio::time::timeout(self.config.send_wait, done).await;
         let current = self
             .store
             .message(message.id.clone())
