@@ -4,16 +4,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::Router;
-use axum::routing::get;
 use clap::Parser;
+use wagate_router::app::{AppParts, build_app};
 use wagate_router::backend::SessionBackend;
 use wagate_router::cli::{BackendKind, RouterArgs};
 use wagate_router::keys::{ApiKeySet, KeySpec};
 use wagate_router::local::LocalBackend;
-use wagate_router::routes::{RouterState, collection_routes};
-use wagate_router::tenancy::{AuthState, authenticate};
-use wagate_session::http::{HttpState, common_layers, metrics_router};
+use wagate_session::http::{HttpState, metrics_router};
 use wagate_session::link::LinkSigner;
 use wagate_session::metrics::Metrics;
 use wagate_session::{secrets, telemetry};
@@ -84,32 +81,21 @@ async fn main() -> anyhow::Result<()> {
             .with_context(|| format!("cannot open sessions in {}", args.data_dir.display()))?
         }
     };
-    let session_routes = backend.session_routes();
-    let api = collection_routes(RouterState {
-        backend: backend.clone(),
-        session_routes: session_routes.clone(),
-    })
-    .merge(session_routes)
-    .layer(axum::middleware::from_fn_with_state(
-        Arc::new(AuthState { keys, links }),
-        authenticate,
-    ));
-    let health = Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(|| async { "ready" }));
-    let mut app = health.merge(api);
-    match args.metrics_listen {
-        Some(addr) => {
-            let listener = tokio::net::TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("cannot listen on {addr}"))?;
-            println!("metrics on http://{}/metrics", listener.local_addr()?);
-            let metrics_app = metrics_router(metrics.clone());
-            tokio::spawn(async move { axum::serve(listener, metrics_app).await });
-        }
-        None => app = app.merge(metrics_router(metrics.clone())),
+    if let Some(addr) = args.metrics_listen {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr}"))?;
+        println!("metrics on http://{}/metrics", listener.local_addr()?);
+        let metrics_app = metrics_router(metrics.clone());
+        tokio::spawn(async move { axum::serve(listener, metrics_app).await });
     }
-    let app = common_layers(app, metrics);
+    let app = build_app(AppParts {
+        backend: backend.clone(),
+        keys,
+        links,
+        metrics,
+        metrics_on_api_port: args.metrics_listen.is_none(),
+    });
 
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

@@ -39,8 +39,22 @@ pub enum SessionError {
     Engine(#[from] engine::EngineError),
 }
 
-/// Events kept for SSE subscribers that fall behind before they miss some.
-const EVENT_BUFFER: usize = 1024;
+/// Events kept for SSE subscribers that fall behind before they miss some (the buffer is
+/// allocated up front, per session: keep it small for processes with thousands of them).
+const EVENT_BUFFER: usize = 128;
+
+/// One HTTP client (connection pool, TLS roots) for every session of the process.
+fn shared_http_client() -> reqwest::Client {
+    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    CLIENT
+        .get_or_init(|| {
+            reqwest::Client::builder()
+                .user_agent(concat!("wagate/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .expect("HTTP client builds with static settings")
+        })
+        .clone()
+}
 
 pub struct Session {
     id: String,
@@ -95,10 +109,7 @@ impl Session {
         let labels = store.meta_get(MetaKey::Labels).await?.unwrap_or_default();
         let (sink, engine_events) = mpsc::unbounded_channel();
         let engine = engine::build_engine(config.engine, id, dir, &config.engine_options, sink);
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("wagate/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .expect("HTTP client builds with static settings");
+        let http = shared_http_client();
         let session = Arc::new(Self {
             id: id.to_string(),
             dir: dir.to_path_buf(),
