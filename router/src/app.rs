@@ -35,9 +35,12 @@ pub fn build_app(parts: AppParts) -> Router {
     })
     .merge(session_routes)
     .layer(axum::middleware::from_fn_with_state(auth, authenticate));
+    let docs =
+        utoipa_swagger_ui::SwaggerUi::new("/docs").url("/openapi.json", crate::routes::openapi());
     let mut app = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(|| async { "ready" }))
+        .merge(docs)
         .merge(api);
     if parts.metrics_on_api_port {
         app = app.merge(metrics_router(parts.metrics.clone()));

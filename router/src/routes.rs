@@ -38,11 +38,14 @@ pub fn collection_routes(state: RouterState) -> Router {
         .with_state(state)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Only sessions in this state (`connected`, `qr`, ...).
     status: Option<String>,
 }
 
+#[utoipa::path(get, path = "/v1/sessions", tag = "sessions", params(ListQuery), responses((status = 200, body = SessionList), wagate_session::http::openapi::ErrorResponses))]
 async fn list(
     State(state): State<RouterState>,
     Extension(caller): Extension<Caller>,
@@ -59,6 +62,7 @@ async fn list(
     Ok(Json(SessionList { sessions }))
 }
 
+#[utoipa::path(post, path = "/v1/sessions", tag = "sessions", request_body = CreateSessionRequest, responses((status = 201, description = "Created", body = wagate_api::SessionInfo), (status = 200, description = "Already existed (left as it was, webhook and labels updated)", body = wagate_api::SessionInfo), wagate_session::http::openapi::ErrorResponses))]
 async fn create(
     State(state): State<RouterState>,
     Extension(caller): Extension<Caller>,
@@ -82,6 +86,7 @@ async fn create(
 
 /// `POST /v1/messages`: the session comes from `sessionId`, or from `from` (its linked
 /// number); the request then goes through the session's own send route.
+#[utoipa::path(post, path = "/v1/messages", tag = "messages", request_body(content = SendRequest, description = "A send with `sessionId`, or `from` = the linked number of the session"), params(("async" = Option<bool>, Query, description = "Answer `202` once queued")), responses((status = 200, body = wagate_api::SendResult), (status = 202, body = wagate_api::SendResult), wagate_session::http::openapi::ErrorResponses))]
 async fn send_by_body(
     State(state): State<RouterState>,
     Extension(caller): Extension<Caller>,
@@ -149,6 +154,7 @@ async fn send_by_body(
 }
 
 /// Every session's events that the caller may see.
+#[utoipa::path(get, path = "/v1/events", tag = "events", responses((status = 200, description = "`text/event-stream` of every session the key may see", content_type = "text/event-stream", body = String), wagate_session::http::openapi::ErrorResponses))]
 async fn all_events(
     State(state): State<RouterState>,
     Extension(caller): Extension<Caller>,
@@ -166,4 +172,16 @@ async fn all_events(
         }
     });
     Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(list, create, send_by_body, all_events))]
+struct CollectionApiDoc;
+
+/// The whole public API: the collection routes plus every per-session route.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    use utoipa::OpenApi;
+    let mut doc = wagate_session::http::openapi::SessionApiDoc::openapi();
+    doc.merge(CollectionApiDoc::openapi());
+    doc
 }

@@ -271,3 +271,35 @@ async fn the_all_sessions_stream_carries_every_session() {
         seen.push_str(&String::from_utf8_lossy(&chunk));
     }
 }
+
+#[tokio::test]
+async fn openapi_and_docs_are_served_without_a_key() {
+    let home = tempfile::tempdir().unwrap();
+    let router = Router::start(home.path(), &[]);
+    let doc: Value = reqwest::get(router.api.url("/openapi.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+    for path in [
+        "/v1/sessions",
+        "/v1/messages",
+        "/v1/events",
+        "/v1/sessions/{id}/messages",
+        "/v1/sessions/{id}/qr",
+    ] {
+        assert!(doc["paths"][path].is_object(), "{path} documented");
+    }
+    assert!(
+        doc["paths"]["/v1/sessions/{id}/sandbox/scan"].is_null(),
+        "sandbox routes stay out of the public API"
+    );
+    let docs = reqwest::get(router.api.url("/docs/")).await.unwrap();
+    assert_eq!(docs.status(), StatusCode::OK);
+    assert!(
+        docs.text().await.unwrap().contains("swagger-ui"),
+        "Swagger UI from vendored assets"
+    );
+}

@@ -6,24 +6,39 @@ use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::json;
 use wagate_api::{
     ApiError, CheckNumbersRequest, DeleteResponse, ErrorCode, MessageStatus, OkResponse,
     PairCodeRequest, SendRequest, WebhookConfig,
 };
 
 use super::{ApiJson, HttpState, SessionHandle};
+use crate::store::DeadLetter;
 
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeadLetterList {
+    pub dead_letters: Vec<DeadLetter>,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ReplayResult {
+    pub replayed: usize,
+}
+
+#[utoipa::path(get, path = "/v1/sessions/{id}", tag = "sessions", params(("id" = String, Path, description = "Session id (1-64 of A-Z a-z 0-9 _ -)")), responses((status = 200, body = wagate_api::SessionInfo), super::openapi::ErrorResponses))]
 pub async fn get_session(SessionHandle(session): SessionHandle) -> impl IntoResponse {
     Json(session.info().await)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DeleteQuery {
+    /// Also unlink the device and delete the session's stored data.
     #[serde(default)]
     purge: bool,
 }
 
+#[utoipa::path(delete, path = "/v1/sessions/{id}", tag = "sessions", params(("id" = String, Path, description = "Session id (1-64 of A-Z a-z 0-9 _ -)"), DeleteQuery), responses((status = 200, body = wagate_api::DeleteResponse), super::openapi::ErrorResponses))]
 pub async fn delete_session(
     State(state): State<HttpState>,
     SessionHandle(session): SessionHandle,
@@ -37,15 +52,18 @@ pub async fn delete_session(
     }))
 }
 
+#[utoipa::path(post, path = "/v1/sessions/{id}/logout", tag = "sessions", params(("id" = String, Path, description = "Session id (1-64 of A-Z a-z 0-9 _ -)")), responses((status = 200, body = wagate_api::OkResponse), super::openapi::ErrorResponses))]
 pub async fn logout(SessionHandle(session): SessionHandle) -> Result<Json<OkResponse>, ApiError> {
     session.logout().await?;
     Ok(Json(OkResponse { ok: true }))
 }
 
+#[utoipa::path(post, path = "/v1/sessions/{id}/restart", tag = "sessions", params(("id" = String, Path, description = "Session id (1-64 of A-Z a-z 0-9 _ -)")), responses((status = 200, body = wagate_api::SessionInfo), super::openapi::ErrorResponses))]
 pub async fn restart(SessionHandle(session): SessionHandle) -> Result<impl IntoResponse, ApiError> {
     Ok(Json(session.restart().await?))
 }
 
+#[utoipa::path(post, path = "/v1/sessions/{id}/pair-code", tag = "sessions", params(("id" = String, Path, description = "Session id (1-64 of A-Z a-z 0-9 _ -)")), request_body = wagate_api::PairCodeRequest, responses((status = 200, body = wagate_api::PairCodeResponse), super::openapi::ErrorResponses))]
 pub async fn pair_code(
     SessionHandle(session): SessionHandle,
     ApiJson(body): ApiJson<PairCodeRequest>,
@@ -53,14 +71,18 @@ pub async fn pair_code(
     Ok(Json(session.pair_code(&body.phone).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SendQuery {
+    /// Answer `202` once queued instead of waiting for WhatsApp.
     #[serde(default, rename = "async")]
+    #[param(rename = "async")]
     is_async: bool,
 }
 
 /// `200` once WhatsApp accepted the message, `202` when queued (`?async=true`, or still
 /// queued when the wait ran out); a message that failed answers with its error.
+#[utoipa::path(post, path = "/v1/sessions/{id}/messages", tag = "messages", params(("id" = String, Path, description = "Session id (1-64 of A-Z a-z 0-9 _ -)"), SendQuery), request_body = wagate_api::SendRequest, responses((status = 200, description = "WhatsApp accepted the message", body = wagate_api::SendResult), (status = 202, description = "Queued (`?async=true`, or WhatsApp had not answered in time)", body = wagate_api::SendResult), super::openapi::ErrorResponses))]
 pub async fn send(
     State(state): State<HttpState>,
     SessionHandle(session): SessionHandle,
@@ -89,6 +111,7 @@ pub async fn send(
     Ok((status, Json(result)).into_response())
 }
 
+#[utoipa::path(get, path = "/v1/sessions/{id}/messages/{message_id}", tag = "messages", params(("id" = String, Path, description = "Session id (1-64 of A-Z a-z 0-9 _ -)"), ("message_id" = String, Path, description = "Message id")), responses((status = 200, body = wagate_api::SendResult), super::openapi::ErrorResponses))]
 pub async fn message_status(
     SessionHandle(session): SessionHandle,
     Path((_, message_id)): Path<(String, String)>,
@@ -96,6 +119,7 @@ pub async fn message_status(
     Ok(Json(session.message(&message_id).await?))
 }
 
+#[utoipa::path(post, path = "/v1/sessions/{id}/check-numbers", tag = "messages", params(("id" = String, Path, description = "Session id (1-64 of A-Z a-z 0-9 _ -)")), request_body = wagate_api::CheckNumbersRequest, responses((status = 200, body = wagate_api::CheckNumbersResponse), super::openapi::ErrorResponses))]
 pub async fn check_numbers(
     SessionHandle(session): SessionHandle,
     ApiJson(body): ApiJson<CheckNumbersRequest>,
@@ -104,10 +128,12 @@ pub async fn check_numbers(
     Ok(Json(session.check_numbers(numbers).await?))
 }
 
+#[utoipa::path(get, path = "/v1/sessions/{id}/groups", tag = "sessions", params(("id" = String, Path, description = "Session id (1-64 of A-Z a-z 0-9 _ -)")), responses((status = 200, body = wagate_api::GroupsResponse), super::openapi::ErrorResponses))]
 pub async fn groups(SessionHandle(session): SessionHandle) -> Result<impl IntoResponse, ApiError> {
     Ok(Json(session.groups().await?))
 }
 
+#[utoipa::path(put, path = "/v1/sessions/{id}/webhook", tag = "webhooks", params(("id" = String, Path, description = "Session id (1-64 of A-Z a-z 0-9 _ -)")), request_body = wagate_api::WebhookConfig, responses((status = 200, body = wagate_api::SessionInfo), super::openapi::ErrorResponses))]
 pub async fn put_webhook(
     SessionHandle(session): SessionHandle,
     ApiJson(body): ApiJson<WebhookConfig>,
@@ -115,29 +141,33 @@ pub async fn put_webhook(
     Ok(Json(session.set_webhook(Some(body)).await?))
 }
 
+#[utoipa::path(delete, path = "/v1/sessions/{id}/webhook", tag = "webhooks", params(("id" = String, Path, description = "Session id (1-64 of A-Z a-z 0-9 _ -)")), responses((status = 200, body = wagate_api::SessionInfo), super::openapi::ErrorResponses))]
 pub async fn delete_webhook(
     SessionHandle(session): SessionHandle,
 ) -> Result<impl IntoResponse, ApiError> {
     Ok(Json(session.set_webhook(None).await?))
 }
 
+#[utoipa::path(get, path = "/v1/sessions/{id}/webhook/dead-letters", tag = "webhooks", params(("id" = String, Path, description = "Session id (1-64 of A-Z a-z 0-9 _ -)")), responses((status = 200, body = DeadLetterList), super::openapi::ErrorResponses))]
 pub async fn dead_letters(
     SessionHandle(session): SessionHandle,
 ) -> Result<impl IntoResponse, ApiError> {
-    Ok(Json(
-        json!({ "deadLetters": session.dead_letters().await? }),
-    ))
+    Ok(Json(DeadLetterList {
+        dead_letters: session.dead_letters().await?,
+    }))
 }
 
+#[utoipa::path(post, path = "/v1/sessions/{id}/webhook/dead-letters/replay", tag = "webhooks", params(("id" = String, Path, description = "Session id (1-64 of A-Z a-z 0-9 _ -)")), responses((status = 200, body = ReplayResult), super::openapi::ErrorResponses))]
 pub async fn replay_dead_letters(
     SessionHandle(session): SessionHandle,
 ) -> Result<impl IntoResponse, ApiError> {
-    Ok(Json(
-        json!({ "replayed": session.replay_dead_letters().await? }),
-    ))
+    Ok(Json(ReplayResult {
+        replayed: session.replay_dead_letters().await?,
+    }))
 }
 
 /// Streams the file from the session volume rather than loading it whole.
+#[utoipa::path(get, path = "/v1/sessions/{id}/media/{message_id}", tag = "messages", params(("id" = String, Path, description = "Session id (1-64 of A-Z a-z 0-9 _ -)"), ("message_id" = String, Path, description = "Message id")), responses((status = 200, description = "The media bytes, with their MIME type", content_type = "application/octet-stream", body = Vec<u8>), super::openapi::ErrorResponses))]
 pub async fn media(
     SessionHandle(session): SessionHandle,
     Path((_, message_id)): Path<(String, String)>,

@@ -5,6 +5,7 @@ pub mod auth;
 mod extract;
 mod handlers;
 mod layers;
+pub mod openapi;
 mod qr;
 mod sandbox;
 pub mod sse;

@@ -11,8 +11,10 @@ use wagate_api::{ApiError, ErrorCode, QrJson, QrLinkResponse, SessionState};
 use super::{HttpState, SessionHandle};
 use crate::qr::{self, PageState};
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct QrQuery {
+    /// png, svg, text, json or html; otherwise chosen by `Accept`.
     format: Option<String>,
 }
 
@@ -62,6 +64,7 @@ fn render_error(e: qr::QrError) -> ApiError {
     ApiError::internal(e.to_string())
 }
 
+#[utoipa::path(get, path = "/v1/sessions/{id}/qr", tag = "sessions", params(("id" = String, Path, description = "Session id (1-64 of A-Z a-z 0-9 _ -)"), QrQuery), responses((status = 200, description = "The current QR code in the negotiated format", content((wagate_api::QrJson = "application/json"), (Vec<u8> = "image/png"), (String = "image/svg+xml"), (String = "text/plain"), (String = "text/html"))), super::openapi::ErrorResponses))]
 pub async fn get_qr(
     SessionHandle(session): SessionHandle,
     Query(query): Query<QrQuery>,
@@ -134,12 +137,14 @@ pub async fn get_qr(
     })
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LinkQuery {
     /// Lifetime of the link in seconds (30-3600, default 300).
     ttl: Option<i64>,
 }
 
+#[utoipa::path(post, path = "/v1/sessions/{id}/qr-link", tag = "sessions", params(("id" = String, Path, description = "Session id (1-64 of A-Z a-z 0-9 _ -)"), LinkQuery), responses((status = 200, body = wagate_api::QrLinkResponse), super::openapi::ErrorResponses))]
 pub async fn create_link(
     State(state): State<HttpState>,
     SessionHandle(session): SessionHandle,
