@@ -1,7 +1,6 @@
 //! `wagate-router`: with no flags, a working gateway on :8080 with sessions on local disk.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
@@ -14,8 +13,6 @@ use wagate_session::http::{HttpState, metrics_router};
 use wagate_session::link::LinkSigner;
 use wagate_session::metrics::Metrics;
 use wagate_session::{secrets, telemetry};
-
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Keys from the file and/or env; with neither, an admin key generated into the data dir.
 fn load_keys(args: &RouterArgs) -> anyhow::Result<ApiKeySet> {
@@ -34,16 +31,7 @@ fn load_keys(args: &RouterArgs) -> anyhow::Result<ApiKeySet> {
         specs.push(admin(key.trim().to_string()));
     }
     if specs.is_empty() {
-        let path = args.data_dir.join("admin-api-key");
-        let (key, created) = secrets::load_or_create(&path, 24)?;
-        if created {
-            println!(
-                "generated an admin API key in {} (send it as 'Authorization: Bearer <key>')",
-                path.display()
-            );
-        } else {
-            println!("admin API key: {}", path.display());
-        }
+        let key = secrets::generated_key(&args.data_dir.join("admin-api-key"), "an admin API key")?;
         specs.push(admin(key));
     }
     Ok(ApiKeySet::from_specs(specs)?)
@@ -106,17 +94,9 @@ async fn main() -> anyhow::Result<()> {
         args.data_dir.display()
     );
 
-    let stop = tokio_util::sync::CancellationToken::new();
-    let server = axum::serve(listener, app).with_graceful_shutdown(stop.clone().cancelled_owned());
-    let mut server = std::pin::pin!(server.into_future());
-    tokio::select! {
-        result = &mut server => result.context("HTTP server failed")?,
-        _ = telemetry::shutdown_signal() => {
-            tracing::info!("shutting down: no new requests, finishing in-flight sends");
-            stop.cancel();
-            let _ = tokio::time::timeout(DRAIN_TIMEOUT, &mut server).await;
-        }
-    }
+    telemetry::serve_until_signal(listener, app)
+        .await
+        .context("HTTP server failed")?;
     backend.shutdown().await;
     Ok(())
 }

@@ -1,7 +1,6 @@
 //! `wagate-session`: serves one WhatsApp session over HTTP.
 
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
@@ -16,9 +15,6 @@ use wagate_session::http::{
 use wagate_session::link::LinkSigner;
 use wagate_session::metrics::Metrics;
 use wagate_session::{Session, secrets, telemetry};
-
-/// How long open connections (SSE streams) get to finish after SIGTERM.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The one session this process serves; gone after a `DELETE`.
 struct OneSession {
@@ -57,16 +53,7 @@ async fn main() -> anyhow::Result<()> {
             .with_context(|| format!("cannot read --api-key-file {}", path.display()))?,
         (None, Some(key)) if !key.trim().is_empty() => ApiKeys::new([key.trim()]),
         _ => {
-            let path = dir.join("api-key");
-            let (key, created) = secrets::load_or_create(&path, 24)?;
-            if created {
-                println!(
-                    "generated an API key in {} (send it as 'Authorization: Bearer <key>')",
-                    path.display()
-                );
-            } else {
-                println!("API key: {}", path.display());
-            }
+            let key = secrets::generated_key(&dir.join("api-key"), "an API key")?;
             ApiKeys::new([key])
         }
     };
@@ -136,19 +123,9 @@ async fn main() -> anyhow::Result<()> {
         listener.local_addr()?
     );
 
-    let stop = tokio_util::sync::CancellationToken::new();
-    let server = axum::serve(listener, app).with_graceful_shutdown(stop.clone().cancelled_owned());
-    let mut server = std::pin::pin!(server.into_future());
-    tokio::select! {
-        result = &mut server => result.context("HTTP server failed")?,
-        _ = telemetry::shutdown_signal() => {
-            tracing::info!("shutting down: no new requests, finishing the in-flight send");
-            stop.cancel();
-            if tokio::time::timeout(DRAIN_TIMEOUT, &mut server).await.is_err() {
-                tracing::info!("closing connections still open (event streams)");
-            }
-        }
-    }
+    telemetry::serve_until_signal(listener, app)
+        .await
+        .context("HTTP server failed")?;
     let session = resolver
         .session
         .read()

@@ -34,6 +34,21 @@ pub fn load_or_create(path: &Path, bytes: usize) -> std::io::Result<(String, boo
     Ok((secret, true))
 }
 
+/// An API key generated into `path` on first start. Tells the operator where it is (the key
+/// itself is never printed or logged).
+pub fn generated_key(path: &Path, what: &str) -> std::io::Result<String> {
+    let (key, created) = load_or_create(path, 24)?;
+    if created {
+        println!(
+            "generated {what} in {} (send it as 'Authorization: Bearer <key>')",
+            path.display()
+        );
+    } else {
+        println!("{what}: {}", path.display());
+    }
+    Ok(key)
+}
+
 /// Reads a secret from a file (trailing newline trimmed), failing when it is empty.
 pub fn read(path: &Path) -> std::io::Result<String> {
     let secret = std::fs::read_to_string(path)?.trim().to_string();

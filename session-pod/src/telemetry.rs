@@ -40,3 +40,28 @@ pub async fn shutdown_signal() {
         _ = term => {}
     }
 }
+
+/// How long open connections (SSE streams) get to finish after SIGTERM.
+const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Serves `app` until SIGTERM/Ctrl-C, then stops taking requests and gives open
+/// connections a short while to finish; the caller then stops its sessions.
+pub async fn serve_until_signal(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+) -> std::io::Result<()> {
+    let stop = tokio_util::sync::CancellationToken::new();
+    let server = axum::serve(listener, app).with_graceful_shutdown(stop.clone().cancelled_owned());
+    let mut server = std::pin::pin!(server.into_future());
+    tokio::select! {
+        result = &mut server => result,
+        _ = shutdown_signal() => {
+            tracing::info!("shutting down: no new requests, finishing in-flight sends");
+            stop.cancel();
+            if tokio::time::timeout(DRAIN_TIMEOUT, &mut server).await.is_err() {
+                tracing::info!("closing connections still open (event streams)");
+            }
+            Ok(())
+        }
+    }
+}
