@@ -9,8 +9,7 @@ use wagate_router::backend::SessionBackend;
 use wagate_router::cli::{BackendKind, RouterArgs};
 use wagate_router::keys::{ApiKeySet, KeySpec};
 use wagate_router::local::LocalBackend;
-use wagate_session::http::{HttpState, metrics_router};
-use wagate_session::link::LinkSigner;
+use wagate_session::http::HttpState;
 use wagate_session::metrics::Metrics;
 use wagate_session::{secrets, telemetry};
 
@@ -27,8 +26,8 @@ fn load_keys(args: &RouterArgs) -> anyhow::Result<ApiKeySet> {
         read_only: false,
         rate_limit: None,
     };
-    if let Some(key) = args.api_key.as_ref().filter(|k| !k.trim().is_empty()) {
-        specs.push(admin(key.trim().to_string()));
+    if let Some(key) = args.serve.direct_key() {
+        specs.push(admin(key.to_string()));
     }
     if specs.is_empty() {
         let key = secrets::generated_key(&args.data_dir.join("admin-api-key"), "an admin API key")?;
@@ -44,12 +43,7 @@ async fn main() -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("cannot create data dir {}", args.data_dir.display()))?;
     let keys = load_keys(&args)?;
-    let link_secret = match &args.link_secret_file {
-        Some(path) => secrets::read(path)
-            .with_context(|| format!("cannot read --link-secret-file {}", path.display()))?,
-        None => secrets::load_or_create(&args.data_dir.join("link-secret"), 32)?.0,
-    };
-    let links = LinkSigner::new(link_secret.into_bytes());
+    let links = args.serve.link_signer(&args.data_dir)?;
     let config = args.runtime.session_config()?;
     let metrics = Arc::new(Metrics::new());
     let (limits, public_url) = (config.media_limits, config.public_url.clone());
@@ -69,25 +63,18 @@ async fn main() -> anyhow::Result<()> {
             .with_context(|| format!("cannot open sessions in {}", args.data_dir.display()))?
         }
     };
-    if let Some(addr) = args.metrics_listen {
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("cannot listen on {addr}"))?;
-        println!("metrics on http://{}/metrics", listener.local_addr()?);
-        let metrics_app = metrics_router(metrics.clone());
-        tokio::spawn(async move { axum::serve(listener, metrics_app).await });
-    }
+    let metrics_apart = args.serve.spawn_metrics_listener(metrics.clone()).await?;
     let app = build_app(AppParts {
         backend: backend.clone(),
         keys,
         links,
         metrics,
-        metrics_on_api_port: args.metrics_listen.is_none(),
+        metrics_on_api_port: !metrics_apart,
     });
 
-    let listener = tokio::net::TcpListener::bind(args.listen)
+    let listener = tokio::net::TcpListener::bind(args.serve.listen)
         .await
-        .with_context(|| format!("cannot listen on {}", args.listen))?;
+        .with_context(|| format!("cannot listen on {}", args.serve.listen))?;
     println!(
         "wagate-router listening on http://{} (data in {})",
         listener.local_addr()?,

@@ -4,7 +4,7 @@
 use std::convert::Infallible;
 use std::sync::Arc;
 
-use axum::extract::{FromRequest, Query, Request, State};
+use axum::extract::{FromRequest, Request, State};
 use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -17,8 +17,8 @@ use tower::ServiceExt;
 use wagate_api::{
     ApiError, CreateSessionRequest, SendRequest, SessionList, SessionState, normalize_phone,
 };
-use wagate_session::http::ApiJson;
 use wagate_session::http::sse::to_sse;
+use wagate_session::http::{ApiJson, ApiQuery};
 
 use crate::backend::SessionBackend;
 use crate::keys::Caller;
@@ -49,7 +49,7 @@ pub struct ListQuery {
 async fn list(
     State(state): State<RouterState>,
     Extension(caller): Extension<Caller>,
-    Query(query): Query<ListQuery>,
+    ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<SessionList>, ApiError> {
     let status: Option<SessionState> = query.status.as_deref().map(str::parse).transpose()?;
     let sessions = state

@@ -23,23 +23,76 @@ pub struct SessionArgs {
     /// The session's folder (whatsapp.db, gateway.db, media/). Default: ./wagate-data/<session-id>.
     #[arg(long, env = "WAGATE_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// File with the accepted API key(s), one per line. Without it and WAGATE_API_KEY,
+    /// a key is generated into <data-dir>/api-key on first start.
+    #[arg(long, env = "WAGATE_API_KEY_FILE")]
+    pub api_key_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub serve: ServeArgs,
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
+}
+
+/// Where a binary listens and how it authenticates; shared by the session binary and the
+/// router.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
     #[arg(long, env = "WAGATE_LISTEN", default_value = "0.0.0.0:8080")]
     pub listen: SocketAddr,
     /// Separate address for /metrics; without it /metrics is served on --listen.
     #[arg(long, env = "WAGATE_METRICS_LISTEN")]
     pub metrics_listen: Option<SocketAddr>,
-    /// File with the accepted API key(s), one per line. Without it and WAGATE_API_KEY,
-    /// a key is generated into <data-dir>/api-key on first start.
-    #[arg(long, env = "WAGATE_API_KEY_FILE")]
-    pub api_key_file: Option<PathBuf>,
-    /// The API key itself (prefer --api-key-file; this is for env-only platforms).
+    /// An API key given directly (for env-only platforms; prefer a key file).
     #[arg(long = "api-key", env = "WAGATE_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
     /// Key that signs QR links; generated into <data-dir>/link-secret when absent.
     #[arg(long, env = "WAGATE_LINK_SECRET_FILE")]
     pub link_secret_file: Option<PathBuf>,
-    #[command(flatten)]
-    pub runtime: RuntimeArgs,
+}
+
+impl ServeArgs {
+    /// The `--api-key` value, unless it is blank.
+    pub fn direct_key(&self) -> Option<&str> {
+        self.api_key
+            .as_deref()
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+    }
+
+    /// The QR-link signer: from `--link-secret-file`, or generated into `data_dir` once.
+    pub fn link_signer(
+        &self,
+        data_dir: &std::path::Path,
+    ) -> std::io::Result<crate::link::LinkSigner> {
+        let secret = match &self.link_secret_file {
+            Some(path) => crate::secrets::read(path).map_err(|e| {
+                std::io::Error::new(
+                    e.kind(),
+                    format!("--link-secret-file {}: {e}", path.display()),
+                )
+            })?,
+            None => crate::secrets::load_or_create(&data_dir.join("link-secret"), 32)?.0,
+        };
+        Ok(crate::link::LinkSigner::new(secret.into_bytes()))
+    }
+
+    /// Serves `/metrics` on `--metrics-listen` when given; `Ok(false)` means the caller
+    /// serves it on the API port.
+    pub async fn spawn_metrics_listener(
+        &self,
+        metrics: std::sync::Arc<crate::metrics::Metrics>,
+    ) -> std::io::Result<bool> {
+        let Some(addr) = self.metrics_listen else {
+            return Ok(false);
+        };
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
+        println!("metrics on http://{}/metrics", listener.local_addr()?);
+        let app = crate::http::metrics_router(metrics);
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Ok(true)
+    }
 }
 
 /// How sessions behave: sending pace, webhooks, media, engine. Shared by the session

@@ -12,7 +12,6 @@ use wagate_session::http::auth::{ApiKeys, KeyAuth, require_key};
 use wagate_session::http::{
     HttpState, SessionResolver, common_layers, metrics_router, session_routes,
 };
-use wagate_session::link::LinkSigner;
 use wagate_session::metrics::Metrics;
 use wagate_session::{Session, secrets, telemetry};
 
@@ -48,20 +47,16 @@ async fn main() -> anyhow::Result<()> {
     std::fs::create_dir_all(&dir)
         .with_context(|| format!("cannot create data dir {}", dir.display()))?;
 
-    let keys = match (&args.api_key_file, &args.api_key) {
+    let keys = match (&args.api_key_file, args.serve.direct_key()) {
         (Some(path), _) => ApiKeys::load(path)
             .with_context(|| format!("cannot read --api-key-file {}", path.display()))?,
-        (None, Some(key)) if !key.trim().is_empty() => ApiKeys::new([key.trim()]),
+        (None, Some(key)) => ApiKeys::new([key]),
         _ => {
             let key = secrets::generated_key(&dir.join("api-key"), "an API key")?;
             ApiKeys::new([key])
         }
     };
-    let link_secret = match &args.link_secret_file {
-        Some(path) => secrets::read(path)
-            .with_context(|| format!("cannot read --link-secret-file {}", path.display()))?,
-        None => secrets::load_or_create(&dir.join("link-secret"), 32)?.0,
-    };
+    let links = args.serve.link_signer(&dir)?;
     let metrics = Arc::new(Metrics::new());
     let config = args.runtime.session_config()?;
     let limits = config.media_limits;
@@ -72,7 +67,6 @@ async fn main() -> anyhow::Result<()> {
     let resolver = Arc::new(OneSession {
         session: RwLock::new(Some(session.clone())),
     });
-    let links = LinkSigner::new(link_secret.into_bytes());
 
     let state = HttpState {
         sessions: resolver.clone(),
@@ -101,22 +95,14 @@ async fn main() -> anyhow::Result<()> {
             }),
         );
     let mut app = health.merge(api);
-    match args.metrics_listen {
-        Some(addr) => {
-            let listener = tokio::net::TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("cannot listen on {addr}"))?;
-            println!("metrics on http://{}/metrics", listener.local_addr()?);
-            let metrics_app = metrics_router(metrics.clone());
-            tokio::spawn(async move { axum::serve(listener, metrics_app).await });
-        }
-        None => app = app.merge(metrics_router(metrics.clone())),
+    if !args.serve.spawn_metrics_listener(metrics.clone()).await? {
+        app = app.merge(metrics_router(metrics.clone()));
     }
     let app = common_layers(app, metrics);
 
-    let listener = tokio::net::TcpListener::bind(args.listen)
+    let listener = tokio::net::TcpListener::bind(args.serve.listen)
         .await
-        .with_context(|| format!("cannot listen on {}", args.listen))?;
+        .with_context(|| format!("cannot listen on {}", args.serve.listen))?;
     println!(
         "wagate-session '{}' listening on http://{}",
         session.id(),

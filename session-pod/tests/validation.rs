@@ -368,6 +368,17 @@ async fn other_routes_validate_too() {
         (status, code(&body)),
         (StatusCode::BAD_REQUEST, "validation_error")
     );
+    // Malformed query strings answer in the contract's shape too (found by schemathesis).
+    for path in ["/qr-link?ttl=9223372036854775808", "/messages?async=maybe"] {
+        let (status, body) = session
+            .post(path, json!({ "to": "971501234567", "text": "x" }))
+            .await;
+        assert_eq!(
+            (status, detail(&body, "query") != "<none>"),
+            (StatusCode::BAD_REQUEST, true),
+            "{path}: {body}"
+        );
+    }
     // Still alive after all of it.
     assert_eq!(session.status().await, "connected");
 }

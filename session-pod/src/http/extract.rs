@@ -52,6 +52,27 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
     }
 }
 
+/// `Query<T>` whose rejections are contract errors (`400` naming the parameter).
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(value)) => Ok(Self(value)),
+            Err(rejection) => {
+                // serde's message names the parameter and what was expected.
+                let detail = rejection.body_text();
+                let detail = detail
+                    .strip_prefix("Failed to deserialize query string: ")
+                    .unwrap_or(&detail);
+                Err(ApiError::field("query", detail.to_string()))
+            }
+        }
+    }
+}
+
 /// The session named by the `{id}` path segment: `400` for a malformed id, `404` for an
 /// unknown one.
 pub struct SessionHandle(pub Arc<Session>);

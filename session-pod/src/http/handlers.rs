@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -11,7 +11,7 @@ use wagate_api::{
     PairCodeRequest, SendRequest, WebhookConfig,
 };
 
-use super::{ApiJson, HttpState, SessionHandle};
+use super::{ApiJson, ApiQuery, HttpState, SessionHandle};
 use crate::store::DeadLetter;
 
 #[derive(serde::Serialize, utoipa::ToSchema)]
@@ -42,7 +42,7 @@ pub struct DeleteQuery {
 pub async fn delete_session(
     State(state): State<HttpState>,
     SessionHandle(session): SessionHandle,
-    Query(query): Query<DeleteQuery>,
+    ApiQuery(query): ApiQuery<DeleteQuery>,
 ) -> Result<Json<DeleteResponse>, ApiError> {
     session.delete(query.purge).await?;
     state.sessions.removed(session.id());
@@ -86,7 +86,7 @@ pub struct SendQuery {
 pub async fn send(
     State(state): State<HttpState>,
     SessionHandle(session): SessionHandle,
-    Query(query): Query<SendQuery>,
+    ApiQuery(query): ApiQuery<SendQuery>,
     ApiJson(body): ApiJson<SendRequest>,
 ) -> Result<Response, ApiError> {
     let send = body.validate(&state.limits)?;

@@ -82,6 +82,7 @@ impl Modify for Security {
         super::sse::events,
         super::handlers::media,
     ),
+    components(schemas(ErrorBody)),
     modifiers(&Security),
     security(("bearer" = []), ("apiKey" = [])),
     tags((name = "sessions", description = "One session: status, linking, lifecycle"),

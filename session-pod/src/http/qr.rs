@@ -1,14 +1,14 @@
 //! `GET .../qr` in every format, and signed `qr-link`s to its HTML page.
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::{Html, IntoResponse, Response};
 use chrono::Utc;
 use serde::Deserialize;
 use wagate_api::{ApiError, ErrorCode, QrJson, QrLinkResponse, SessionState};
 
-use super::{HttpState, SessionHandle};
+use super::{ApiQuery, HttpState, SessionHandle};
 use crate::qr::{self, PageState};
 
 #[derive(Deserialize, Default, utoipa::IntoParams)]
@@ -67,7 +67,7 @@ fn render_error(e: qr::QrError) -> ApiError {
 #[utoipa::path(get, path = "/v1/sessions/{id}/qr", tag = "sessions", params(("id" = String, Path, description = "Session id (1-64 of A-Z a-z 0-9 _ -)"), QrQuery), responses((status = 200, description = "The current QR code in the negotiated format", content((wagate_api::QrJson = "application/json"), (Vec<u8> = "image/png"), (String = "image/svg+xml"), (String = "text/plain"), (String = "text/html"))), super::openapi::ErrorResponses))]
 pub async fn get_qr(
     SessionHandle(session): SessionHandle,
-    Query(query): Query<QrQuery>,
+    ApiQuery(query): ApiQuery<QrQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let format = negotiate(query.format.as_deref(), &headers)?;
@@ -148,7 +148,7 @@ pub struct LinkQuery {
 pub async fn create_link(
     State(state): State<HttpState>,
     SessionHandle(session): SessionHandle,
-    Query(query): Query<LinkQuery>,
+    ApiQuery(query): ApiQuery<LinkQuery>,
 ) -> Result<Json<QrLinkResponse>, ApiError> {
     let ttl = query.ttl.unwrap_or(300);
     if !(30..=3600).contains(&ttl) {
