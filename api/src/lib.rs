@@ -2,6 +2,8 @@
 //! validation rules every crate applies at its edge. Nothing here does I/O, so the router,
 //! the session pod and the operator all agree on one definition.
 
+#[cfg(feature = "crd")]
+pub mod crd;
 pub mod error;
 pub mod events;
 pub mod id;

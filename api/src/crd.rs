@@ -1,0 +1,330 @@
+//! The `WhatsAppSession` custom resource (`wagate.dev/v1alpha1`): one linked WhatsApp number
+//! as a Kubernetes object. The operator turns it into a session pod with its own volume; the
+//! router's cluster backend finds sessions through it. Validation that the API server can do
+//! (patterns, bounds, CEL) lives in the generated schema, so `kubectl apply` rejects bad specs
+//! before any controller sees them.
+
+use k8s_openapi::api::core::v1::ResourceRequirements;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::CustomResource;
+use kube::core::Resource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Label carrying the external session id on the CR and on everything made for it.
+pub const SESSION_ID_LABEL: &str = "wagate.dev/session-id";
+
+/// A linked WhatsApp number, run as its own pod with a persistent volume.
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[kube(
+    group = "wagate.dev",
+    version = "v1alpha1",
+    kind = "WhatsAppSession",
+    namespaced,
+    status = "WhatsAppSessionStatus",
+    shortname = "was",
+    shortname = "wasession",
+    category = "wagate",
+    printcolumn = r#"{"name":"Session","type":"string","jsonPath":".status.sessionId"}"#,
+    printcolumn = r#"{"name":"Phase","type":"string","jsonPath":".status.phase"}"#,
+    printcolumn = r#"{"name":"Phone","type":"string","jsonPath":".status.phone"}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
+    validation = kube::core::Rule::new("!has(oldSelf.spec.sessionId) || (has(self.spec.sessionId) && self.spec.sessionId == oldSelf.spec.sessionId)").message("spec.sessionId is immutable once set"),
+)]
+#[cfg_attr(test, kube(cel))]
+#[serde(rename_all = "camelCase")]
+pub struct WhatsAppSessionSpec {
+    /// External session id used in the REST API; defaults to `metadata.name`. Immutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[A-Za-z0-9_-]{1,64}$"))]
+    pub session_id: Option<String>,
+    /// Scale the pod to 0 and keep the link (auth stays on the volume).
+    #[serde(default)]
+    pub suspend: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<WebhookSpec>,
+    #[serde(default)]
+    pub storage: StorageSpec,
+    /// Keep the volume (and so the link) when the resource is deleted. `false` purges it.
+    #[serde(default = "default_true")]
+    pub retain_auth_on_delete: bool,
+    #[serde(default)]
+    pub sending: SendingSpec,
+    #[serde(default)]
+    pub pairing: PairingSpec,
+    /// Resources of the session container; the operator's defaults when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourceRequirements>,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// Where the session posts its events.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookSpec {
+    #[schemars(
+        regex(pattern = r"^https?://[^\s/?#]+([/?#]\S*)?$"),
+        length(max = 2048)
+    )]
+    pub url: String,
+    /// Events to deliver; all when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<WebhookEvent>,
+    /// Secret key holding the HMAC secret for `x-wagate-signature`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<SecretKeyRef>,
+}
+
+/// Webhook event kinds a resource may subscribe to (the SSE-only `qr` is not one).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum WebhookEvent {
+    #[serde(rename = "message.received")]
+    MessageReceived,
+    #[serde(rename = "message.status")]
+    MessageStatus,
+    #[serde(rename = "session.status")]
+    SessionStatus,
+}
+
+impl WebhookEvent {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::MessageReceived => "message.received",
+            Self::MessageStatus => "message.status",
+            Self::SessionStatus => "session.status",
+        }
+    }
+}
+
+/// A key of a Secret in the resource's namespace.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+pub struct SecretKeyRef {
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+    #[schemars(length(min = 1, max = 253))]
+    pub key: String,
+}
+
+/// The session's persistent volume (WhatsApp keys, outbox, media).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StorageSpec {
+    /// Volume size as a Kubernetes quantity (e.g. `256Mi`, `1Gi`).
+    #[serde(default = "default_storage_size")]
+    #[schemars(regex(pattern = r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$"))]
+    pub size: String,
+    /// Storage class of the claim; the cluster default when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_class_name: Option<String>,
+}
+
+fn default_storage_size() -> String {
+    "256Mi".into()
+}
+
+impl Default for StorageSpec {
+    fn default() -> Self {
+        Self {
+            size: default_storage_size(),
+            storage_class_name: None,
+        }
+    }
+}
+
+/// Pace of outgoing messages.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SendingSpec {
+    /// Minimum gap between two sends, 0-60000 ms.
+    #[serde(default = "default_min_interval")]
+    #[schemars(range(min = 0, max = 60_000))]
+    pub min_interval_ms: u32,
+}
+
+fn default_min_interval() -> u32 {
+    1_000
+}
+
+impl Default for SendingSpec {
+    fn default() -> Self {
+        Self {
+            min_interval_ms: default_min_interval(),
+        }
+    }
+}
+
+/// Linking by pairing code instead of QR.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PairingSpec {
+    /// Phone number (digits, with country code) to request a pairing code for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^\+?[0-9]{6,15}$"))]
+    pub phone_number: Option<String>,
+}
+
+/// What the operator observed.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WhatsAppSessionStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<Phase>,
+    /// The external session id in effect (spec or name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+    /// The session state of the REST API (`qr`, `connected`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub push_name: Option<String>,
+    #[serde(default)]
+    pub qr_available: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_connected: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_name: Option<String>,
+    /// Address of the ready session pod (`ip:port`), for the router's cluster backend.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_ip: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+}
+
+/// Coarse lifecycle of the resource, for `kubectl get`.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum Phase {
+    Pending,
+    Starting,
+    WaitingForScan,
+    Connected,
+    LoggedOut,
+    Banned,
+    Suspended,
+    Failed,
+}
+
+impl WhatsAppSession {
+    /// The external session id: `spec.sessionId`, else the resource name.
+    pub fn session_id(&self) -> String {
+        self.spec
+            .session_id
+            .clone()
+            .or_else(|| self.meta().name.clone())
+            .unwrap_or_default()
+    }
+}
+
+/// The Kubernetes name for a session id: lowercase, `_` → `-`, and a short hash suffix
+/// whenever that mapping lost information (or the id is too long for the objects derived
+/// from it: a StatefulSet's pods carry `<name>-<revision hash>` labels of ≤ 63 characters).
+pub fn resource_name(session_id: &str) -> String {
+    const MAX_BASE: usize = 40;
+    let mapped: String = session_id
+        .chars()
+        .map(|c| match c {
+            '_' => '-',
+            c => c.to_ascii_lowercase(),
+        })
+        .collect();
+    let trimmed = mapped.trim_matches('-');
+    let lossless = trimmed == session_id && trimmed.len() <= MAX_BASE && !trimmed.is_empty();
+    if lossless {
+        return trimmed.to_string();
+    }
+    let base: String = trimmed.chars().take(MAX_BASE).collect();
+    let base = base.trim_end_matches('-');
+    let suffix = format!("{:04x}", fnv1a(session_id.as_bytes()) & 0xffff);
+    if base.is_empty() {
+        format!("session-{suffix}")
+    } else {
+        format!("{base}-{suffix}")
+    }
+}
+
+/// FNV-1a: a stable, dependency-free hash; collisions only matter between ids that map to
+/// the same lowercase base, which the suffix is there to tell apart.
+fn fnv1a(bytes: &[u8]) -> u32 {
+    bytes.iter().fold(0x811c_9dc5, |hash: u32, byte| {
+        (hash ^ u32::from(*byte)).wrapping_mul(0x0100_0193)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kube::CustomResourceExt;
+
+    fn session(spec: serde_json::Value) -> WhatsAppSession {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "wagate.dev/v1alpha1",
+            "kind": "WhatsAppSession",
+            "metadata": { "name": "demo" },
+            "spec": spec,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn names_are_dns_labels_and_distinct() {
+        assert_eq!(resource_name("trainer-demo"), "trainer-demo");
+        let lossy = resource_name("Trainer_1");
+        assert!(lossy.starts_with("trainer-1-") && lossy.len() == "trainer-1-".len() + 4);
+        assert_ne!(resource_name("Trainer_1"), resource_name("trainer_1"));
+        assert_ne!(resource_name("trainer_1"), resource_name("trainer-1"));
+        for id in ["_", "-x-", &"A".repeat(64), "a_b-c"] {
+            let name = resource_name(id);
+            assert!(name.len() <= 45, "{name}");
+            assert!(
+                name.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            );
+            assert!(!name.starts_with('-') && !name.ends_with('-'), "{name}");
+        }
+    }
+
+    #[test]
+    fn defaults_keep_auth_and_pace_sends() {
+        let s = session(serde_json::json!({}));
+        assert!(s.spec.retain_auth_on_delete);
+        assert_eq!(s.spec.storage.size, "256Mi");
+        assert_eq!(s.spec.sending.min_interval_ms, 1000);
+        assert_eq!(s.session_id(), "demo");
+    }
+
+    #[test]
+    fn session_id_is_immutable_once_set() {
+        let set = session(serde_json::json!({ "sessionId": "a_1" }));
+        let changed = session(serde_json::json!({ "sessionId": "b_2" }));
+        let unset = session(serde_json::json!({}));
+        assert!(set.validate_cel_update(&set).is_ok());
+        assert!(changed.validate_cel_update(&set).is_err());
+        assert!(unset.validate_cel_update(&set).is_err(), "removing it");
+        assert!(set.validate_cel_update(&unset).is_ok(), "setting it once");
+        let err = changed.validate_cel_update(&set).unwrap_err().to_string();
+        assert!(err.contains("immutable"), "{err}");
+    }
+
+    #[test]
+    fn schema_carries_the_validation() {
+        let crd = serde_json::to_string(&WhatsAppSession::crd()).unwrap();
+        for needle in [
+            "^[A-Za-z0-9_-]{1,64}$",
+            "\"maximum\":60000",
+            "x-kubernetes-validations",
+            "\"shortNames\":[\"was\",\"wasession\"]",
+            "\"categories\":[\"wagate\"]",
+        ] {
+            assert!(crd.contains(needle), "{needle}");
+        }
+    }
+}

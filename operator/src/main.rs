@@ -1,0 +1,201 @@
+//! `wagate-operator`: watches `WhatsAppSession` resources and runs one session pod for each.
+//! Only the holder of the `wagate-operator` Lease reconciles, so two replicas are safe.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use axum::Router;
+use axum::routing::get;
+use clap::Parser;
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::StatefulSet;
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::{Controller, watcher};
+use kube::{Api, Client};
+use kube_lease_manager::LeaseManagerBuilder;
+use wagate_api::crd::WhatsAppSession;
+use wagate_operator::config::OperatorConfig;
+use wagate_operator::metrics::Metrics;
+use wagate_operator::reconcile::{Context, MANAGER, error_policy, reconcile};
+use wagate_operator::resources::{MANAGED_BY_LABEL, MANAGER as MANAGED_BY};
+use wagate_operator::session_pod::SessionPodClient;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "wagate-operator",
+    version,
+    about = "Runs a session pod for each WhatsAppSession"
+)]
+struct Args {
+    /// Namespace to watch; all namespaces when absent.
+    #[arg(long, env = "WAGATE_WATCH_NAMESPACE")]
+    namespace: Option<String>,
+    /// Image of the session pods.
+    #[arg(
+        long,
+        env = "WAGATE_SESSION_IMAGE",
+        default_value = "ghcr.io/wagate/wagate:latest"
+    )]
+    session_image: String,
+    #[arg(
+        long,
+        env = "WAGATE_SESSION_IMAGE_PULL_POLICY",
+        default_value = "IfNotPresent"
+    )]
+    session_image_pull_policy: String,
+    /// The headless Service the session pods share.
+    #[arg(
+        long,
+        env = "WAGATE_SESSION_SERVICE",
+        default_value = "wagate-sessions"
+    )]
+    session_service: String,
+    /// Secret (in each session's namespace) with the internal token mounted into pods.
+    #[arg(
+        long,
+        env = "WAGATE_INTERNAL_TOKEN_SECRET",
+        default_value = "wagate-internal-token"
+    )]
+    internal_token_secret: String,
+    /// The same token, as a file, for the operator's own calls to pods.
+    #[arg(long, env = "WAGATE_INTERNAL_TOKEN_FILE")]
+    internal_token_file: std::path::PathBuf,
+    /// Health (`/healthz`, `/readyz`) and `/metrics`.
+    #[arg(long, env = "WAGATE_LISTEN", default_value = "0.0.0.0:8080")]
+    listen: SocketAddr,
+    /// Contend for the Lease before reconciling (off only for local development).
+    #[arg(long, env = "WAGATE_LEADER_ELECTION", default_value_t = true, action = clap::ArgAction::Set)]
+    leader_election: bool,
+    /// Namespace of the Lease (the operator's own).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+    lease_namespace: String,
+    /// This replica's identity in the Lease.
+    #[arg(long, env = "POD_NAME", default_value = "wagate-operator")]
+    identity: String,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    init_logs();
+    let args = Args::parse();
+    let token = std::fs::read_to_string(&args.internal_token_file)
+        .with_context(|| format!("cannot read {}", args.internal_token_file.display()))?
+        .trim()
+        .to_string();
+    let client = Client::try_default()
+        .await
+        .context("cannot reach the Kubernetes API")?;
+    let metrics = Arc::new(Metrics::default());
+
+    let health_metrics = metrics.clone();
+    let health = Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(|| async { "ready" }))
+        .route(
+            "/metrics",
+            get(move || {
+                let metrics = health_metrics.clone();
+                async move { metrics.render() }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    tracing::info!("health and metrics on http://{}", listener.local_addr()?);
+    tokio::spawn(async move { axum::serve(listener, health).await });
+
+    // Standby replicas wait here; losing the Lease later ends the process so that
+    // Kubernetes restarts it as a standby (never two reconcilers at once).
+    let lease = if args.leader_election {
+        let manager = LeaseManagerBuilder::new(client.clone(), "wagate-operator")
+            .with_namespace(&args.lease_namespace)
+            .with_identity(&args.identity)
+            .build()
+            .await
+            .context("cannot set up leader election")?;
+        let (mut leader, task) = manager.watch().await;
+        tracing::info!(identity = %args.identity, "waiting for the wagate-operator Lease");
+        while !*leader.borrow_and_update() {
+            leader.changed().await.context("leader election stopped")?;
+        }
+        tracing::info!("leading");
+        Some((leader, task))
+    } else {
+        None
+    };
+
+    let config = OperatorConfig {
+        image: args.session_image,
+        image_pull_policy: args.session_image_pull_policy,
+        service_name: args.session_service,
+        token_secret: args.internal_token_secret,
+        ..OperatorConfig::default()
+    };
+    let recorder = Recorder::new(
+        client.clone(),
+        Reporter {
+            controller: MANAGER.into(),
+            instance: Some(args.identity.clone()),
+        },
+    );
+    let ctx = Arc::new(Context::new(
+        client.clone(),
+        config,
+        SessionPodClient::new(token),
+        metrics,
+        recorder,
+    ));
+    let (sessions, statefulsets): (Api<WhatsAppSession>, Api<StatefulSet>) = match &args.namespace {
+        Some(ns) => (
+            Api::namespaced(client.clone(), ns),
+            Api::namespaced(client.clone(), ns),
+        ),
+        None => (Api::all(client.clone()), Api::all(client.clone())),
+    };
+    let owned = watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY}"));
+    let controller = Controller::new(sessions, watcher::Config::default())
+        .owns(statefulsets, owned)
+        .shutdown_on_signal()
+        .run(reconcile, error_policy, ctx)
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                tracing::debug!("reconcile error: {e}");
+            }
+        });
+    match lease {
+        Some((mut leader, task)) => {
+            tokio::select! {
+                () = controller => {}
+                _ = async {
+                    while *leader.borrow_and_update() {
+                        if leader.changed().await.is_err() { break; }
+                    }
+                } => {
+                    anyhow::bail!("lost the wagate-operator Lease; exiting to rejoin as standby");
+                }
+            }
+            // Graceful shutdown: hand the Lease over at once instead of letting it expire.
+            drop(leader);
+            if let Ok(Ok(Ok(manager))) = tokio::time::timeout(Duration::from_secs(5), task).await {
+                let _ = manager.release().await;
+            }
+        }
+        None => controller.await,
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Text logs on a terminal, JSON otherwise (what a cluster's log pipeline wants).
+fn init_logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,kube=warn"));
+    let subscriber = tracing_subscriber::fmt().with_env_filter(filter);
+    if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        subscriber.init();
+    } else {
+        subscriber.json().init();
+    }
+}

@@ -1,0 +1,252 @@
+//! One reconcile of a `WhatsAppSession`: apply its StatefulSet and the shared Service, read
+//! its pod and session status, write `status`, emit Events on transitions. Deletion runs
+//! through a finalizer that logs the session out (bounded) and purges the volume when asked.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, Service};
+use kube::api::{DeleteParams, Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType, Recorder};
+use kube::runtime::finalizer::{Event as Finalizer, finalizer};
+use kube::{Api, Resource, ResourceExt};
+use wagate_api::crd::{Phase, WhatsAppSession};
+
+use crate::config::OperatorConfig;
+use crate::metrics::Metrics;
+use crate::resources;
+use crate::session_pod::SessionPodClient;
+use crate::status::{Observed, PodView, desired_status, transition_event};
+
+/// Finalizer that holds deletion until the session is logged out.
+pub const FINALIZER: &str = "wagate.dev/logout";
+/// Field manager of every server-side apply.
+pub const MANAGER: &str = "wagate-operator";
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("kube API: {0}")]
+    Kube(#[from] kube::Error),
+    #[error("finalizer: {0}")]
+    Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
+    #[error("resource has no namespace")]
+    NoNamespace,
+}
+
+impl Error {
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Self::Kube(_) => "kube",
+            Self::Finalizer(_) => "finalizer",
+            Self::NoNamespace => "no_namespace",
+        }
+    }
+}
+
+/// What every reconcile shares.
+pub struct Context {
+    pub client: kube::Client,
+    pub config: OperatorConfig,
+    pub pods: SessionPodClient,
+    pub metrics: Arc<Metrics>,
+    pub recorder: Recorder,
+    /// Consecutive failures per object, for per-object exponential backoff.
+    failures: Mutex<HashMap<String, u32>>,
+}
+
+impl Context {
+    pub fn new(
+        client: kube::Client,
+        config: OperatorConfig,
+        pods: SessionPodClient,
+        metrics: Arc<Metrics>,
+        recorder: Recorder,
+    ) -> Self {
+        Self {
+            client,
+            config,
+            pods,
+            metrics,
+            recorder,
+            failures: Mutex::default(),
+        }
+    }
+}
+
+fn key(session: &WhatsAppSession) -> String {
+    format!(
+        "{}/{}",
+        session.namespace().unwrap_or_default(),
+        session.name_any()
+    )
+}
+
+/// The controller's reconcile function.
+pub async fn reconcile(session: Arc<WhatsAppSession>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let started = Instant::now();
+    let namespace = session.namespace().ok_or(Error::NoNamespace)?;
+    let api: Api<WhatsAppSession> = Api::namespaced(ctx.client.clone(), &namespace);
+    let result = finalizer(&api, FINALIZER, session.clone(), |event| async {
+        match event {
+            Finalizer::Apply(session) => apply(&session, &namespace, &ctx).await,
+            Finalizer::Cleanup(session) => cleanup(&session, &namespace, &ctx).await,
+        }
+    })
+    .await
+    .map_err(|e| Error::Finalizer(Box::new(e)));
+    ctx.metrics.reconciled(started.elapsed(), result.is_ok());
+    if result.is_ok() {
+        ctx.failures
+            .lock()
+            .expect("failures lock")
+            .remove(&key(&session));
+    }
+    result
+}
+
+/// Requeue after an error with per-object exponential backoff (5 s doubling, ≤ 5 min).
+pub fn error_policy(session: Arc<WhatsAppSession>, error: &Error, ctx: Arc<Context>) -> Action {
+    ctx.metrics.error(error.metric_label());
+    let mut failures = ctx.failures.lock().expect("failures lock");
+    let count = failures.entry(key(&session)).or_default();
+    *count = count.saturating_add(1);
+    let delay = backoff(*count);
+    tracing::warn!(session = %key(&session), attempt = *count, ?delay, "reconcile failed: {error}");
+    Action::requeue(delay)
+}
+
+/// The delay before retry number `attempt` (1-based).
+pub fn backoff(attempt: u32) -> Duration {
+    let secs = 5u64.saturating_mul(1u64 << attempt.saturating_sub(1).min(16));
+    Duration::from_secs(secs.min(300))
+}
+
+async fn apply(session: &WhatsAppSession, namespace: &str, ctx: &Context) -> Result<Action, Error> {
+    let config = &ctx.config;
+    let params = PatchParams::apply(MANAGER).force();
+    let services: Api<Service> = Api::namespaced(ctx.client.clone(), namespace);
+    let service = resources::shared_service(namespace, config);
+    services
+        .patch(&config.service_name, &params, &Patch::Apply(&service))
+        .await?;
+    let statefulsets: Api<StatefulSet> = Api::namespaced(ctx.client.clone(), namespace);
+    let desired = resources::statefulset(session, config);
+    statefulsets
+        .patch(&session.name_any(), &params, &Patch::Apply(&desired))
+        .await?;
+
+    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), namespace);
+    let pod = if session.spec.suspend {
+        None
+    } else {
+        pods.get_opt(&resources::pod_name(session))
+            .await?
+            .map(|p| PodView::from_pod(&p))
+    };
+    let session_id = session.session_id();
+    let (info, pod_error) = match pod.as_ref().filter(|p| p.ready).and_then(|p| p.ip.clone()) {
+        Some(ip) => {
+            let addr = format!("{ip}:{}", config.session_port);
+            match ctx
+                .pods
+                .info(&addr, &session_id, config.status_timeout)
+                .await
+            {
+                Ok(info) => (Some(info), None),
+                Err(e) => (None, Some(e.to_string())),
+            }
+        }
+        None => (None, None),
+    };
+    let previous = session.status.as_ref();
+    let status = desired_status(
+        &Observed {
+            session_id: &session_id,
+            generation: session.meta().generation,
+            suspended: session.spec.suspend,
+            pod: pod.as_ref(),
+            info: info.as_ref(),
+            pod_error: pod_error.as_deref(),
+        },
+        previous,
+        config.session_port,
+    );
+    let phase = status.phase.unwrap_or(Phase::Pending);
+    if previous != Some(&status) {
+        let api: Api<WhatsAppSession> = Api::namespaced(ctx.client.clone(), namespace);
+        let patch = serde_json::json!({ "status": status });
+        api.patch_status(
+            &session.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await?;
+    }
+    if let Some((reason, note, warning)) = transition_event(previous.and_then(|s| s.phase), phase) {
+        let event = Event {
+            type_: if warning {
+                EventType::Warning
+            } else {
+                EventType::Normal
+            },
+            reason: reason.into(),
+            note: Some(note.into()),
+            action: "Reconcile".into(),
+            secondary: None,
+        };
+        // An Event is best effort: never fail the reconcile over it.
+        if let Err(e) = ctx.recorder.publish(&event, &session.object_ref(&())).await {
+            tracing::warn!(session = %key(session), "cannot publish event {reason}: {e}");
+        }
+    }
+    ctx.metrics.set_phase(&key(session), Some(phase));
+    Ok(Action::requeue(if phase == Phase::Connected {
+        config.requeue_connected
+    } else {
+        config.requeue_pending
+    }))
+}
+
+async fn cleanup(
+    session: &WhatsAppSession,
+    namespace: &str,
+    ctx: &Context,
+) -> Result<Action, Error> {
+    let config = &ctx.config;
+    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), namespace);
+    let pod = pods.get_opt(&resources::pod_name(session)).await?;
+    let ip = pod.as_ref().and_then(|p| p.status.as_ref()?.pod_ip.clone());
+    match ip {
+        Some(ip) => {
+            let addr = format!("{ip}:{}", config.session_port);
+            // Bounded: an unreachable pod must not hold the deletion forever.
+            match ctx
+                .pods
+                .logout(&addr, &session.session_id(), config.logout_timeout)
+                .await
+            {
+                Ok(()) => tracing::info!(session = %key(session), "logged out before deletion"),
+                Err(e) => {
+                    tracing::warn!(session = %key(session), "logout at deletion skipped: {e}")
+                }
+            }
+        }
+        None => tracing::info!(session = %key(session), "no running pod to log out"),
+    }
+    if !session.spec.retain_auth_on_delete {
+        let claims: Api<PersistentVolumeClaim> = Api::namespaced(ctx.client.clone(), namespace);
+        match claims
+            .delete(&resources::claim_name(session), &DeleteParams::background())
+            .await
+        {
+            Ok(_) => {}
+            Err(kube::Error::Api(status)) if status.code == 404 => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    ctx.metrics.set_phase(&key(session), None);
+    Ok(Action::await_change())
+}

@@ -1,0 +1,274 @@
+//! The reconciler against an in-memory Kubernetes API and real HTTP session pods.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use http::Method;
+use kube::runtime::controller::Action;
+use serde_json::json;
+use support::*;
+use wagate_operator::reconcile::{FINALIZER, error_policy, reconcile};
+
+const STS: &str = "/apis/apps/v1/namespaces/team-a/statefulsets/demo";
+const SVC: &str = "/api/v1/namespaces/team-a/services/wagate-sessions";
+const CR: &str = "/apis/wagate.dev/v1alpha1/namespaces/team-a/whatsappsessions/demo";
+
+#[tokio::test]
+async fn a_new_session_gets_its_finalizer_first() {
+    let (client, api) = FakeApiServer::start();
+    let ctx = context(client, 8080);
+    let action = reconcile(session(json!({}), &[]), ctx).await.unwrap();
+    assert_eq!(action, Action::await_change());
+    let patches = api.find(Method::PATCH, CR);
+    assert_eq!(patches.len(), 1, "{:?}", api.calls());
+    assert!(
+        patches[0].body.to_string().contains(FINALIZER),
+        "{}",
+        patches[0].body
+    );
+    assert!(
+        api.find(Method::PATCH, STS).is_empty(),
+        "nothing applied before the finalizer"
+    );
+}
+
+#[tokio::test]
+async fn create_applies_statefulset_and_shared_service() {
+    let (client, api) = FakeApiServer::start();
+    let ctx = context(client, 8080);
+    let spec = json!({ "sessionId": "Demo_1", "storage": { "size": "1Gi", "storageClassName": "fast" },
+                       "retainAuthOnDelete": false, "sending": { "minIntervalMs": 2500 } });
+    let action = reconcile(session(spec, &[FINALIZER]), ctx).await.unwrap();
+    assert_eq!(
+        action,
+        Action::requeue(Duration::from_secs(5)),
+        "not connected: fast requeue"
+    );
+
+    let service = &api.find(Method::PATCH, SVC)[0];
+    assert_eq!(service.body["spec"]["clusterIP"], "None");
+    let sts = &api.find(Method::PATCH, STS)[0];
+    let spec = &sts.body["spec"];
+    assert_eq!(spec["replicas"], 1);
+    assert_eq!(spec["serviceName"], "wagate-sessions");
+    assert_eq!(
+        spec["persistentVolumeClaimRetentionPolicy"]["whenDeleted"],
+        "Delete"
+    );
+    let claim = &spec["volumeClaimTemplates"][0]["spec"];
+    assert_eq!(claim["resources"]["requests"]["storage"], "1Gi");
+    assert_eq!(claim["storageClassName"], "fast");
+    let owner = &sts.body["metadata"]["ownerReferences"][0];
+    assert_eq!(
+        (owner["kind"].as_str(), owner["controller"].as_bool()),
+        (Some("WhatsAppSession"), Some(true))
+    );
+    let container = &spec["template"]["spec"]["containers"][0];
+    let env = container["env"].to_string();
+    assert!(
+        env.contains("\"WAGATE_SESSION_ID\",\"value\":\"Demo_1\"") || env.contains("Demo_1"),
+        "{env}"
+    );
+    assert!(env.contains("2500"), "minIntervalMs reaches the pod: {env}");
+    assert_eq!(container["readinessProbe"]["httpGet"]["path"], "/readyz");
+    assert_eq!(container["securityContext"]["readOnlyRootFilesystem"], true);
+    // Server-side apply, with our field manager and force.
+    for applied in [service, sts] {
+        assert!(
+            applied.query.contains("fieldManager=wagate-operator")
+                && applied.query.contains("force=true"),
+            "{}",
+            applied.query
+        );
+    }
+    let status_patch = &api.find(Method::PATCH, &format!("{CR}/status"))[0];
+    assert_eq!(status_patch.body["status"]["phase"], "Pending");
+    assert_eq!(status_patch.body["status"]["sessionId"], "Demo_1");
+}
+
+#[tokio::test]
+async fn suspend_scales_to_zero_and_spec_changes_are_reapplied() {
+    let (client, api) = FakeApiServer::start();
+    let ctx = context(client, 8080);
+    reconcile(
+        session(json!({ "suspend": true }), &[FINALIZER]),
+        ctx.clone(),
+    )
+    .await
+    .unwrap();
+    let sts = &api.find(Method::PATCH, STS)[0];
+    assert_eq!(sts.body["spec"]["replicas"], 0);
+    let status = &api.find(Method::PATCH, &format!("{CR}/status"))[0];
+    assert_eq!(status.body["status"]["phase"], "Suspended");
+
+    api.clear();
+    let changed = json!({ "storage": { "size": "2Gi" }, "sending": { "minIntervalMs": 4000 } });
+    reconcile(session(changed, &[FINALIZER]), ctx)
+        .await
+        .unwrap();
+    let sts = &api.find(Method::PATCH, STS)[0];
+    assert_eq!(sts.body["spec"]["replicas"], 1);
+    assert!(sts.body.to_string().contains("4000"));
+}
+
+#[tokio::test]
+async fn status_is_filled_from_the_session_pod() {
+    let pod = FakeSessionPod::start("connected").await;
+    let (client, api) = FakeApiServer::start();
+    api.set_pod(Some(ready_pod("127.0.0.1")));
+    let ctx = context(client, pod.addr.port());
+    let action = reconcile(
+        session(json!({ "sessionId": "Demo_1" }), &[FINALIZER]),
+        ctx.clone(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        action,
+        Action::requeue(Duration::from_secs(60)),
+        "connected: slow requeue"
+    );
+    let status = &api.find(Method::PATCH, &format!("{CR}/status"))[0].body["status"];
+    assert_eq!(status["phase"], "Connected");
+    assert_eq!(status["status"], "connected");
+    assert_eq!(status["phone"], "971501234567");
+    assert_eq!(status["pushName"], "Coach Ann");
+    assert_eq!(status["podName"], "demo-0");
+    assert_eq!(status["observedGeneration"], 2);
+    let conditions = status["conditions"].as_array().unwrap();
+    for type_ in ["Ready", "PodReady", "Connected"] {
+        let c = conditions.iter().find(|c| c["type"] == type_).unwrap();
+        assert_eq!(c["status"], "True", "{type_}");
+    }
+    // The transition to Connected is announced as an Event.
+    let events = api.find(Method::POST, "/events");
+    assert!(
+        events.iter().any(|e| e.body["reason"] == "Linked"),
+        "{events:?}"
+    );
+    assert_eq!(
+        pod.state.lock().unwrap().unauthorized,
+        0,
+        "the internal token was presented"
+    );
+
+    // A pod waiting for a scan: WaitingForScan, Connected=False.
+    pod.state.lock().unwrap().status = "qr".into();
+    api.clear();
+    reconcile(session(json!({}), &[FINALIZER]), ctx)
+        .await
+        .unwrap();
+    let status = &api.find(Method::PATCH, &format!("{CR}/status"))[0].body["status"];
+    assert_eq!(
+        (status["phase"].as_str(), status["qrAvailable"].as_bool()),
+        (Some("WaitingForScan"), Some(true))
+    );
+}
+
+#[tokio::test]
+async fn delete_logs_out_purges_and_releases_the_finalizer() {
+    let pod = FakeSessionPod::start("connected").await;
+    let (client, api) = FakeApiServer::start();
+    api.set_pod(Some(ready_pod("127.0.0.1")));
+    let ctx = context(client, pod.addr.port());
+    let purge = session(
+        json!({ "sessionId": "Demo_1", "retainAuthOnDelete": false }),
+        &[FINALIZER],
+    );
+    let action = reconcile(deleting((*purge).clone()), ctx).await.unwrap();
+    assert_eq!(action, Action::await_change());
+    assert_eq!(
+        pod.state.lock().unwrap().logouts,
+        vec!["Demo_1".to_string()]
+    );
+    let deleted = api.find(Method::DELETE, "/persistentvolumeclaims/data-demo-0");
+    assert_eq!(deleted.len(), 1, "{:?}", api.calls());
+    let released = api.find(Method::PATCH, CR);
+    assert!(
+        released
+            .iter()
+            .any(|c| c.body.to_string().contains("remove")),
+        "{released:?}"
+    );
+}
+
+#[tokio::test]
+async fn delete_with_retained_auth_keeps_the_volume() {
+    let pod = FakeSessionPod::start("connected").await;
+    let (client, api) = FakeApiServer::start();
+    api.set_pod(Some(ready_pod("127.0.0.1")));
+    let ctx = context(client, pod.addr.port());
+    let keep = session(json!({}), &[FINALIZER]);
+    reconcile(deleting((*keep).clone()), ctx).await.unwrap();
+    assert_eq!(pod.state.lock().unwrap().logouts.len(), 1);
+    assert!(
+        api.find(Method::DELETE, "/persistentvolumeclaims/")
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_pod_does_not_hold_deletion() {
+    let hung = FakeSessionPod::hung().await;
+    let (client, api) = FakeApiServer::start();
+    api.set_pod(Some(ready_pod("127.0.0.1")));
+    let ctx = context(client, hung.port());
+    let started = Instant::now();
+    let purge = session(json!({ "retainAuthOnDelete": false }), &[FINALIZER]);
+    reconcile(deleting((*purge).clone()), ctx).await.unwrap();
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(450) && took < Duration::from_secs(5),
+        "{took:?}"
+    );
+    let released = api.find(Method::PATCH, CR);
+    assert!(
+        released
+            .iter()
+            .any(|c| c.body.to_string().contains("remove")),
+        "finalizer removed"
+    );
+    assert_eq!(
+        api.find(Method::DELETE, "/persistentvolumeclaims/data-demo-0")
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn api_errors_back_off_per_object_without_panicking() {
+    let (client, api) = FakeApiServer::start();
+    api.fail("/statefulsets/");
+    let ctx = context(client, 8080);
+    let obj = session(json!({}), &[FINALIZER]);
+    let mut delays = Vec::new();
+    for _ in 0..4 {
+        let error = reconcile(obj.clone(), ctx.clone()).await.unwrap_err();
+        assert!(
+            error.to_string().contains("kube API") || error.to_string().contains("InternalError"),
+            "{error}"
+        );
+        delays.push(error_policy(obj.clone(), &error, ctx.clone()));
+    }
+    let expected: Vec<Action> = [5, 10, 20, 40]
+        .map(|s| Action::requeue(Duration::from_secs(s)))
+        .into();
+    assert_eq!(delays, expected);
+    assert!(
+        ctx.metrics
+            .render()
+            .contains("wagate_reconcile_errors_total")
+    );
+    // Success resets the backoff.
+    api.cluster.lock().unwrap().failing.clear();
+    reconcile(obj.clone(), ctx.clone()).await.unwrap();
+    let error = {
+        api.fail("/statefulsets/");
+        reconcile(obj.clone(), ctx.clone()).await.unwrap_err()
+    };
+    assert_eq!(
+        error_policy(obj, &error, ctx),
+        Action::requeue(Duration::from_secs(5))
+    );
+}
