@@ -166,20 +166,12 @@ fn pod_spec(session: &WhatsAppSession, config: &OperatorConfig) -> PodSpec {
         },
     ];
     let mut volumes = vec![
-        Volume {
-            name: TOKEN_VOLUME.into(),
-            secret: Some(SecretVolumeSource {
-                secret_name: Some(config.token_secret.clone()),
-                items: Some(vec![k8s_openapi::api::core::v1::KeyToPath {
-                    key: config.token_key.clone(),
-                    path: "token".into(),
-                    ..Default::default()
-                }]),
-                default_mode: Some(0o440),
-                ..Default::default()
-            }),
-            ..Default::default()
-        },
+        secret_volume(
+            TOKEN_VOLUME,
+            &config.token_secret,
+            &config.token_key,
+            "token",
+        ),
         Volume {
             name: TMP_VOLUME.into(),
             empty_dir: Some(Default::default()),
@@ -198,20 +190,12 @@ fn pod_spec(session: &WhatsAppSession, config: &OperatorConfig) -> PodSpec {
             env_vars.push(env("WAGATE_WEBHOOK_EVENTS", events.join(",")));
         }
         if let Some(secret) = &webhook.secret_ref {
-            volumes.push(Volume {
-                name: WEBHOOK_SECRET_VOLUME.into(),
-                secret: Some(SecretVolumeSource {
-                    secret_name: Some(secret.name.clone()),
-                    items: Some(vec![k8s_openapi::api::core::v1::KeyToPath {
-                        key: secret.key.clone(),
-                        path: "secret".into(),
-                        ..Default::default()
-                    }]),
-                    default_mode: Some(0o440),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            });
+            volumes.push(secret_volume(
+                WEBHOOK_SECRET_VOLUME,
+                &secret.name,
+                &secret.key,
+                "secret",
+            ));
             mounts.push(mount(WEBHOOK_SECRET_VOLUME, "/var/run/wagate/webhook"));
             env_vars.push(env(
                 "WAGATE_WEBHOOK_SECRET_FILE",
@@ -284,6 +268,24 @@ fn pod_spec(session: &WhatsAppSession, config: &OperatorConfig) -> PodSpec {
             ..Default::default()
         }],
         volumes: Some(volumes),
+        ..Default::default()
+    }
+}
+
+/// One key of a Secret as a file, readable by the pod's group only.
+fn secret_volume(name: &str, secret: &str, key: &str, file: &str) -> Volume {
+    Volume {
+        name: name.into(),
+        secret: Some(SecretVolumeSource {
+            secret_name: Some(secret.into()),
+            items: Some(vec![k8s_openapi::api::core::v1::KeyToPath {
+                key: key.into(),
+                path: file.into(),
+                ..Default::default()
+            }]),
+            default_mode: Some(0o440),
+            ..Default::default()
+        }),
         ..Default::default()
     }
 }
