@@ -133,7 +133,16 @@ async fn apply(session: &WhatsAppSession, namespace: &str, ctx: &Context) -> Res
         .patch(&config.service_name, &params, &Patch::Apply(&service))
         .await?;
     let statefulsets: Api<StatefulSet> = Api::namespaced(ctx.client.clone(), namespace);
-    let desired = resources::statefulset(session, config);
+    let mut desired = resources::statefulset(session, config);
+    // A StatefulSet's claim templates are immutable: keep the ones it was created with and
+    // grow the existing claim instead (the storage class must allow expansion).
+    if let Some(existing) = statefulsets.get_opt(&session.name_any()).await? {
+        let templates = existing.spec.and_then(|s| s.volume_claim_templates);
+        if let (Some(spec), Some(templates)) = (desired.spec.as_mut(), templates) {
+            spec.volume_claim_templates = Some(templates);
+        }
+        expand_claim(session, namespace, ctx).await?;
+    }
     statefulsets
         .patch(&session.name_any(), &params, &Patch::Apply(&desired))
         .await?;
@@ -208,6 +217,39 @@ async fn apply(session: &WhatsAppSession, namespace: &str, ctx: &Context) -> Res
     } else {
         config.requeue_pending
     }))
+}
+
+/// Raises the claim's storage request to `spec.storage.size` when it asks for more; a
+/// smaller size is left alone (volumes do not shrink).
+async fn expand_claim(
+    session: &WhatsAppSession,
+    namespace: &str,
+    ctx: &Context,
+) -> Result<(), Error> {
+    let claims: Api<PersistentVolumeClaim> = Api::namespaced(ctx.client.clone(), namespace);
+    let name = resources::claim_name(session);
+    let Some(claim) = claims.get_opt(&name).await? else {
+        return Ok(());
+    };
+    let current = claim
+        .spec
+        .and_then(|s| s.resources)
+        .and_then(|r| r.requests)
+        .and_then(|r| r.get("storage").cloned());
+    let wanted = &session.spec.storage.size;
+    let grows = match current.as_ref().map(|q| q.0.as_str()) {
+        Some(current) => resources::quantity_bytes(wanted) > resources::quantity_bytes(current),
+        None => false,
+    };
+    if grows {
+        let patch =
+            serde_json::json!({ "spec": { "resources": { "requests": { "storage": wanted } } } });
+        claims
+            .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await?;
+        tracing::info!(session = %key(session), size = %wanted, "expanding the session volume");
+    }
+    Ok(())
 }
 
 async fn cleanup(

@@ -272,6 +272,31 @@ fn pod_spec(session: &WhatsAppSession, config: &OperatorConfig) -> PodSpec {
     }
 }
 
+/// Bytes in a Kubernetes quantity of the forms the CRD allows (`256Mi`, `1Gi`, `1.5G`, `500k`).
+pub fn quantity_bytes(quantity: &str) -> Option<f64> {
+    let split = quantity
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(quantity.len());
+    let (number, unit) = quantity.split_at(split);
+    let factor = match unit {
+        "" => 1.0,
+        "k" => 1e3,
+        "M" => 1e6,
+        "G" => 1e9,
+        "T" => 1e12,
+        "P" => 1e15,
+        "E" => 1e18,
+        "Ki" => 1024.0,
+        "Mi" => 1024f64.powi(2),
+        "Gi" => 1024f64.powi(3),
+        "Ti" => 1024f64.powi(4),
+        "Pi" => 1024f64.powi(5),
+        "Ei" => 1024f64.powi(6),
+        _ => return None,
+    };
+    number.parse::<f64>().ok().map(|n| n * factor)
+}
+
 /// One key of a Secret as a file, readable by the pod's group only.
 fn secret_volume(name: &str, secret: &str, key: &str, file: &str) -> Volume {
     Volume {
@@ -336,5 +361,16 @@ pub fn shared_service(namespace: &str, config: &OperatorConfig) -> Service {
             ..Default::default()
         }),
         ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn quantities_compare_across_units() {
+        let q = |s| super::quantity_bytes(s).unwrap();
+        assert!(q("1Gi") > q("1G") && q("1G") > q("512Mi"));
+        assert_eq!(q("1.5Ki"), 1536.0);
+        assert_eq!(super::quantity_bytes("12Xi"), None);
     }
 }

@@ -102,6 +102,14 @@ async fn suspend_scales_to_zero_and_spec_changes_are_reapplied() {
     let status = &api.find(Method::PATCH, &format!("{CR}/status"))[0];
     assert_eq!(status.body["status"]["phase"], "Suspended");
 
+    // The StatefulSet now exists with a 256Mi claim; the spec asks for more and a new pace.
+    let created = sts.body.clone();
+    api.cluster.lock().unwrap().statefulset = Some(created.clone());
+    api.cluster.lock().unwrap().claim = Some(json!({
+        "apiVersion": "v1", "kind": "PersistentVolumeClaim",
+        "metadata": { "name": "data-demo-0", "namespace": "team-a" },
+        "spec": { "resources": { "requests": { "storage": "256Mi" } } }
+    }));
     api.clear();
     let changed = json!({ "storage": { "size": "2Gi" }, "sending": { "minIntervalMs": 4000 } });
     reconcile(session(changed, &[FINALIZER]), ctx)
@@ -109,7 +117,20 @@ async fn suspend_scales_to_zero_and_spec_changes_are_reapplied() {
         .unwrap();
     let sts = &api.find(Method::PATCH, STS)[0];
     assert_eq!(sts.body["spec"]["replicas"], 1);
-    assert!(sts.body.to_string().contains("4000"));
+    assert!(
+        sts.body["spec"]["template"].to_string().contains("4000"),
+        "the pod template rolls"
+    );
+    assert_eq!(
+        sts.body["spec"]["volumeClaimTemplates"], created["spec"]["volumeClaimTemplates"],
+        "claim templates are immutable: the original ones are kept"
+    );
+    let grown = api.find(Method::PATCH, "/persistentvolumeclaims/data-demo-0");
+    assert_eq!(grown.len(), 1, "{:?}", api.calls());
+    assert_eq!(
+        grown[0].body["spec"]["resources"]["requests"]["storage"],
+        "2Gi"
+    );
 }
 
 #[tokio::test]

@@ -38,6 +38,9 @@ pub struct Call {
 pub struct Cluster {
     /// The session pod, when one exists.
     pub pod: Option<Value>,
+    /// The session's StatefulSet and volume claim, once they exist.
+    pub statefulset: Option<Value>,
+    pub claim: Option<Value>,
     /// Path fragments that answer `500`.
     pub failing: Vec<String>,
 }
@@ -111,6 +114,13 @@ impl FakeApiServer {
     }
 }
 
+fn found(object: &Option<Value>) -> (StatusCode, Value) {
+    match object {
+        Some(object) => (StatusCode::OK, object.clone()),
+        None => (StatusCode::NOT_FOUND, status(404, "NotFound")),
+    }
+}
+
 fn status(code: u16, reason: &str) -> Value {
     json!({ "kind": "Status", "apiVersion": "v1", "status": "Failure", "message": reason,
             "reason": reason, "code": code })
@@ -132,6 +142,8 @@ fn answer(call: &Call, cluster: &Cluster) -> (StatusCode, Value) {
             Some(pod) => (StatusCode::OK, pod.clone()),
             None => (StatusCode::NOT_FOUND, status(404, "NotFound")),
         },
+        Method::GET if call.path.contains("/statefulsets/") => found(&cluster.statefulset),
+        Method::GET if call.path.contains("/persistentvolumeclaims/") => found(&cluster.claim),
         Method::DELETE => (StatusCode::OK, status(200, "Success")),
         Method::POST => (StatusCode::CREATED, call.body.clone()),
         // A status merge patch answers with the whole resource, as the API does.
