@@ -185,6 +185,12 @@ pub struct WhatsAppSessionStatus {
     pub push_name: Option<String>,
     #[serde(default)]
     pub qr_available: bool,
+    /// While waiting for a scan with `spec.pairing.phoneNumber` set: the code to enter on
+    /// the phone (WhatsApp → Linked devices → Link with phone number) and its expiry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pairing_code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pairing_code_expires_at: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_connected: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

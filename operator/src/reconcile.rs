@@ -13,7 +13,7 @@ use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder};
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use kube::{Api, Resource, ResourceExt};
-use wagate_api::crd::{Phase, WhatsAppSession};
+use wagate_api::crd::{Phase, WhatsAppSession, WhatsAppSessionStatus};
 
 use crate::config::OperatorConfig;
 use crate::metrics::Metrics;
@@ -171,7 +171,7 @@ async fn apply(session: &WhatsAppSession, namespace: &str, ctx: &Context) -> Res
         None => (None, None),
     };
     let previous = session.status.as_ref();
-    let status = desired_status(
+    let mut status = desired_status(
         &Observed {
             session_id: &session_id,
             generation: session.meta().generation,
@@ -183,6 +183,11 @@ async fn apply(session: &WhatsAppSession, namespace: &str, ctx: &Context) -> Res
         previous,
         config.session_port,
     );
+    if let (Some(phone), Some(addr)) = (&session.spec.pairing.phone_number, status.pod_ip.clone())
+        && status.status.as_deref() == Some("qr")
+    {
+        pairing_code(&mut status, previous, &addr, &session_id, phone, ctx).await;
+    }
     let phase = status.phase.unwrap_or(Phase::Pending);
     if previous != Some(&status) {
         let api: Api<WhatsAppSession> = Api::namespaced(ctx.client.clone(), namespace);
@@ -217,6 +222,40 @@ async fn apply(session: &WhatsAppSession, namespace: &str, ctx: &Context) -> Res
     } else {
         config.requeue_pending
     }))
+}
+
+/// Keeps a pairing code in `status` while the session waits to be linked: the previous one
+/// while it has more than 15 s left, else a fresh one from the pod.
+async fn pairing_code(
+    status: &mut WhatsAppSessionStatus,
+    previous: Option<&WhatsAppSessionStatus>,
+    addr: &str,
+    session_id: &str,
+    phone: &str,
+    ctx: &Context,
+) {
+    let still_valid = previous
+        .and_then(|p| Some((p.pairing_code.clone()?, p.pairing_code_expires_at.clone()?)))
+        .filter(|(_, expires)| {
+            chrono::DateTime::parse_from_rfc3339(expires)
+                .is_ok_and(|t| t > chrono::Utc::now() + chrono::Duration::seconds(15))
+        });
+    let (code, expires) = match still_valid {
+        Some(kept) => kept,
+        None => match ctx
+            .pods
+            .pair_code(addr, session_id, phone, ctx.config.status_timeout)
+            .await
+        {
+            Ok(fresh) => (fresh.code, fresh.expires_at.to_rfc3339()),
+            Err(e) => {
+                status.last_error = Some(format!("cannot get a pairing code: {e}"));
+                return;
+            }
+        },
+    };
+    status.pairing_code = Some(code);
+    status.pairing_code_expires_at = Some(expires);
 }
 
 /// Raises the claim's storage request to `spec.storage.size` when it asks for more; a

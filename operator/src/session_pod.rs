@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use wagate_api::SessionInfo;
+use wagate_api::{PairCodeResponse, SessionInfo};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PodCallError {
@@ -62,6 +62,25 @@ impl SessionPodClient {
             .bearer_auth(&self.token);
         self.call(addr, timeout, async move {
             request.send().await?.error_for_status().map(drop)
+        })
+        .await
+    }
+
+    /// `POST /v1/sessions/{id}/pair-code`: a code to link `phone` without scanning a QR.
+    pub async fn pair_code(
+        &self,
+        addr: &str,
+        session_id: &str,
+        phone: &str,
+        timeout: Duration,
+    ) -> Result<PairCodeResponse, PodCallError> {
+        let request = self
+            .http
+            .post(format!("http://{addr}/v1/sessions/{session_id}/pair-code"))
+            .bearer_auth(&self.token)
+            .json(&serde_json::json!({ "phone": phone }));
+        self.call(addr, timeout, async move {
+            request.send().await?.error_for_status()?.json().await
         })
         .await
     }

@@ -144,6 +144,9 @@ pub fn desired_status(
         phone: info.and_then(|i| i.phone.clone()),
         push_name: info.and_then(|i| i.push_name.clone()),
         qr_available: info.is_some_and(|i| i.qr_available),
+        // Filled by the reconciler, which asks the pod for one (see `reconcile`).
+        pairing_code: None,
+        pairing_code_expires_at: None,
         last_connected: info
             .and_then(|i| i.last_connected)
             .map(|t| t.to_rfc3339())

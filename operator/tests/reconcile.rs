@@ -293,3 +293,27 @@ async fn api_errors_back_off_per_object_without_panicking() {
         Action::requeue(Duration::from_secs(5))
     );
 }
+
+#[tokio::test]
+async fn a_pairing_number_puts_a_code_in_status_and_keeps_it_while_valid() {
+    let pod = FakeSessionPod::start("qr").await;
+    let (client, api) = FakeApiServer::start();
+    api.set_pod(Some(ready_pod("127.0.0.1")));
+    let ctx = context(client, pod.addr.port());
+    let spec = json!({ "pairing": { "phoneNumber": "971501234567" } });
+    reconcile(session(spec.clone(), &[FINALIZER]), ctx.clone())
+        .await
+        .unwrap();
+    let status = api.find(Method::PATCH, &format!("{CR}/status"))[0].body["status"].clone();
+    assert_eq!(status["pairingCode"], "ABCD-0001");
+    assert_eq!(
+        pod.state.lock().unwrap().pair_codes,
+        vec!["971501234567".to_string()]
+    );
+
+    // The next pass sees that status: the code is still valid, so no new one is requested.
+    let mut again = (*session(spec, &[FINALIZER])).clone();
+    again.status = Some(serde_json::from_value(status).unwrap());
+    reconcile(std::sync::Arc::new(again), ctx).await.unwrap();
+    assert_eq!(pod.state.lock().unwrap().pair_codes.len(), 1);
+}

@@ -219,6 +219,7 @@ pub fn context(client: kube::Client, session_port: u16) -> Arc<Context> {
 pub struct PodState {
     pub status: String,
     pub logouts: Vec<String>,
+    pub pair_codes: Vec<String>,
     pub unauthorized: usize,
 }
 
@@ -237,6 +238,7 @@ impl FakeSessionPod {
         let app = axum::Router::new()
             .route("/v1/sessions/{id}", get(info))
             .route("/v1/sessions/{id}/logout", post(logout))
+            .route("/v1/sessions/{id}/pair-code", post(pair_code))
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -310,4 +312,24 @@ pub fn keys(value: &Value) -> HashMap<String, Value> {
         .unwrap_or_default()
         .into_iter()
         .collect()
+}
+
+async fn pair_code(
+    State(state): Shared,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> (StatusCode, Json<Value>) {
+    if !authorized(&headers, &state) {
+        return (StatusCode::UNAUTHORIZED, Json(json!({})));
+    }
+    let mut state = state.lock().unwrap();
+    state
+        .pair_codes
+        .push(body["phone"].as_str().unwrap_or_default().to_string());
+    let expires = chrono::Utc::now() + chrono::Duration::seconds(120);
+    let code = format!("ABCD-{:04}", state.pair_codes.len());
+    (
+        StatusCode::OK,
+        Json(json!({ "code": code, "expiresAt": expires.to_rfc3339() })),
+    )
 }
