@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use wagate_api::{MediaLimits, SendRequest, SessionState};
+use wagate_api::{MediaLimits, SendRequest};
 use wagate_router::app::{AppParts, build_app};
 use wagate_router::backend::SessionBackend;
 use wagate_router::keys::{ApiKeySet, KeySpec};
@@ -138,18 +138,7 @@ async fn main() {
         .expect("create");
     let resolver = resolver_slot.get().expect("resolver").clone();
     let session = resolver.resolve(ID).expect("session");
-    session
-        .engine()
-        .sandbox()
-        .expect("simulator")
-        .scan(None)
-        .await
-        .expect("link");
-    let mut state = session.watch_state();
-    state
-        .wait_for(|s| s.status == SessionState::Connected)
-        .await
-        .expect("connected");
+    session.link_in_sandbox().await.expect("link");
 
     let admin = KeySpec {
         name: "admin".into(),

@@ -166,16 +166,22 @@ impl LocalBackend {
     }
 }
 
-#[async_trait]
-impl SessionBackend for LocalBackend {
-    async fn list(&self) -> Vec<SessionInfo> {
-        let sessions: Vec<_> = self
-            .sessions
+impl LocalBackend {
+    /// A snapshot of the open sessions, taken without holding the lock across awaits.
+    fn all_sessions(&self) -> Vec<Arc<Session>> {
+        self.sessions
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .values()
             .cloned()
-            .collect();
+            .collect()
+    }
+}
+
+#[async_trait]
+impl SessionBackend for LocalBackend {
+    async fn list(&self) -> Vec<SessionInfo> {
+        let sessions = self.all_sessions();
         let mut out = Vec::with_capacity(sessions.len());
         for session in sessions {
             out.push(session.info().await);
@@ -240,13 +246,7 @@ impl SessionBackend for LocalBackend {
     }
 
     async fn shutdown(&self) {
-        let sessions: Vec<_> = self
-            .sessions
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .values()
-            .cloned()
-            .collect();
+        let sessions = self.all_sessions();
         futures::future::join_all(sessions.iter().map(|s| s.shutdown())).await;
     }
 }

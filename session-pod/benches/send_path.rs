@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use wagate_api::{MediaLimits, SendRequest, SessionState};
+use wagate_api::{MediaLimits, SendRequest};
 use wagate_session::Session;
 use wagate_session::config::SessionConfig;
 use wagate_session::engine::EngineKind;
@@ -37,17 +37,7 @@ async fn linked_session(dir: &std::path::Path) -> Arc<Session> {
     let session = Session::open("bench", dir, config, Arc::new(Metrics::new()))
         .await
         .expect("session opens");
-    session
-        .engine()
-        .sandbox()
-        .expect("simulator")
-        .scan(None)
-        .await
-        .expect("links");
-    let mut state = session.watch_state();
-    while state.borrow_and_update().status != SessionState::Connected {
-        state.changed().await.expect("state");
-    }
+    session.link_in_sandbox().await.expect("links");
     session
 }
 

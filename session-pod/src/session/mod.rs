@@ -221,6 +221,22 @@ impl Session {
         self.state.subscribe()
     }
 
+    /// Sandbox only: scans the QR with the simulator's phone and waits for `connected`
+    /// (benchmarks and demos). Fails on the real engine.
+    pub async fn link_in_sandbox(&self) -> Result<(), engine::EngineError> {
+        let sandbox = self
+            .engine
+            .sandbox()
+            .ok_or(engine::EngineError::Unsupported("sandbox linking"))?;
+        sandbox.scan(None).await?;
+        let mut state = self.watch_state();
+        state
+            .wait_for(|s| s.status == wagate_api::SessionState::Connected)
+            .await
+            .map_err(|_| engine::EngineError::Permanent("session stopped while linking".into()))?;
+        Ok(())
+    }
+
     /// Live events (status, qr, messages, receipts) for SSE.
     pub fn subscribe(&self) -> broadcast::Receiver<GatewayEvent> {
         self.events.subscribe()
