@@ -279,7 +279,7 @@ async fn api_errors_back_off_per_object_without_panicking() {
     assert!(
         ctx.metrics
             .render()
-            .contains("wagate_reconcile_errors_total")
+            .contains("wagate_reconcile_errors_total{error=\"kube\"} 4")
     );
     // Success resets the backoff.
     api.cluster.lock().unwrap().failing.clear();
