@@ -65,12 +65,20 @@ async fn create_applies_statefulset_and_shared_service() {
         (Some("WhatsAppSession"), Some(true))
     );
     let container = &spec["template"]["spec"]["containers"][0];
-    let env = container["env"].to_string();
-    assert!(
-        env.contains("\"WAGATE_SESSION_ID\",\"value\":\"Demo_1\"") || env.contains("Demo_1"),
-        "{env}"
+    let env = |name: &str| {
+        container["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == name)
+            .map(|e| e["value"].clone())
+    };
+    assert_eq!(env("WAGATE_SESSION_ID"), Some(json!("Demo_1")));
+    assert_eq!(
+        env("WAGATE_SEND_INTERVAL_MS"),
+        Some(json!("2500")),
+        "minIntervalMs reaches the pod"
     );
-    assert!(env.contains("2500"), "minIntervalMs reaches the pod: {env}");
     assert_eq!(container["readinessProbe"]["httpGet"]["path"], "/readyz");
     assert_eq!(container["securityContext"]["readOnlyRootFilesystem"], true);
     // Server-side apply, with our field manager and force.
