@@ -11,8 +11,29 @@ use kube::core::Resource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-/// Label carrying the external session id on the CR and on everything made for it.
+/// Label carrying the external session id on the CR and on everything made for it, when the
+/// id is a valid label value (see [`session_id_label_value`]).
 pub const SESSION_ID_LABEL: &str = "wagate.dev/session-id";
+/// Label naming the CR a session pod belongs to (its StatefulSet carries the CR's name).
+pub const INSTANCE_LABEL: &str = "app.kubernetes.io/instance";
+/// Label on every session pod, selected by the shared Service, the NetworkPolicy and the
+/// router's pod watch.
+pub const COMPONENT_LABEL: &str = "app.kubernetes.io/component";
+pub const SESSION_COMPONENT: &str = "session";
+pub const NAME_LABEL: &str = "app.kubernetes.io/name";
+pub const APP_NAME: &str = "wagate";
+/// The label selector of every session pod.
+pub const SESSION_POD_SELECTOR: &str = "app.kubernetes.io/name=wagate,app.kubernetes.io/component=session";
+
+/// The session id as a label value, when it is one: label values must start and end with an
+/// alphanumeric and fit 63 characters, which `_a` or a 64-character id do not. Lookups go by
+/// the CR name ([`resource_name`]); the label is a convenience for `kubectl -l`.
+pub fn session_id_label_value(session_id: &str) -> Option<&str> {
+    let bytes = session_id.as_bytes();
+    let edges_ok = bytes.first().is_some_and(u8::is_ascii_alphanumeric)
+        && bytes.last().is_some_and(u8::is_ascii_alphanumeric);
+    (edges_ok && session_id.len() <= 63).then_some(session_id)
+}
 
 /// A linked WhatsApp number, run as its own pod with a persistent volume.
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
@@ -269,6 +290,15 @@ fn fnv1a(bytes: &[u8]) -> u32 {
 mod tests {
     use super::*;
     use kube::CustomResourceExt;
+
+    #[test]
+    fn only_label_safe_session_ids_become_label_values() {
+        assert_eq!(session_id_label_value("Trainer_1"), Some("Trainer_1"));
+        assert_eq!(session_id_label_value("a"), Some("a"));
+        for bad in ["_a", "a-", "", &"x".repeat(64)] {
+            assert_eq!(session_id_label_value(bad), None, "{bad}");
+        }
+    }
 
     fn session(spec: serde_json::Value) -> WhatsAppSession {
         serde_json::from_value(serde_json::json!({

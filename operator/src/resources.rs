@@ -16,13 +16,13 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::Resource;
-use wagate_api::crd::{SESSION_ID_LABEL, WhatsAppSession};
+use wagate_api::crd::{
+    APP_NAME, COMPONENT_LABEL, INSTANCE_LABEL, NAME_LABEL, SESSION_COMPONENT, SESSION_ID_LABEL,
+    WhatsAppSession, session_id_label_value,
+};
 
 use crate::config::OperatorConfig;
 
-/// Label on every session pod, selected by the shared Service and the NetworkPolicy.
-pub const COMPONENT_LABEL: &str = "app.kubernetes.io/component";
-pub const COMPONENT: &str = "session";
 pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
 pub const MANAGER: &str = "wagate-operator";
 /// Name of the volume claim template; the claim of pod 0 is `data-<name>-0`.
@@ -47,19 +47,21 @@ pub fn pod_name(session: &WhatsAppSession) -> String {
 fn selector_labels(session: &WhatsAppSession) -> BTreeMap<String, String> {
     BTreeMap::from([
         (
-            "app.kubernetes.io/instance".to_string(),
+            INSTANCE_LABEL.to_string(),
             session.meta().name.clone().unwrap_or_default(),
         ),
-        (COMPONENT_LABEL.to_string(), COMPONENT.to_string()),
-        ("app.kubernetes.io/name".to_string(), "wagate".to_string()),
+        (COMPONENT_LABEL.to_string(), SESSION_COMPONENT.to_string()),
+        (NAME_LABEL.to_string(), APP_NAME.to_string()),
     ])
 }
 
 fn labels(session: &WhatsAppSession) -> BTreeMap<String, String> {
     let mut labels = selector_labels(session);
     labels.insert(MANAGED_BY_LABEL.into(), MANAGER.into());
-    // Label values allow [A-Za-z0-9_.-], so every valid session id fits as is.
-    labels.insert(SESSION_ID_LABEL.into(), session.session_id());
+    let session_id = session.session_id();
+    if let Some(value) = session_id_label_value(&session_id) {
+        labels.insert(SESSION_ID_LABEL.into(), value.to_string());
+    }
     labels
 }
 

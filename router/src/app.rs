@@ -23,6 +23,17 @@ pub struct AppParts {
     pub metrics_on_api_port: bool,
 }
 
+/// Ready once the backend can answer (a cluster router has listed sessions and pods).
+async fn readiness(
+    axum::extract::State(backend): axum::extract::State<Arc<dyn SessionBackend>>,
+) -> (http::StatusCode, &'static str) {
+    if backend.is_ready() {
+        (http::StatusCode::OK, "ready")
+    } else {
+        (http::StatusCode::SERVICE_UNAVAILABLE, "starting")
+    }
+}
+
 pub fn build_app(parts: AppParts) -> Router {
     let session_routes = parts.backend.session_routes();
     let auth = Arc::new(AuthState {
@@ -30,7 +41,7 @@ pub fn build_app(parts: AppParts) -> Router {
         links: parts.links,
     });
     let api = collection_routes(RouterState {
-        backend: parts.backend,
+        backend: parts.backend.clone(),
         session_routes: session_routes.clone(),
     })
     .merge(session_routes)
@@ -39,7 +50,7 @@ pub fn build_app(parts: AppParts) -> Router {
         utoipa_swagger_ui::SwaggerUi::new("/docs").url("/openapi.json", crate::routes::openapi());
     let mut app = Router::new()
         .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(|| async { "ready" }))
+        .route("/readyz", get(readiness).with_state(parts.backend.clone()))
         .merge(docs)
         .merge(api);
     if parts.metrics_on_api_port {

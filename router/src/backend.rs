@@ -1,5 +1,5 @@
 //! The seam between the public API and where sessions live: in this process (`local`,
-//! the embedded default) or in their own pods (`cluster`, a later backend).
+//! the embedded default) or in their own pods (`cluster`).
 
 use async_trait::async_trait;
 use tokio::sync::broadcast;
@@ -10,6 +10,8 @@ pub struct Created {
     pub info: SessionInfo,
     /// `false` when the session already existed (answered `200`, untouched link).
     pub new: bool,
+    /// The session exists but nothing runs it yet (a pod is still to come): `202`.
+    pub pending: bool,
 }
 
 #[async_trait]
@@ -26,4 +28,8 @@ pub trait SessionBackend: Send + Sync + 'static {
     fn events(&self) -> broadcast::Receiver<GatewayEvent>;
     /// Stops every session gracefully.
     async fn shutdown(&self);
+    /// Whether the backend can answer (the cluster backend's first list is done).
+    fn is_ready(&self) -> bool {
+        true
+    }
 }

@@ -9,6 +9,26 @@ use wagate_session::cli::{RuntimeArgs, ServeArgs};
 pub enum BackendKind {
     /// Sessions run in this process, one folder each under --data-dir.
     Local,
+    /// Sessions are WhatsAppSession resources on Kubernetes, run as pods by the operator.
+    Cluster,
+}
+
+/// Flags of the `cluster` backend.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ClusterArgs {
+    /// Namespace of the sessions. Default: the pod's own (POD_NAMESPACE), else the
+    /// kubeconfig's.
+    #[arg(long, env = "WAGATE_NAMESPACE")]
+    pub namespace: Option<String>,
+    /// File with the internal token that session pods accept (the operator's Secret).
+    #[arg(long, env = "WAGATE_INTERNAL_TOKEN_FILE")]
+    pub internal_token_file: Option<PathBuf>,
+    /// How long `POST /v1/sessions` waits for the new session's pod before answering 202.
+    #[arg(long, env = "WAGATE_CREATE_WAIT_SECS", default_value_t = 10)]
+    pub create_wait_secs: u64,
+    /// How often the session pods' metrics are gathered into the router's /metrics.
+    #[arg(long, env = "WAGATE_POD_METRICS_INTERVAL_SECS", default_value_t = 15)]
+    pub pod_metrics_interval_secs: u64,
 }
 
 #[derive(Debug, Clone, Parser)]
@@ -27,6 +47,8 @@ pub struct RouterArgs {
     /// `--api-key` adds an admin key (all sessions).
     #[arg(long, env = "WAGATE_API_KEYS_FILE")]
     pub api_keys_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
     #[command(flatten)]
     pub serve: ServeArgs,
     #[command(flatten)]

@@ -200,6 +200,7 @@ impl SessionBackend for LocalBackend {
             return Ok(Created {
                 info: existing.info().await,
                 new: false,
+                pending: false,
             });
         }
         let session = Session::open(
@@ -226,7 +227,11 @@ impl SessionBackend for LocalBackend {
         .await;
         let info = session.info().await;
         self.adopt(session);
-        Ok(Created { info, new: true })
+        Ok(Created {
+            info,
+            new: true,
+            pending: false,
+        })
     }
 
     async fn find_by_phone(&self, phone: &str) -> Option<String> {

@@ -7,6 +7,7 @@ use clap::Parser;
 use wagate_router::app::{AppParts, build_app};
 use wagate_router::backend::SessionBackend;
 use wagate_router::cli::{BackendKind, RouterArgs};
+use wagate_router::cluster::{ClusterBackend, ClusterConfig};
 use wagate_router::keys::{ApiKeySet, KeySpec};
 use wagate_router::local::LocalBackend;
 use wagate_session::http::HttpState;
@@ -36,6 +37,40 @@ fn load_keys(args: &RouterArgs) -> anyhow::Result<ApiKeySet> {
     Ok(ApiKeySet::from_specs(specs)?)
 }
 
+/// The cluster settings from flags; the namespace stays open until the kubeconfig is read.
+struct PartialClusterConfig {
+    namespace: Option<String>,
+    rest: ClusterConfig,
+}
+
+async fn cluster_config(
+    args: &RouterArgs,
+    links: wagate_session::link::LinkSigner,
+    public_url: String,
+) -> anyhow::Result<PartialClusterConfig> {
+    let flags = &args.cluster;
+    let token_file = flags
+        .internal_token_file
+        .as_ref()
+        .context("--backend cluster needs --internal-token-file (the token session pods accept)")?;
+    let internal_token = secrets::read(token_file)
+        .with_context(|| format!("cannot read --internal-token-file {}", token_file.display()))?;
+    Ok(PartialClusterConfig {
+        namespace: flags
+            .namespace
+            .clone()
+            .or_else(|| std::env::var("POD_NAMESPACE").ok()),
+        rest: ClusterConfig {
+            namespace: String::new(),
+            internal_token,
+            create_wait: std::time::Duration::from_secs(flags.create_wait_secs),
+            metrics_interval: std::time::Duration::from_secs(flags.pod_metrics_interval_secs.max(1)),
+            links,
+            public_url,
+        },
+    })
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     telemetry::init_tracing();
@@ -61,6 +96,27 @@ async fn main() -> anyhow::Result<()> {
             })
             .await
             .with_context(|| format!("cannot open sessions in {}", args.data_dir.display()))?
+        }
+        BackendKind::Cluster => {
+            let config = cluster_config(&args, links.clone(), public_url).await?;
+            let kube_config = kube::Config::infer()
+                .await
+                .context("cannot find Kubernetes credentials (in-cluster or KUBECONFIG)")?;
+            let namespace = config
+                .namespace
+                .clone()
+                .unwrap_or_else(|| kube_config.default_namespace.clone());
+            let client = kube::Client::try_from(kube_config)
+                .context("cannot build a Kubernetes client")?;
+            tracing::info!(%namespace, "cluster backend: sessions are WhatsAppSession resources");
+            ClusterBackend::start(
+                client,
+                ClusterConfig {
+                    namespace,
+                    ..config.rest
+                },
+                &metrics,
+            )
         }
     };
     let metrics_apart = args.serve.spawn_metrics_listener(metrics.clone()).await?;

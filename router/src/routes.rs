@@ -62,7 +62,7 @@ async fn list(
     Ok(Json(SessionList { sessions }))
 }
 
-#[utoipa::path(post, path = "/v1/sessions", tag = "sessions", request_body = CreateSessionRequest, responses((status = 201, description = "Created", body = wagate_api::SessionInfo), (status = 200, description = "Already existed (left as it was, webhook and labels updated)", body = wagate_api::SessionInfo), wagate_session::http::openapi::ErrorResponses))]
+#[utoipa::path(post, path = "/v1/sessions", tag = "sessions", request_body = CreateSessionRequest, responses((status = 201, description = "Created", body = wagate_api::SessionInfo), (status = 200, description = "Already existed (left as it was, webhook and labels updated)", body = wagate_api::SessionInfo), (status = 202, description = "Created on Kubernetes; its pod is still coming (status `starting`)", body = wagate_api::SessionInfo), wagate_session::http::openapi::ErrorResponses))]
 async fn create(
     State(state): State<RouterState>,
     Extension(caller): Extension<Caller>,
@@ -76,10 +76,10 @@ async fn create(
         )));
     }
     let created = state.backend.create(request).await?;
-    let status = if created.new {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
+    let status = match (created.new, created.pending) {
+        (_, true) => StatusCode::ACCEPTED,
+        (true, false) => StatusCode::CREATED,
+        (false, false) => StatusCode::OK,
     };
     Ok((status, Json(created.info)).into_response())
 }

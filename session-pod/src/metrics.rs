@@ -15,7 +15,11 @@ pub struct Metrics {
     pub webhook_deliveries: IntCounterVec,
     pub outbox_depth: IntGaugeVec,
     pub http_duration: HistogramVec,
+    /// More exposition text appended to `/metrics` (the router's series gathered from pods).
+    appendix: std::sync::RwLock<Option<Appendix>>,
 }
+
+type Appendix = Box<dyn Fn() -> String + Send + Sync>;
 
 impl Metrics {
     pub fn new() -> Self {
@@ -81,6 +85,7 @@ impl Metrics {
             ),
             http_duration,
             registry,
+            appendix: std::sync::RwLock::new(None),
         }
     }
 
@@ -114,18 +119,50 @@ impl Metrics {
         &self.registry
     }
 
+    /// Appends `source()` to every `/metrics` answer; its families must not be registered here.
+    pub fn append_with(&self, source: impl Fn() -> String + Send + Sync + 'static) {
+        *self.appendix.write().unwrap_or_else(|p| p.into_inner()) = Some(Box::new(source));
+    }
+
     /// The text exposition format for `/metrics`.
     pub fn render(&self) -> String {
         let mut buf = Vec::new();
         TextEncoder::new()
             .encode(&self.registry.gather(), &mut buf)
             .expect("text encoding cannot fail");
-        String::from_utf8(buf).expect("prometheus text is UTF-8")
+        let mut text = String::from_utf8(buf).expect("prometheus text is UTF-8");
+        if let Some(source) = self
+            .appendix
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+        {
+            text.push_str(&source());
+        }
+        text
     }
 }
 
 impl Default for Metrics {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn families_without_series_are_left_out_and_the_appendix_follows() {
+        let metrics = Metrics::new();
+        metrics.webhook_deliveries.with_label_values(&["ok"]).inc();
+        metrics.append_with(|| "wagate_session_state{session=\"a\",state=\"qr\"} 1\n".into());
+        let text = metrics.render();
+        assert!(text.contains("wagate_webhook_deliveries_total{result=\"ok\"} 1"));
+        // A process without local sessions must not print an empty TYPE line of a family
+        // the appendix (series gathered from session pods) carries.
+        assert_eq!(text.matches("# TYPE wagate_session_state").count(), 0);
+        assert!(text.ends_with("wagate_session_state{session=\"a\",state=\"qr\"} 1\n"));
     }
 }

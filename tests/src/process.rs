@@ -14,17 +14,24 @@ pub struct Process {
     child: Child,
     bin: String,
     args: Vec<String>,
+    env: Vec<(String, String)>,
 }
 
 impl Process {
     /// Starts `bin` and waits for its "listening on http://..." line.
     pub fn start(bin: &str, args: Vec<String>) -> Self {
-        let (child, base) = launch(bin, &args);
+        Self::start_with_env(bin, args, Vec::new())
+    }
+
+    /// Like [`Process::start`], with extra environment variables (e.g. `KUBECONFIG`).
+    pub fn start_with_env(bin: &str, args: Vec<String>, env: Vec<(String, String)>) -> Self {
+        let (child, base) = launch(bin, &args, &env);
         Self {
             base,
             child,
             bin: bin.into(),
             args,
+            env,
         }
     }
 
@@ -32,7 +39,7 @@ impl Process {
     pub fn crash_and_restart(&mut self) {
         self.child.kill().expect("kill -9");
         self.child.wait().expect("reap");
-        let (child, base) = launch(&self.bin, &self.args);
+        let (child, base) = launch(&self.bin, &self.args, &self.env);
         self.child = child;
         self.base = base;
     }
@@ -69,10 +76,11 @@ impl Drop for Process {
     }
 }
 
-fn launch(bin: &str, args: &[String]) -> (Child, String) {
+fn launch(bin: &str, args: &[String], env: &[(String, String)]) -> (Child, String) {
     let mut child = Command::new(bin)
         .args(args)
         .env("RUST_LOG", "warn")
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()

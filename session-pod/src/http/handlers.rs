@@ -35,7 +35,7 @@ pub async fn get_session(SessionHandle(session): SessionHandle) -> impl IntoResp
 pub struct DeleteQuery {
     /// Also unlink the device and delete the session's stored data.
     #[serde(default)]
-    purge: bool,
+    pub purge: bool,
 }
 
 #[utoipa::path(delete, path = "/v1/sessions/{id}", tag = "sessions", params(("id" = String, Path, description = "Session id (1-64 of A-Z a-z 0-9 _ -)"), DeleteQuery), responses((status = 200, body = wagate_api::DeleteResponse), super::openapi::ErrorResponses))]

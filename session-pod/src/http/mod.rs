@@ -19,6 +19,8 @@ use wagate_api::MediaLimits;
 
 pub use extract::{ApiJson, ApiQuery, JsonOrDefault, SessionHandle, api_fallback};
 pub use layers::{common_layers, metrics_router};
+pub use handlers::DeleteQuery;
+pub use qr::{LinkQuery, signed_qr_link};
 
 use crate::link::LinkSigner;
 use crate::session::Session;

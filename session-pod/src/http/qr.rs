@@ -141,7 +141,7 @@ pub async fn get_qr(
 #[into_params(parameter_in = Query)]
 pub struct LinkQuery {
     /// Lifetime of the link in seconds (30-3600, default 300).
-    ttl: Option<i64>,
+    pub ttl: Option<i64>,
 }
 
 #[utoipa::path(post, path = "/v1/sessions/{id}/qr-link", tag = "sessions", params(("id" = String, Path, description = "Session id (1-64 of A-Z a-z 0-9 _ -)"), LinkQuery), responses((status = 200, body = wagate_api::QrLinkResponse), super::openapi::ErrorResponses))]
@@ -150,16 +150,23 @@ pub async fn create_link(
     SessionHandle(session): SessionHandle,
     ApiQuery(query): ApiQuery<LinkQuery>,
 ) -> Result<Json<QrLinkResponse>, ApiError> {
-    let ttl = query.ttl.unwrap_or(300);
+    signed_qr_link(&state.links, &state.public_url, session.id(), query.ttl).map(Json)
+}
+
+/// A signed URL of the session's HTML QR page, valid `ttl` seconds (30-3600, default 300).
+/// The router's cluster backend signs links itself, so any replica can verify them.
+pub fn signed_qr_link(
+    links: &crate::link::LinkSigner,
+    public_url: &str,
+    session_id: &str,
+    ttl: Option<i64>,
+) -> Result<QrLinkResponse, ApiError> {
+    let ttl = ttl.unwrap_or(300);
     if !(30..=3600).contains(&ttl) {
         return Err(ApiError::field("ttl", "must be 30-3600 seconds"));
     }
     let expires_at = Utc::now() + chrono::Duration::seconds(ttl);
-    let signature = state.links.sign(session.id(), expires_at);
-    let url = format!(
-        "{}/v1/sessions/{}/qr?format=html&{signature}",
-        state.public_url,
-        session.id()
-    );
-    Ok(Json(QrLinkResponse { url, expires_at }))
+    let signature = links.sign(session_id, expires_at);
+    let url = format!("{public_url}/v1/sessions/{session_id}/qr?format=html&{signature}");
+    Ok(QrLinkResponse { url, expires_at })
 }

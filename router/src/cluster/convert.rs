@@ -1,0 +1,306 @@
+//! Pure conversions between the REST contract and Kubernetes objects: the resource a
+//! `POST /v1/sessions` creates, the webhook Secret, a pod's address, a resource as a
+//! `SessionInfo`.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use k8s_openapi::api::core::v1::{Pod, Secret};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::jiff::Timestamp;
+use kube::Resource;
+use sha2::{Digest, Sha256};
+use wagate_api::crd::{
+    SESSION_ID_LABEL, SecretKeyRef, WebhookEvent, WebhookSpec, WhatsAppSession,
+    WhatsAppSessionSpec, resource_name, session_id_label_value,
+};
+use wagate_api::{EventKind, SessionInfo, SessionState, WebhookConfig, WebhookSettings};
+
+use super::index::PodAddress;
+
+/// Annotation holding the session's API labels as JSON (label values of the API are free text,
+/// which Kubernetes labels are not).
+pub const LABELS_ANNOTATION: &str = "wagate.dev/labels";
+/// Marks objects the router made (the webhook Secrets it may replace and delete).
+pub const CREATED_BY_LABEL: &str = "app.kubernetes.io/created-by";
+pub const ROUTER: &str = "wagate-router";
+/// Key of the HMAC secret inside a webhook Secret.
+pub const WEBHOOK_SECRET_KEY: &str = "secret";
+const DEFAULT_HTTP_PORT: i32 = 8080;
+const DEFAULT_METRICS_PORT: i32 = 9090;
+
+/// The resource a `POST /v1/sessions` creates.
+pub fn session_resource(
+    session_id: &str,
+    webhook: Option<WebhookSpec>,
+    labels: &BTreeMap<String, String>,
+) -> WhatsAppSession {
+    let mut resource = WhatsAppSession::new(
+        &resource_name(session_id),
+        WhatsAppSessionSpec {
+            session_id: Some(session_id.to_string()),
+            webhook,
+            ..serde_json::from_value(serde_json::json!({})).expect("spec defaults")
+        },
+    );
+    let mut k8s_labels = BTreeMap::from([(CREATED_BY_LABEL.to_string(), ROUTER.to_string())]);
+    if let Some(value) = session_id_label_value(session_id) {
+        k8s_labels.insert(SESSION_ID_LABEL.into(), value.into());
+    }
+    resource.metadata.labels = Some(k8s_labels);
+    resource.metadata.annotations = labels_annotation(labels);
+    resource
+}
+
+/// `metadata.annotations` carrying the API labels (none when there are none).
+pub fn labels_annotation(labels: &BTreeMap<String, String>) -> Option<BTreeMap<String, String>> {
+    (!labels.is_empty()).then(|| {
+        BTreeMap::from([(
+            LABELS_ANNOTATION.to_string(),
+            serde_json::to_string(labels).expect("labels serialize"),
+        )])
+    })
+}
+
+/// Name of the Secret holding a webhook secret: derived from the content, so a new secret
+/// is a new name, which changes the pod template and makes the operator roll the pod.
+pub fn webhook_secret_name(resource_name: &str, secret: &str) -> String {
+    let digest = Sha256::digest(secret.as_bytes());
+    format!("{resource_name}-webhook-{}", &hex::encode(digest)[..10])
+}
+
+/// The `spec.webhook` of an API webhook; `secret_ref` names the Secret with its secret.
+pub fn webhook_spec(config: &WebhookConfig, secret_ref: Option<SecretKeyRef>) -> WebhookSpec {
+    WebhookSpec {
+        url: config.url.clone(),
+        events: config
+            .events
+            .iter()
+            .flatten()
+            .filter_map(|kind| match kind {
+                EventKind::MessageReceived => Some(WebhookEvent::MessageReceived),
+                EventKind::MessageStatus => Some(WebhookEvent::MessageStatus),
+                EventKind::SessionStatus => Some(WebhookEvent::SessionStatus),
+                _ => None,
+            })
+            .collect(),
+        secret_ref,
+    }
+}
+
+/// The Secret of a webhook secret, owned by the resource so it goes when the session goes.
+pub fn webhook_secret(owner: &WhatsAppSession, name: &str, secret: &str) -> Secret {
+    Secret {
+        metadata: ObjectMeta {
+            name: Some(name.to_string()),
+            namespace: owner.metadata.namespace.clone(),
+            labels: Some(BTreeMap::from([(
+                CREATED_BY_LABEL.to_string(),
+                ROUTER.to_string(),
+            )])),
+            owner_references: owner.controller_owner_ref(&()).map(|mut r| {
+                // The operator is the controller of the resource's children; this is a plain owner.
+                r.controller = None;
+                vec![r]
+            }),
+            ..Default::default()
+        },
+        string_data: Some(BTreeMap::from([(
+            WEBHOOK_SECRET_KEY.to_string(),
+            secret.to_string(),
+        )])),
+        type_: Some("Opaque".into()),
+        ..Default::default()
+    }
+}
+
+/// The address of a pod that can take requests: ready, not terminating, with an IP.
+pub fn pod_address(pod: &Pod) -> Option<PodAddress> {
+    if pod.metadata.deletion_timestamp.is_some() {
+        return None;
+    }
+    let status = pod.status.as_ref()?;
+    let ready = status
+        .conditions
+        .iter()
+        .flatten()
+        .any(|c| c.type_ == "Ready" && c.status == "True");
+    let ip = status.pod_ip.as_deref().filter(|ip| !ip.is_empty())?;
+    if !ready {
+        return None;
+    }
+    let port = |name: &str, default: i32| {
+        pod.spec
+            .iter()
+            .flat_map(|s| &s.containers)
+            .flat_map(|c| c.ports.iter().flatten())
+            .find(|p| p.name.as_deref() == Some(name))
+            .map_or(default, |p| p.container_port)
+    };
+    // An IPv6 pod IP needs brackets in `ip:port`.
+    let host = if ip.contains(':') {
+        format!("[{ip}]")
+    } else {
+        ip.to_string()
+    };
+    Some(PodAddress {
+        http: format!("{host}:{}", port("http", DEFAULT_HTTP_PORT)),
+        metrics: format!("{host}:{}", port("metrics", DEFAULT_METRICS_PORT)),
+        uid: pod.metadata.uid.clone().unwrap_or_default(),
+    })
+}
+
+fn to_chrono(ts: Timestamp) -> DateTime<Utc> {
+    DateTime::from_timestamp(ts.as_second(), ts.subsec_nanosecond().max(0) as u32)
+        .unwrap_or_default()
+}
+
+fn parse_time(raw: Option<&String>) -> Option<DateTime<Utc>> {
+    raw.and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// A resource as the API shows it, from its spec and the operator's status.
+pub fn info_from_resource(resource: &WhatsAppSession) -> SessionInfo {
+    let status = resource.status.clone().unwrap_or_default();
+    let state = status
+        .status
+        .as_deref()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(if resource.spec.suspend {
+            SessionState::Stopped
+        } else {
+            SessionState::Starting
+        });
+    let labels = resource
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(LABELS_ANNOTATION))
+        .and_then(|json| serde_json::from_str(json).ok())
+        .unwrap_or_default();
+    SessionInfo {
+        session_id: resource.session_id(),
+        status: state,
+        ready: false,
+        qr_available: status.qr_available,
+        phone: status.phone,
+        push_name: status.push_name,
+        last_connected: parse_time(status.last_connected.as_ref()),
+        last_error: status.last_error,
+        created_at: resource
+            .metadata
+            .creation_timestamp
+            .as_ref()
+            .map(|t| to_chrono(t.0))
+            .unwrap_or_else(Utc::now),
+        webhook: resource.spec.webhook.as_ref().map(|w| WebhookSettings {
+            url: w.url.clone(),
+            events: if w.events.is_empty() {
+                EventKind::WEBHOOK.to_vec()
+            } else {
+                w.events
+                    .iter()
+                    .filter_map(|e| {
+                        EventKind::WEBHOOK
+                            .into_iter()
+                            .find(|k| k.as_str() == e.as_str())
+                    })
+                    .collect()
+            },
+            has_secret: w.secret_ref.is_some(),
+        }),
+        labels,
+        banned_until: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn pod(value: serde_json::Value) -> Pod {
+        serde_json::from_value(value).unwrap()
+    }
+
+    #[test]
+    fn only_ready_pods_with_an_ip_have_an_address() {
+        let ready = json!({
+            "metadata": { "name": "a-0", "uid": "u1" },
+            "spec": { "containers": [{ "name": "session", "ports": [
+                { "name": "http", "containerPort": 18080 }, { "name": "metrics", "containerPort": 19090 } ] }] },
+            "status": { "podIP": "10.1.2.3", "conditions": [{ "type": "Ready", "status": "True" }] }
+        });
+        assert_eq!(
+            pod_address(&pod(ready.clone())),
+            Some(PodAddress {
+                http: "10.1.2.3:18080".into(),
+                metrics: "10.1.2.3:19090".into(),
+                uid: "u1".into()
+            })
+        );
+        let mut not_ready = ready.clone();
+        not_ready["status"]["conditions"][0]["status"] = json!("False");
+        assert_eq!(pod_address(&pod(not_ready)), None);
+        let mut no_ip = ready.clone();
+        no_ip["status"]["podIP"] = json!(null);
+        assert_eq!(pod_address(&pod(no_ip)), None);
+        let mut terminating = ready.clone();
+        terminating["metadata"]["deletionTimestamp"] = json!("2026-11-23T10:00:00Z");
+        assert_eq!(pod_address(&pod(terminating)), None);
+        let mut v6 = ready;
+        v6["status"]["podIP"] = json!("fd00::7");
+        v6["spec"]["containers"][0]["ports"] = json!([]);
+        assert_eq!(pod_address(&pod(v6)).unwrap().http, "[fd00::7]:8080");
+    }
+
+    #[test]
+    fn a_created_resource_carries_id_labels_and_webhook() {
+        let labels = BTreeMap::from([("team".to_string(), "sales & support".to_string())]);
+        let config = WebhookConfig {
+            url: "https://hooks.example.com/wa".into(),
+            events: Some(vec![EventKind::MessageReceived]),
+            secret: Some("s3cret".into()),
+        };
+        let secret_name = webhook_secret_name("trainer-1-5f3a", "s3cret");
+        let spec = webhook_spec(
+            &config,
+            Some(SecretKeyRef {
+                name: secret_name.clone(),
+                key: WEBHOOK_SECRET_KEY.into(),
+            }),
+        );
+        let resource = session_resource("Trainer_1", Some(spec), &labels);
+        assert_eq!(
+            resource.metadata.name.as_deref(),
+            Some(resource_name("Trainer_1").as_str())
+        );
+        assert_eq!(resource.spec.session_id.as_deref(), Some("Trainer_1"));
+        assert!(resource.spec.retain_auth_on_delete, "CRD default kept");
+        assert_eq!(
+            resource.metadata.labels.as_ref().unwrap()[SESSION_ID_LABEL],
+            "Trainer_1"
+        );
+        let info = info_from_resource(&resource);
+        assert_eq!(info.labels, labels, "labels survive the annotation");
+        assert_eq!(info.status, SessionState::Starting);
+        let webhook = info.webhook.unwrap();
+        assert_eq!(webhook.events, vec![EventKind::MessageReceived]);
+        assert!(webhook.has_secret);
+        assert_ne!(
+            secret_name,
+            webhook_secret_name("trainer-1-5f3a", "other"),
+            "a new secret is a new Secret name"
+        );
+        assert!(
+            session_resource("_x", None, &BTreeMap::new())
+                .metadata
+                .labels
+                .unwrap()
+                .get(SESSION_ID_LABEL)
+                .is_none(),
+            "ids that are no label value stay out of labels"
+        );
+    }
+}

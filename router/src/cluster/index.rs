@@ -1,0 +1,230 @@
+//! The in-memory index of the cluster backend: external session id → `WhatsAppSession` → the
+//! ready pod's address, kept by two reflectors (CRs and session pods), plus the live state the
+//! pods themselves reported (their event streams and `GET` answers), which is fresher than the
+//! CR status the operator polls. Every router replica builds the same index from the API.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use k8s_openapi::api::core::v1::Pod;
+use kube::runtime::reflector::{ObjectRef, Store};
+use wagate_api::crd::{INSTANCE_LABEL, WhatsAppSession, resource_name};
+use wagate_api::{SessionInfo, SessionState};
+
+use super::convert::{info_from_resource, pod_address};
+
+/// Where a ready session pod answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodAddress {
+    /// `ip:port` of the API (container port `http`).
+    pub http: String,
+    /// `ip:port` of `/metrics` (container port `metrics`).
+    pub metrics: String,
+    /// Distinguishes a restarted pod with the same name.
+    pub uid: String,
+}
+
+/// A session the index knows, with its pod when that is ready.
+#[derive(Clone)]
+pub struct Entry {
+    pub resource: Arc<WhatsAppSession>,
+    pub pod: Option<PodAddress>,
+}
+
+impl Entry {
+    pub fn session_id(&self) -> String {
+        self.resource.session_id()
+    }
+
+    pub fn name(&self) -> String {
+        self.resource.metadata.name.clone().unwrap_or_default()
+    }
+
+    /// Why requests cannot reach the pod, in the words of the resource's phase.
+    pub fn phase(&self) -> String {
+        self.resource
+            .status
+            .as_ref()
+            .and_then(|s| s.phase)
+            .map(|p| format!("{p:?}"))
+            .unwrap_or_else(|| "Pending".into())
+    }
+}
+
+/// State a pod reported, valid while that same pod (uid) is the session's ready pod.
+#[derive(Clone)]
+struct Live {
+    pod_uid: String,
+    info: SessionInfo,
+}
+
+pub struct SessionIndex {
+    namespace: String,
+    resources: Store<WhatsAppSession>,
+    pods: Store<Pod>,
+    live: RwLock<HashMap<String, Live>>,
+}
+
+impl SessionIndex {
+    pub fn new(namespace: String, resources: Store<WhatsAppSession>, pods: Store<Pod>) -> Self {
+        Self {
+            namespace,
+            resources,
+            pods,
+            live: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// Waits for both reflectors' first list, so a fresh replica never answers `404` for a
+    /// session that exists.
+    pub async fn wait_until_ready(&self) {
+        let _ = self.resources.wait_until_ready().await;
+        let _ = self.pods.wait_until_ready().await;
+    }
+
+    pub fn is_ready(&self) -> bool {
+        use futures::FutureExt;
+        self.resources.wait_until_ready().now_or_never().is_some()
+            && self.pods.wait_until_ready().now_or_never().is_some()
+    }
+
+    /// The session `id` unless it is unknown or being deleted.
+    pub fn find(&self, id: &str) -> Option<Entry> {
+        let derived = ObjectRef::new(&resource_name(id)).within(&self.namespace);
+        let resource = self
+            .resources
+            .get(&derived)
+            .filter(|r| r.session_id() == id)
+            // A resource created by hand may carry any name with this `spec.sessionId`.
+            .or_else(|| {
+                self.resources
+                    .state()
+                    .into_iter()
+                    .find(|r| r.session_id() == id)
+            })?;
+        self.entry(resource)
+    }
+
+    /// Every session not being deleted.
+    pub fn all(&self) -> Vec<Entry> {
+        let mut entries: Vec<Entry> = self
+            .resources
+            .state()
+            .into_iter()
+            .filter_map(|r| self.entry(r))
+            .collect();
+        entries.sort_by_key(|e| e.session_id());
+        entries
+    }
+
+    fn entry(&self, resource: Arc<WhatsAppSession>) -> Option<Entry> {
+        if resource.metadata.deletion_timestamp.is_some() {
+            return None;
+        }
+        let name = resource.metadata.name.clone().unwrap_or_default();
+        let pod = self
+            .pods
+            .get(&ObjectRef::new(&format!("{name}-0")).within(&self.namespace))
+            .filter(|pod| {
+                pod.metadata
+                    .labels
+                    .as_ref()
+                    .and_then(|l| l.get(INSTANCE_LABEL))
+                    == Some(&name)
+            })
+            .and_then(|pod| pod_address(&pod));
+        Some(Entry { resource, pod })
+    }
+
+    /// The session as the API shows it: configuration from the resource, state from the pod
+    /// when it is ready (else from the resource's status).
+    pub fn info(&self, entry: &Entry) -> SessionInfo {
+        let mut info = info_from_resource(&entry.resource);
+        let live = self
+            .live
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&info.session_id)
+            .cloned();
+        match (&entry.pod, live) {
+            (Some(pod), Some(live)) if live.pod_uid == pod.uid => {
+                let l = live.info;
+                info.status = l.status;
+                info.qr_available = l.qr_available;
+                info.phone = l.phone.or(info.phone);
+                info.push_name = l.push_name.or(info.push_name);
+                info.last_connected = l.last_connected.or(info.last_connected);
+                info.last_error = l.last_error;
+                info.banned_until = l.banned_until;
+            }
+            // The operator's last word may predate the pod going away.
+            (None, _) if is_pod_state(info.status) => info.status = SessionState::Starting,
+            _ => {}
+        }
+        info.ready = entry.pod.is_some() && info.status.is_ready();
+        info
+    }
+
+    /// Records what the session's pod answered to `GET /v1/sessions/{id}`.
+    pub fn record_info(&self, pod: &PodAddress, info: SessionInfo) {
+        self.live
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(
+                info.session_id.clone(),
+                Live {
+                    pod_uid: pod.uid.clone(),
+                    info,
+                },
+            );
+    }
+
+    /// Applies a pod's `session.status`/`qr` event to the live state.
+    pub fn record_event(&self, pod: &PodAddress, event: &wagate_api::GatewayEvent) {
+        use wagate_api::EventKind;
+        // The first event of a stream is the full SessionInfo.
+        if event.event == EventKind::SessionStatus
+            && let Ok(info) = serde_json::from_value::<SessionInfo>(event.data.clone())
+        {
+            return self.record_info(pod, info);
+        }
+        let mut live = self.live.write().unwrap_or_else(|p| p.into_inner());
+        let Some(entry) = live
+            .get_mut(&event.session_id)
+            .filter(|l| l.pod_uid == pod.uid)
+        else {
+            return;
+        };
+        let data = &event.data;
+        match event.event {
+            EventKind::SessionStatus => {
+                if let Some(status) = data["status"].as_str().and_then(|s| s.parse().ok()) {
+                    entry.info.status = status;
+                    entry.info.qr_available &= status == SessionState::Qr;
+                }
+                if let Some(phone) = data["phone"].as_str() {
+                    entry.info.phone = Some(phone.to_string());
+                }
+                entry.info.last_error = data["lastError"].as_str().map(String::from);
+            }
+            EventKind::Qr => entry.info.qr_available = true,
+            _ => {}
+        }
+    }
+
+    /// Forgets live state of sessions whose pod is gone (called by the relay supervisor).
+    pub fn retain_live(&self, keep: impl Fn(&str, &str) -> bool) {
+        self.live
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|id, live| keep(id, &live.pod_uid));
+    }
+}
+
+/// States only a running pod can be in; without one the session is (re)starting.
+fn is_pod_state(status: SessionState) -> bool {
+    matches!(
+        status,
+        SessionState::Connected | SessionState::Qr | SessionState::Connecting
+    )
+}
