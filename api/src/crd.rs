@@ -23,7 +23,8 @@ pub const SESSION_COMPONENT: &str = "session";
 pub const NAME_LABEL: &str = "app.kubernetes.io/name";
 pub const APP_NAME: &str = "wagate";
 /// The label selector of every session pod.
-pub const SESSION_POD_SELECTOR: &str = "app.kubernetes.io/name=wagate,app.kubernetes.io/component=session";
+pub const SESSION_POD_SELECTOR: &str =
+    "app.kubernetes.io/name=wagate,app.kubernetes.io/component=session";
 
 /// The session id as a label value, when it is one: label values must start and end with an
 /// alphanumeric and fit 63 characters, which `_a` or a 64-character id do not. Lookups go by

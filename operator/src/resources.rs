@@ -329,7 +329,7 @@ fn mount(name: &str, path: &str) -> VolumeMount {
 /// (`<name>-0.<service>`), and the NetworkPolicy and metrics scrapes select it.
 pub fn shared_service(namespace: &str, config: &OperatorConfig) -> Service {
     let selector = BTreeMap::from([
-        (COMPONENT_LABEL.to_string(), COMPONENT.to_string()),
+        (COMPONENT_LABEL.to_string(), SESSION_COMPONENT.to_string()),
         ("app.kubernetes.io/name".to_string(), "wagate".to_string()),
     ]);
     let mut labels = selector.clone();

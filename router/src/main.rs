@@ -64,7 +64,9 @@ async fn cluster_config(
             namespace: String::new(),
             internal_token,
             create_wait: std::time::Duration::from_secs(flags.create_wait_secs),
-            metrics_interval: std::time::Duration::from_secs(flags.pod_metrics_interval_secs.max(1)),
+            metrics_interval: std::time::Duration::from_secs(
+                flags.pod_metrics_interval_secs.max(1),
+            ),
             links,
             public_url,
         },
@@ -106,8 +108,8 @@ async fn main() -> anyhow::Result<()> {
                 .namespace
                 .clone()
                 .unwrap_or_else(|| kube_config.default_namespace.clone());
-            let client = kube::Client::try_from(kube_config)
-                .context("cannot build a Kubernetes client")?;
+            let client =
+                kube::Client::try_from(kube_config).context("cannot build a Kubernetes client")?;
             tracing::info!(%namespace, "cluster backend: sessions are WhatsAppSession resources");
             ClusterBackend::start(
                 client,

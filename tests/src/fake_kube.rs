@@ -90,6 +90,24 @@ impl FakeKube {
         }
     }
 
+    /// Starts the fake on a runtime of its own thread, so it keeps answering while the
+    /// caller blocks (e.g. waiting for a spawned process to print its address).
+    pub fn start_detached() -> Self {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("fake kube runtime");
+            runtime.block_on(async move {
+                let _ = tx.send(Self::start().await);
+                std::future::pending::<()>().await
+            });
+        });
+        rx.recv().expect("fake kube API started")
+    }
+
     /// A kubeconfig pointing at this server with `namespace` as the default.
     pub fn write_kubeconfig(&self, dir: &std::path::Path, namespace: &str) -> std::path::PathBuf {
         let path = dir.join("kubeconfig");
@@ -137,7 +155,14 @@ impl FakeKube {
             "ADDED"
         };
         let object = stamp(&mut store, object, existing.as_ref(), namespace);
-        commit(&self.shared, &mut store, collection, namespace, kind, object);
+        commit(
+            &self.shared,
+            &mut store,
+            collection,
+            namespace,
+            kind,
+            object,
+        );
     }
 
     /// Merges `patch` into an existing object (e.g. `{"status": {...}}`).
@@ -151,7 +176,14 @@ impl FakeKube {
         let mut object = existing.clone();
         merge_patch(&mut object, &patch);
         let object = stamp(&mut store, object, Some(&existing), namespace);
-        commit(&self.shared, &mut store, collection, namespace, "MODIFIED", object);
+        commit(
+            &self.shared,
+            &mut store,
+            collection,
+            namespace,
+            "MODIFIED",
+            object,
+        );
     }
 
     /// Removes an object outright (a pod that is gone).
@@ -160,7 +192,15 @@ impl FakeKube {
         if let Some(object) = store.objects.remove(&key(collection, namespace, name)) {
             store.rv += 1;
             let rv = store.rv;
-            record(&self.shared, &mut store, rv, collection, namespace, "DELETED", object);
+            record(
+                &self.shared,
+                &mut store,
+                rv,
+                collection,
+                namespace,
+                "DELETED",
+                object,
+            );
         }
     }
 
@@ -168,7 +208,6 @@ impl FakeKube {
     pub fn calls(&self) -> Vec<ApiCall> {
         self.shared.store.lock().unwrap().calls.clone()
     }
-
 }
 
 fn key(collection: &str, namespace: &str, name: &str) -> (String, String, String) {
@@ -206,7 +245,10 @@ fn stamp(store: &mut Store, mut object: Value, existing: Option<&Value>, ns: &st
 
 /// Stores an object (or, when it is being deleted and has no finalizers left, removes it).
 fn commit(shared: &Shared, store: &mut Store, c: &str, ns: &str, kind: &'static str, o: Value) {
-    let name = o["metadata"]["name"].as_str().unwrap_or_default().to_string();
+    let name = o["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     let rv = store.rv;
     let finalizers_left = o["metadata"]["finalizers"]
         .as_array()
@@ -220,7 +262,15 @@ fn commit(shared: &Shared, store: &mut Store, c: &str, ns: &str, kind: &'static 
     record(shared, store, rv, c, ns, kind, o);
 }
 
-fn record(shared: &Shared, store: &mut Store, rv: u64, c: &str, ns: &str, kind: &'static str, o: Value) {
+fn record(
+    shared: &Shared,
+    store: &mut Store,
+    rv: u64,
+    c: &str,
+    ns: &str,
+    kind: &'static str,
+    o: Value,
+) {
     let change = Change {
         rv,
         collection: c.into(),
@@ -261,9 +311,9 @@ struct Target {
 
 fn parse_path(path: &str) -> Option<Target> {
     let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
-    let (prefix, rest) = match parts.first()? {
-        &"api" => (parts[..2].join("/"), &parts[2..]),
-        &"apis" => (parts.get(..3)?.join("/"), &parts[3..]),
+    let (prefix, rest) = match *parts.first()? {
+        "api" => (parts.get(..2)?.join("/"), parts.get(2..)?),
+        "apis" => (parts.get(..3)?.join("/"), parts.get(3..)?),
         _ => return None,
     };
     match rest {
@@ -603,7 +653,12 @@ mod tests {
         let t = parse_path("/apis/wagate.dev/v1alpha1/namespaces/ns/whatsappsessions/x/status")
             .unwrap();
         assert_eq!(
-            (t.collection.as_str(), t.namespace.as_str(), t.name.as_deref(), t.status),
+            (
+                t.collection.as_str(),
+                t.namespace.as_str(),
+                t.name.as_deref(),
+                t.status
+            ),
             (SESSIONS, "ns", Some("x"), true)
         );
         let t = parse_path("/api/v1/namespaces/ns/pods").unwrap();

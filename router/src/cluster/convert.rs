@@ -294,12 +294,11 @@ mod tests {
             "a new secret is a new Secret name"
         );
         assert!(
-            session_resource("_x", None, &BTreeMap::new())
+            !session_resource("_x", None, &BTreeMap::new())
                 .metadata
                 .labels
                 .unwrap()
-                .get(SESSION_ID_LABEL)
-                .is_none(),
+                .contains_key(SESSION_ID_LABEL),
             "ids that are no label value stay out of labels"
         );
     }

@@ -63,29 +63,39 @@ pub struct SessionIndex {
     resources: Store<WhatsAppSession>,
     pods: Store<Pod>,
     live: RwLock<HashMap<String, Live>>,
+    /// Set once both reflectors listed. The stores' own `wait_until_ready` keeps a single
+    /// waker, so concurrent waiters (requests, relay, readiness probe) would lose wake-ups;
+    /// one task awaits it and publishes here.
+    ready: tokio::sync::watch::Sender<bool>,
 }
 
 impl SessionIndex {
+    /// A new index; it turns ready (in a task of its own) once both stores listed.
     pub fn new(namespace: String, resources: Store<WhatsAppSession>, pods: Store<Pod>) -> Self {
+        let ready = tokio::sync::watch::Sender::new(false);
+        let (announce, stores) = (ready.clone(), (resources.clone(), pods.clone()));
+        tokio::spawn(async move {
+            let listed = stores.0.wait_until_ready().await.is_ok()
+                && stores.1.wait_until_ready().await.is_ok();
+            announce.send_replace(listed);
+        });
         Self {
             namespace,
             resources,
             pods,
             live: RwLock::new(HashMap::new()),
+            ready,
         }
     }
 
     /// Waits for both reflectors' first list, so a fresh replica never answers `404` for a
     /// session that exists.
     pub async fn wait_until_ready(&self) {
-        let _ = self.resources.wait_until_ready().await;
-        let _ = self.pods.wait_until_ready().await;
+        let _ = self.ready.subscribe().wait_for(|ready| *ready).await;
     }
 
     pub fn is_ready(&self) -> bool {
-        use futures::FutureExt;
-        self.resources.wait_until_ready().now_or_never().is_some()
-            && self.pods.wait_until_ready().now_or_never().is_some()
+        *self.ready.borrow()
     }
 
     /// The session `id` unless it is unknown or being deleted.
@@ -167,16 +177,13 @@ impl SessionIndex {
 
     /// Records what the session's pod answered to `GET /v1/sessions/{id}`.
     pub fn record_info(&self, pod: &PodAddress, info: SessionInfo) {
-        self.live
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(
-                info.session_id.clone(),
-                Live {
-                    pod_uid: pod.uid.clone(),
-                    info,
-                },
-            );
+        self.live.write().unwrap_or_else(|p| p.into_inner()).insert(
+            info.session_id.clone(),
+            Live {
+                pod_uid: pod.uid.clone(),
+                info,
+            },
+        );
     }
 
     /// Applies a pod's `session.status`/`qr` event to the live state.

@@ -84,9 +84,12 @@ impl ClusterBackend {
         )
         .default_backoff()
         .for_each(on_change(&changed, "WhatsAppSession resources"));
-        let pod_watch = watcher(pods, watcher::Config::default().labels(SESSION_POD_SELECTOR))
-            // The index needs labels, ports, IP and conditions; not who wrote which field.
-            .modify(|pod| pod.managed_fields_mut().clear());
+        let pod_watch = watcher(
+            pods,
+            watcher::Config::default().labels(SESSION_POD_SELECTOR),
+        )
+        // The index needs labels, ports, IP and conditions; not who wrote which field.
+        .modify(|pod| pod.managed_fields_mut().clear());
         let watch_pods = reflector(pod_writer, pod_watch)
             .default_backoff()
             .for_each(on_change(&changed, "session pods"));

@@ -18,10 +18,7 @@ use super::pod_client::not_ready;
 
 pub fn session_routes(shared: Arc<Shared>) -> axum::Router {
     axum::Router::new()
-        .route(
-            "/v1/sessions/{id}",
-            get(get_session).delete(delete_session),
-        )
+        .route("/v1/sessions/{id}", get(get_session).delete(delete_session))
         .route(
             "/v1/sessions/{id}/webhook",
             put(put_webhook).delete(delete_webhook),

@@ -168,7 +168,9 @@ impl Shared {
         if let Some(pod) = &entry.pod {
             match self.pods.info(&entry.session_id(), pod).await {
                 Ok(info) => self.index.record_info(pod, info),
-                Err(e) => tracing::debug!(session = %entry.session_id(), error = %e.message, "pod did not answer; showing the indexed state"),
+                Err(e) => {
+                    tracing::debug!(session = %entry.session_id(), error = %e.message, "pod did not answer; showing the indexed state")
+                }
             }
         }
         self.index.info(entry)
@@ -195,6 +197,13 @@ impl Shared {
             Err(e) => return Err(kube_error("delete session", e)),
         }
         tracing::info!(session = %entry.session_id(), resource = %name, purge, "session resource deleted");
+        // Read-your-writes on this replica: a list right after the delete must not show it.
+        let deadline = tokio::time::Instant::now() + FIRST_STATE_WAIT;
+        while self.index.find(&entry.session_id()).is_some()
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(POLL).await;
+        }
         Ok(())
     }
 
@@ -263,7 +272,11 @@ impl Shared {
         let json = serde_json::to_string(labels).expect("labels serialize");
         let patch = json!({ "metadata": { "annotations": { LABELS_ANNOTATION: json } } });
         self.resources
-            .patch(&entry.name(), &PatchParams::default(), &Patch::Merge(&patch))
+            .patch(
+                &entry.name(),
+                &PatchParams::default(),
+                &Patch::Merge(&patch),
+            )
             .await
             .map_err(|e| kube_error("update session labels", e))
     }

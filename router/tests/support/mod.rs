@@ -1,6 +1,8 @@
 //! The shared harness, bound to the router binary.
 #![allow(dead_code)]
 
+pub mod cluster;
+
 use std::path::Path;
 
 pub use wagate_e2e::*;
@@ -33,4 +35,16 @@ impl Router {
     pub fn as_key(&self, key: &str) -> Api {
         Api::new(&self.process.base, key)
     }
+}
+
+/// Polls `check` every 25 ms from a plain thread until it holds or `timeout` passes.
+pub fn wait_until_blocking(timeout: std::time::Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + timeout;
+    while std::time::Instant::now() < deadline {
+        if check() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    false
 }

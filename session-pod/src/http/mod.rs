@@ -18,8 +18,8 @@ use axum::routing::{get, post};
 use wagate_api::MediaLimits;
 
 pub use extract::{ApiJson, ApiQuery, JsonOrDefault, SessionHandle, api_fallback};
-pub use layers::{common_layers, metrics_router};
 pub use handlers::DeleteQuery;
+pub use layers::{common_layers, metrics_router};
 pub use qr::{LinkQuery, signed_qr_link};
 
 use crate::link::LinkSigner;

@@ -1,0 +1,291 @@
+//! The contract cases, run against both backends: `contract.rs` (local) and
+//! `contract_cluster.rs` (cluster, with a fake Kubernetes API and fake operator) each bind
+//! `crate::Router` to their backend and include this file.
+
+use std::time::Duration;
+
+use futures::StreamExt as _;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::Router;
+use crate::support::{KEY, wait_until};
+
+fn code(body: &Value) -> &str {
+    body["error"]["code"].as_str().unwrap_or("<none>")
+}
+
+#[tokio::test]
+async fn create_is_idempotent_and_never_resets_a_linked_session() {
+    let home = tempfile::tempdir().unwrap();
+    let router = Router::start(home.path(), &[]);
+    let api = &router.api;
+    let (status, created) = api
+        .post(
+            "/v1/sessions",
+            json!({ "sessionId": "trainer_demo", "labels": { "team": "sales" } }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["status"], "qr");
+    assert_eq!(created["labels"]["team"], "sales");
+    api.link("trainer_demo", Some("971500000001")).await;
+    let (status, again) = api
+        .post("/v1/sessions", json!({ "sessionId": "trainer_demo" }))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        (again["status"].as_str(), again["phone"].as_str()),
+        (Some("connected"), Some("971500000001"))
+    );
+
+    for (body, field) in [
+        (json!({ "sessionId": "bad id" }), "body"),
+        (json!({ "sessionId": "" }), "body"),
+        (json!({}), "body"),
+        (
+            json!({ "sessionId": "ok", "webhook": { "url": "nope" } }),
+            "webhook.url",
+        ),
+        (json!({ "sessionId": "ok", "surprise": 1 }), "body"),
+    ] {
+        let (status, err) = api.post("/v1/sessions", body.clone()).await;
+        assert_eq!(
+            (status, code(&err)),
+            (StatusCode::BAD_REQUEST, "validation_error"),
+            "{body}: {err}"
+        );
+        assert!(
+            err["error"]["details"][field].is_string(),
+            "{field} in {err}"
+        );
+    }
+    let (status, err) = api.get("/v1/sessions?status=sleeping").await;
+    assert_eq!(
+        (status, code(&err)),
+        (StatusCode::BAD_REQUEST, "validation_error")
+    );
+}
+
+#[tokio::test]
+async fn lists_filter_by_status_and_every_session_route_is_mounted() {
+    let home = tempfile::tempdir().unwrap();
+    let router = Router::start(home.path(), &[]);
+    let api = &router.api;
+    for id in ["a-1", "a-2"] {
+        assert_eq!(
+            api.post("/v1/sessions", json!({ "sessionId": id })).await.0,
+            StatusCode::CREATED
+        );
+    }
+    api.link("a-1", Some("971500000011")).await;
+    let (_, connected) = api.get("/v1/sessions?status=connected").await;
+    let ids: Vec<_> = connected["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["sessionId"].clone())
+        .collect();
+    assert_eq!(ids, [json!("a-1")]);
+    let (_, all) = api.get("/v1/sessions").await;
+    assert_eq!(all["sessions"].as_array().unwrap().len(), 2);
+
+    // Per-session routes through the router.
+    let (status, qr) = api.get("/v1/sessions/a-2/qr?format=json").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(qr["qr"].as_str().unwrap().starts_with("2@"));
+    let (status, sent) = api
+        .post(
+            "/v1/sessions/a-1/messages",
+            json!({ "to": "971501234567", "text": "by path" }),
+        )
+        .await;
+    assert_eq!(
+        (status, sent["status"].as_str()),
+        (StatusCode::OK, Some("sent"))
+    );
+    let (status, msg) = api
+        .get(&format!(
+            "/v1/sessions/a-1/messages/{}",
+            sent["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(
+        (status, msg["status"].as_str()),
+        (StatusCode::OK, Some("sent"))
+    );
+    let (status, _) = api
+        .post(
+            "/v1/sessions/a-1/check-numbers",
+            json!({ "numbers": ["971501234567"] }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = api.get("/v1/sessions/a-1/groups").await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = api
+        .post(
+            "/v1/sessions/a-2/pair-code",
+            json!({ "phone": "971501234567" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, link) = api.post("/v1/sessions/a-2/qr-link", json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    let page = reqwest::get(api.url(link["url"].as_str().unwrap()))
+        .await
+        .unwrap();
+    assert_eq!(
+        page.status(),
+        StatusCode::OK,
+        "signed link opens without a key"
+    );
+    let (status, err) = api.get("/v1/sessions/nobody").await;
+    assert_eq!(
+        (status, code(&err)),
+        (StatusCode::NOT_FOUND, "session_not_found")
+    );
+
+    // Send by body: by sessionId, by linked number, and the errors.
+    let (status, sent) = api
+        .post(
+            "/v1/messages",
+            json!({ "sessionId": "a-1", "to": "971501234567", "text": "by id" }),
+        )
+        .await;
+    assert_eq!(
+        (status, sent["status"].as_str()),
+        (StatusCode::OK, Some("sent")),
+        "{sent}"
+    );
+    let (status, sent) = api
+        .post(
+            "/v1/messages?async=true",
+            json!({ "from": "+971 50 000 0011", "to": "971501234567", "text": "by from" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{sent}");
+    let (status, err) = api
+        .post(
+            "/v1/messages",
+            json!({ "to": "971501234567", "text": "who?" }),
+        )
+        .await;
+    assert_eq!(
+        (status, code(&err)),
+        (StatusCode::BAD_REQUEST, "validation_error")
+    );
+    let (status, err) = api
+        .post(
+            "/v1/messages",
+            json!({ "from": "15559998888", "to": "971501234567", "text": "x" }),
+        )
+        .await;
+    assert_eq!(
+        (status, code(&err)),
+        (StatusCode::NOT_FOUND, "session_not_found")
+    );
+    let (status, err) = api
+        .post(
+            "/v1/messages",
+            json!({ "sessionId": "a-2", "to": "971501234567", "text": "x" }),
+        )
+        .await;
+    assert_eq!(
+        (status, code(&err)),
+        (StatusCode::SERVICE_UNAVAILABLE, "session_not_ready")
+    );
+    let (status, err) = api
+        .post(
+            "/v1/messages",
+            json!({ "sessionId": "a-1", "to": "12", "text": "x" }),
+        )
+        .await;
+    assert_eq!(
+        (status, code(&err)),
+        (StatusCode::BAD_REQUEST, "validation_error")
+    );
+
+    // Delete with purge removes the folder; the session is gone from the list.
+    let (status, deleted) = api.delete("/v1/sessions/a-2?purge=true").await;
+    assert_eq!(
+        (status, deleted),
+        (StatusCode::OK, json!({ "deleted": true, "purged": true }))
+    );
+    let folder = home.path().join("a-2");
+    assert!(
+        wait_until(Duration::from_secs(5), || {
+            let gone = !folder.exists();
+            async move { gone }
+        })
+        .await,
+        "purge removes the session's data"
+    );
+    let (_, all) = api.get("/v1/sessions").await;
+    assert_eq!(all["sessions"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn the_all_sessions_stream_carries_every_session() {
+    let home = tempfile::tempdir().unwrap();
+    let router = Router::start(home.path(), &[]);
+    let api = &router.api;
+    let resp = api
+        .http
+        .get(api.url("/v1/events"))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.headers()["content-type"], "text/event-stream");
+    let mut stream = resp.bytes_stream();
+    for id in ["s-1", "s-2"] {
+        api.post("/v1/sessions", json!({ "sessionId": id })).await;
+        api.link(id, None).await;
+    }
+    let mut seen = String::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while !(seen.contains("\"sessionId\":\"s-1\"")
+        && seen.contains("\"sessionId\":\"s-2\"")
+        && seen.matches("\"connected\"").count() >= 2)
+    {
+        let chunk = tokio::time::timeout_at(deadline, stream.next())
+            .await
+            .unwrap_or_else(|_| panic!("events in time; seen: {seen}"))
+            .unwrap()
+            .unwrap();
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+}
+
+#[tokio::test]
+async fn openapi_and_docs_are_served_without_a_key() {
+    let home = tempfile::tempdir().unwrap();
+    let router = Router::start(home.path(), &[]);
+    let doc: Value = reqwest::get(router.api.url("/openapi.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+    for path in [
+        "/v1/sessions",
+        "/v1/messages",
+        "/v1/events",
+        "/v1/sessions/{id}/messages",
+        "/v1/sessions/{id}/qr",
+    ] {
+        assert!(doc["paths"][path].is_object(), "{path} documented");
+    }
+    assert!(
+        doc["paths"]["/v1/sessions/{id}/sandbox/scan"].is_null(),
+        "sandbox routes stay out of the public API"
+    );
+    let docs = reqwest::get(router.api.url("/docs/")).await.unwrap();
+    assert_eq!(docs.status(), StatusCode::OK);
+    assert!(
+        docs.text().await.unwrap().contains("swagger-ui"),
+        "Swagger UI from vendored assets"
+    );
+}

@@ -1,0 +1,383 @@
+//! The router's cluster backend over HTTP: a fake Kubernetes API, a fake operator running
+//! real `wagate-session` processes on 127.0.0.x as pods, and the real router binary. The
+//! shared contract cases run here too (`contract/cases.rs`), so both backends stay alike.
+
+mod support;
+
+#[path = "contract/cases.rs"]
+mod cases;
+
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use futures::StreamExt as _;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use support::cluster::{INTERNAL_TOKEN, NAMESPACE};
+use support::{Api, KEY, wait_until};
+use wagate_e2e::fake_kube::{SECRETS, SESSIONS};
+
+pub use support::cluster::ClusterRouter as Router;
+
+fn code(body: &Value) -> &str {
+    body["error"]["code"].as_str().unwrap_or("<none>")
+}
+
+/// Resident memory of a process in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_session_lives_as_a_resource_and_its_pod_serves_through_the_router() {
+    let home = tempfile::tempdir().unwrap();
+    let router = Router::start(home.path(), &[]);
+    let api = &router.api;
+    let (status, created) = api
+        .post(
+            "/v1/sessions",
+            json!({ "sessionId": "Trainer_1", "labels": { "team": "sales" },
+                    "webhook": { "url": "http://127.0.0.1:9/hook", "events": ["message.received"], "secret": "s3cret" } }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["status"], "qr");
+
+    // The resource: derived name, id in spec and label, webhook with its Secret.
+    let name = wagate_api::crd::resource_name("Trainer_1");
+    let resource = router
+        .kube
+        .get(SESSIONS, NAMESPACE, &name)
+        .expect("CR posted");
+    assert_eq!(resource["spec"]["sessionId"], "Trainer_1");
+    assert_eq!(
+        resource["metadata"]["labels"]["wagate.dev/session-id"],
+        "Trainer_1"
+    );
+    assert_eq!(
+        resource["spec"]["webhook"]["events"],
+        json!(["message.received"])
+    );
+    let secret_name = resource["spec"]["webhook"]["secretRef"]["name"]
+        .as_str()
+        .unwrap();
+    let secret = router
+        .kube
+        .get(SECRETS, NAMESPACE, secret_name)
+        .expect("webhook secret stored in a Secret");
+    assert_eq!(secret["stringData"]["secret"], "s3cret");
+    assert_eq!(secret["metadata"]["ownerReferences"][0]["name"], name);
+    assert!(
+        !resource.to_string().contains("s3cret"),
+        "the secret is not in the resource"
+    );
+
+    // QR (bytes streamed through), scan, send, status, SSE.
+    let png = api
+        .http
+        .get(api.url("/v1/sessions/Trainer_1/qr?format=png"))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(png.status(), StatusCode::OK);
+    assert_eq!(png.headers()["content-type"], "image/png");
+    assert!(png.bytes().await.unwrap().starts_with(b"\x89PNG"));
+    let events = api
+        .http
+        .get(api.url("/v1/sessions/Trainer_1/events"))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(events.headers()["content-type"], "text/event-stream");
+    let mut events = events.bytes_stream();
+    api.link("Trainer_1", Some("971500000042")).await;
+    let (status, sent) = api
+        .post(
+            "/v1/sessions/Trainer_1/messages",
+            json!({ "to": "971501234567", "text": "through the router" }),
+        )
+        .await;
+    assert_eq!(
+        (status, sent["status"].as_str()),
+        (StatusCode::OK, Some("sent"))
+    );
+    let (_, info) = api.get("/v1/sessions/Trainer_1").await;
+    assert_eq!(
+        (
+            info["status"].as_str(),
+            info["phone"].as_str(),
+            info["labels"]["team"].as_str()
+        ),
+        (Some("connected"), Some("971500000042"), Some("sales"))
+    );
+    assert_eq!(info["webhook"]["hasSecret"], true);
+    let mut seen = String::new();
+    while !seen.contains("\"connected\"") {
+        let chunk = tokio::time::timeout(Duration::from_secs(5), events.next())
+            .await
+            .expect("SSE through the proxy")
+            .unwrap()
+            .unwrap();
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+
+    // Apps cannot reach the pod with their key; the router uses the internal token.
+    let pod = Api::new(&router.operator.pod_base(&name).unwrap(), KEY);
+    assert_eq!(
+        pod.get("/v1/sessions/Trainer_1").await.0,
+        StatusCode::FORBIDDEN
+    );
+    let pod = Api::new(&pod.base, INTERNAL_TOKEN);
+    assert_eq!(pod.get("/v1/sessions/Trainer_1").await.0, StatusCode::OK);
+
+    // A new webhook secret is a new Secret; the old one goes.
+    let (status, updated) = api
+        .put(
+            "/v1/sessions/Trainer_1/webhook",
+            json!({ "url": "http://127.0.0.1:9/other", "secret": "n3w" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{updated}");
+    assert_eq!(updated["webhook"]["url"], "http://127.0.0.1:9/other");
+    let resource = router.kube.get(SESSIONS, NAMESPACE, &name).unwrap();
+    assert_eq!(resource["spec"]["webhook"]["events"], Value::Null);
+    assert_ne!(
+        resource["spec"]["webhook"]["secretRef"]["name"].as_str(),
+        Some(secret_name)
+    );
+    assert!(router.kube.get(SECRETS, NAMESPACE, secret_name).is_none());
+
+    // Delete with purge: marked, deleted, finalized by the operator, gone from the index.
+    let (status, deleted) = api.delete("/v1/sessions/Trainer_1?purge=true").await;
+    assert_eq!(
+        (status, deleted),
+        (StatusCode::OK, json!({ "deleted": true, "purged": true }))
+    );
+    let calls = router.kube.calls();
+    assert!(
+        calls
+            .iter()
+            .any(|c| c.verb == "delete" && c.resource == SESSIONS)
+    );
+    assert!(
+        wait_until(Duration::from_secs(5), || {
+            let gone = router.kube.get(SESSIONS, NAMESPACE, &name).is_none();
+            async move { gone }
+        })
+        .await,
+        "CR deleted"
+    );
+    assert_eq!(
+        api.get("/v1/sessions/Trainer_1").await.0,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn a_moved_pod_is_reached_at_its_new_address_and_a_missing_one_gets_503_at_once() {
+    let home = tempfile::tempdir().unwrap();
+    let router = Router::start(home.path(), &[]);
+    let api = &router.api;
+    assert_eq!(
+        api.post("/v1/sessions", json!({ "sessionId": "mover" }))
+            .await
+            .0,
+        StatusCode::CREATED
+    );
+    api.link("mover", None).await;
+    let first_ip = router.operator.pod_ip("mover").unwrap();
+
+    let new_ip = router.operator.move_pod("mover");
+    assert_ne!(first_ip, new_ip);
+    // Same volume, new address: the next calls reach it and it is still linked.
+    api.wait_status("mover", "connected", Duration::from_secs(10))
+        .await;
+    let (status, sent) = api
+        .post(
+            "/v1/sessions/mover/messages",
+            json!({ "to": "971501234567", "text": "after the move" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{sent}");
+
+    router.operator.take_pod_away("mover");
+    for _ in 0..5 {
+        let started = Instant::now();
+        let (status, err) = api.get("/v1/sessions/mover/groups").await;
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "answered in {:?}",
+            started.elapsed()
+        );
+        assert_eq!(
+            (status, code(&err)),
+            (StatusCode::SERVICE_UNAVAILABLE, "session_not_ready"),
+            "{err}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (status, info) = api.get("/v1/sessions/mover").await;
+    assert_eq!(status, StatusCode::OK, "the session itself is still shown");
+    assert_eq!(
+        (info["status"].as_str(), info["ready"].as_bool()),
+        (Some("starting"), Some(false))
+    );
+
+    router.operator.restore_pod("mover");
+    api.wait_status("mover", "connected", Duration::from_secs(10))
+        .await;
+}
+
+#[tokio::test]
+async fn two_replicas_over_one_api_answer_identically() {
+    let home = tempfile::tempdir().unwrap();
+    let a = Router::start(home.path(), &[]);
+    let b = a.replica(home.path());
+    a.api
+        .post(
+            "/v1/sessions",
+            json!({ "sessionId": "shared", "labels": { "k": "v" } }),
+        )
+        .await;
+    a.api.link("shared", Some("971500000077")).await;
+    b.api
+        .wait_status("shared", "connected", Duration::from_secs(10))
+        .await;
+    let settled = wait_until(Duration::from_secs(10), || async {
+        a.api.get("/v1/sessions").await == b.api.get("/v1/sessions").await
+    })
+    .await;
+    assert!(settled, "both replicas list the same sessions");
+    let (_, list) = b.api.get("/v1/sessions").await;
+    assert_eq!(list["sessions"][0]["phone"], "971500000077");
+    assert_eq!(
+        a.api.get("/v1/sessions/shared").await,
+        b.api.get("/v1/sessions/shared").await
+    );
+    // A QR link signed by one replica opens on the other; a message sent by one is seen by both.
+    a.api.post("/v1/sessions/shared/logout", json!({})).await;
+    b.api
+        .wait_status("shared", "qr", Duration::from_secs(10))
+        .await;
+    let (_, link) = a.api.post("/v1/sessions/shared/qr-link", json!({})).await;
+    let page = reqwest::get(b.api.url(link["url"].as_str().unwrap()))
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    // Creating through the other replica is idempotent.
+    assert_eq!(
+        b.api
+            .post("/v1/sessions", json!({ "sessionId": "shared" }))
+            .await
+            .0,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn the_routers_metrics_carry_every_pods_session_series() {
+    let home = tempfile::tempdir().unwrap();
+    let router = Router::start(home.path(), &[]);
+    let api = &router.api;
+    for id in ["m-1", "m-2"] {
+        api.post("/v1/sessions", json!({ "sessionId": id })).await;
+    }
+    api.link("m-1", None).await;
+    api.post(
+        "/v1/sessions/m-1/messages",
+        json!({ "to": "971501234567", "text": "counted" }),
+    )
+    .await;
+    let metrics = || async {
+        reqwest::get(api.url("/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    let gathered = wait_until(Duration::from_secs(10), || async {
+        let text = metrics().await;
+        text.contains("wagate_session_state{session=\"m-1\",state=\"connected\"} 1")
+            && text.contains("wagate_session_state{session=\"m-2\",state=\"qr\"} 1")
+            && text.contains("wagate_messages_sent_total{session=\"m-1\"} 1")
+    })
+    .await;
+    assert!(gathered, "{}", metrics().await);
+    let text = metrics().await;
+    assert_eq!(
+        text.matches("# TYPE wagate_session_state gauge").count(),
+        1,
+        "one family header for all pods"
+    );
+    api.delete("/v1/sessions/m-2").await;
+    let dropped = wait_until(Duration::from_secs(10), || async {
+        !metrics().await.contains("session=\"m-2\"")
+    })
+    .await;
+    assert!(dropped, "series of a deleted session go");
+}
+
+#[tokio::test]
+async fn a_50_mib_download_streams_through_the_router() {
+    let home = tempfile::tempdir().unwrap();
+    let router = Router::start(home.path(), &[]);
+    let api = &router.api;
+    api.post("/v1/sessions", json!({ "sessionId": "big" }))
+        .await;
+    api.link("big", None).await;
+    // The media arrives at the pod directly (a simulated contact sends it).
+    let bytes: Vec<u8> = (0..50 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
+    let pod = Api::new(&router.operator.pod_base("big").unwrap(), INTERNAL_TOKEN);
+    let (status, inbound) = pod
+        .post(
+            "/v1/sessions/big/sandbox/inbound",
+            json!({ "from": "971501234567", "id": "BIGMEDIA1",
+                    "media": { "type": "document", "data": base64::engine::general_purpose::STANDARD.encode(&bytes), "mimeType": "application/octet-stream" } }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{inbound}");
+    drop(bytes);
+    // The pod stores the media as it processes the inbound message.
+    let stored = wait_until(Duration::from_secs(20), || async {
+        pod.http
+            .get(pod.url("/v1/sessions/big/media/BIGMEDIA1"))
+            .bearer_auth(INTERNAL_TOKEN)
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == StatusCode::OK)
+    })
+    .await;
+    assert!(stored, "the pod stored the media");
+
+    let download = || async {
+        let resp = api
+            .http
+            .get(api.url("/v1/sessions/big/media/BIGMEDIA1"))
+            .bearer_auth(KEY)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK, "{:?}", resp.text().await);
+        let mut stream = resp.bytes_stream();
+        let mut total = 0usize;
+        while let Some(chunk) = stream.next().await {
+            total += chunk.unwrap().len();
+        }
+        total
+    };
+    let before = rss_kib(router.process.pid());
+    for _ in 0..2 {
+        assert_eq!(download().await, 50 * 1024 * 1024);
+    }
+    let growth = rss_kib(router.process.pid()).saturating_sub(before);
+    println!("router RSS {before} KiB before, growth {growth} KiB over two 50 MiB downloads");
+    assert!(growth < 10 * 1024, "router RSS grew {growth} KiB");
+}
