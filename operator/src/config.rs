@@ -27,6 +27,9 @@ pub struct OperatorConfig {
     pub logout_timeout: Duration,
     /// Bound on reading a pod's status.
     pub status_timeout: Duration,
+    /// The router's public URL, so links a session hands out (inbound media URLs in
+    /// webhooks, QR links) point at the router rather than at the pod.
+    pub public_url: Option<String>,
 }
 
 impl Default for OperatorConfig {
@@ -38,6 +41,7 @@ impl Default for OperatorConfig {
             token_secret: "wagate-internal-token".into(),
             token_key: "token".into(),
             session_port: 8080,
+            public_url: None,
             metrics_port: 9090,
             default_resources: None,
             requeue_connected: Duration::from_secs(60),

@@ -59,6 +59,9 @@ struct Args {
         default_value = "wagate-internal-token"
     )]
     internal_token_secret: String,
+    /// Public URL of the router, given to session pods for the links they hand out.
+    #[arg(long, env = "WAGATE_PUBLIC_URL")]
+    public_url: Option<String>,
     /// The same token, as a file, for the operator's own calls to pods.
     #[arg(long, env = "WAGATE_INTERNAL_TOKEN_FILE")]
     internal_token_file: std::path::PathBuf,
@@ -131,6 +134,7 @@ async fn main() -> anyhow::Result<()> {
         image_pull_policy: args.session_image_pull_policy,
         service_name: args.session_service,
         token_secret: args.internal_token_secret,
+        public_url: args.public_url.filter(|url| !url.trim().is_empty()),
         ..OperatorConfig::default()
     };
     let recorder = Recorder::new(

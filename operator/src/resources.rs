@@ -185,6 +185,9 @@ fn pod_spec(session: &WhatsAppSession, config: &OperatorConfig) -> PodSpec {
         mount(TOKEN_VOLUME, "/var/run/wagate/token"),
         mount(TMP_VOLUME, "/tmp"),
     ];
+    if let Some(url) = &config.public_url {
+        env_vars.push(env("WAGATE_PUBLIC_URL", url.clone()));
+    }
     if let Some(webhook) = &spec.webhook {
         env_vars.push(env("WAGATE_WEBHOOK_URL", webhook.url.clone()));
         if !webhook.events.is_empty() {

@@ -40,6 +40,7 @@ fn full_spec() {
     });
     let config = OperatorConfig {
         image: "registry.example.com/wagate:1.2.3".into(),
+        public_url: Some("https://wa.example.com".into()),
         ..OperatorConfig::default()
     };
     insta::assert_yaml_snapshot!(statefulset(&session(spec), &config));
