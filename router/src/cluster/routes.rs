@@ -5,12 +5,14 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{FromRequestParts, RawPathParams, Request, State};
+use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::response::Response;
 use axum::routing::{any, get, post, put};
 use wagate_api::{ApiError, DeleteResponse, QrLinkResponse, SessionInfo, WebhookConfig};
-use wagate_session::http::{ApiJson, ApiQuery, DeleteQuery, LinkQuery, signed_qr_link};
+use wagate_session::http::{
+    ApiJson, ApiQuery, DeleteQuery, LinkQuery, path_session_id, signed_qr_link,
+};
 
 use super::Shared;
 use super::index::Entry;
@@ -39,15 +41,7 @@ impl FromRequestParts<Arc<Shared>> for Session {
         parts: &mut Parts,
         shared: &Arc<Shared>,
     ) -> Result<Self, Self::Rejection> {
-        let params = RawPathParams::from_request_parts(parts, shared)
-            .await
-            .map_err(|_| ApiError::field("sessionId", "missing from the path"))?;
-        let id = params
-            .iter()
-            .find(|(k, _)| *k == "id")
-            .map(|(_, v)| v.to_string())
-            .unwrap_or_default();
-        wagate_api::validate_session_id(&id)?;
+        let id = path_session_id(parts, shared).await?;
         shared.index_ready().await?;
         shared
             .index

@@ -84,21 +84,31 @@ impl FromRequestParts<HttpState> for SessionHandle {
         parts: &mut Parts,
         state: &HttpState,
     ) -> Result<Self, Self::Rejection> {
-        let params = RawPathParams::from_request_parts(parts, state)
-            .await
-            .map_err(|_| ApiError::field("sessionId", "missing from the path"))?;
-        let id = params
-            .iter()
-            .find(|(k, _)| *k == "id")
-            .map(|(_, v)| v.to_string())
-            .unwrap_or_default();
-        validate_session_id(&id)?;
+        let id = path_session_id(parts, state).await?;
         state
             .sessions
             .resolve(&id)
             .map(Self)
             .ok_or_else(|| ApiError::session_not_found(&id))
     }
+}
+
+/// The `{id}` path segment, validated (`400` when malformed). Shared with the router's
+/// cluster routes, which look the id up elsewhere.
+pub async fn path_session_id<S: Send + Sync>(
+    parts: &mut Parts,
+    state: &S,
+) -> Result<String, ApiError> {
+    let params = RawPathParams::from_request_parts(parts, state)
+        .await
+        .map_err(|_| ApiError::field("sessionId", "missing from the path"))?;
+    let id = params
+        .iter()
+        .find(|(k, _)| *k == "id")
+        .map(|(_, v)| v.to_string())
+        .unwrap_or_default();
+    validate_session_id(&id)?;
+    Ok(id)
 }
 
 /// Unknown paths and methods answer in the contract's shape too.

@@ -17,7 +17,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use wagate_api::MediaLimits;
 
-pub use extract::{ApiJson, ApiQuery, JsonOrDefault, SessionHandle, api_fallback};
+pub use extract::{ApiJson, ApiQuery, JsonOrDefault, SessionHandle, api_fallback, path_session_id};
 pub use handlers::DeleteQuery;
 pub use layers::{common_layers, metrics_router};
 pub use qr::{LinkQuery, signed_qr_link};
