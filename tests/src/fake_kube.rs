@@ -550,16 +550,7 @@ fn patch(shared: &Shared, target: &Target, body: &Bytes, replace: bool) -> Respo
             merge_patch(&mut object, &patch);
         }
     }
-    let object = stamp(&mut store, object, Some(&existing), &target.namespace);
-    commit(
-        shared,
-        &mut store,
-        &target.collection,
-        &target.namespace,
-        "MODIFIED",
-        object.clone(),
-    );
-    axum::Json(object).into_response()
+    modify(shared, &mut store, target, object, &existing)
 }
 
 fn delete(shared: &Shared, target: &Target) -> Response {
@@ -574,15 +565,14 @@ fn delete(shared: &Shared, target: &Target) -> Response {
         object["metadata"]["deletionTimestamp"] =
             json!(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
     }
-    let object = stamp(&mut store, object, Some(&existing), &target.namespace);
-    commit(
-        shared,
-        &mut store,
-        &target.collection,
-        &target.namespace,
-        "MODIFIED",
-        object.clone(),
-    );
+    modify(shared, &mut store, target, object, &existing)
+}
+
+/// Stores a changed object (server metadata stamped) and answers with it.
+fn modify(shared: &Shared, store: &mut Store, target: &Target, o: Value, old: &Value) -> Response {
+    let object = stamp(store, o, Some(old), &target.namespace);
+    let (c, ns) = (&target.collection, &target.namespace);
+    commit(shared, store, c, ns, "MODIFIED", object.clone());
     axum::Json(object).into_response()
 }
 
