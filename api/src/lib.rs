@@ -9,6 +9,7 @@ pub mod events;
 pub mod id;
 pub mod message;
 pub mod numbers;
+pub mod rbac;
 pub mod recipient;
 pub mod session;
 

@@ -178,6 +178,19 @@ async fn a_session_lives_as_a_resource_and_its_pod_serves_through_the_router() {
         api.get("/v1/sessions/Trainer_1").await.0,
         StatusCode::NOT_FOUND
     );
+
+    // Every call the router made is one the chart's RBAC grants (wagate_api::rbac).
+    for call in router.kube.calls() {
+        let (group, resource, verb) = call.rule();
+        assert!(
+            wagate_api::rbac::ROUTER_CALLS.contains(&(
+                group.as_str(),
+                resource.as_str(),
+                verb.as_str()
+            )),
+            "{call:?} is not in ROUTER_CALLS"
+        );
+    }
 }
 
 #[tokio::test]

@@ -18,26 +18,7 @@ const SCHEMATHESIS: &str = "schemathesis==4.32.5";
 
 fn schemathesis() -> PathBuf {
     let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("schemathesis-venv");
-    let st = venv.join("bin").join("st");
-    if st.exists() {
-        return st;
-    }
-    let run = |program: &Path, args: &[&str]| {
-        let status = Command::new(program)
-            .args(args)
-            .status()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", program.display()));
-        assert!(status.success(), "{} {args:?} failed", program.display());
-    };
-    run(
-        Path::new("python3"),
-        &["-m", "venv", &venv.to_string_lossy()],
-    );
-    run(
-        &venv.join("bin").join("pip"),
-        &["install", "--quiet", SCHEMATHESIS],
-    );
-    st
+    support::python_venv(&venv, &[SCHEMATHESIS]).join("st")
 }
 
 #[test]

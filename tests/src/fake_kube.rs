@@ -34,6 +34,19 @@ pub struct ApiCall {
     pub name: Option<String>,
 }
 
+impl ApiCall {
+    /// As an RBAC rule sees it: (API group, resource[/subresource], verb).
+    pub fn rule(&self) -> (String, String, String) {
+        let parts: Vec<&str> = self.resource.split('/').collect();
+        let (group, rest) = match parts.first() {
+            Some(&"apis") => (parts.get(1).copied().unwrap_or_default(), parts.get(3..)),
+            _ => ("", parts.get(2..)),
+        };
+        let resource = rest.map(|r| r.join("/")).unwrap_or_default();
+        (group.to_string(), resource, self.verb.clone())
+    }
+}
+
 #[derive(Clone, Debug)]
 struct Change {
     rv: u64,
@@ -653,6 +666,28 @@ mod tests {
         );
         let t = parse_path("/api/v1/namespaces/ns/pods").unwrap();
         assert_eq!((t.collection.as_str(), t.name), (PODS, None));
+    }
+
+    #[test]
+    fn calls_map_to_rbac_rules() {
+        let call = ApiCall {
+            verb: "patch".into(),
+            resource: format!("{SESSIONS}/status"),
+            namespace: "ns".into(),
+            name: Some("x".into()),
+        };
+        let rule = call.rule();
+        assert_eq!(
+            (rule.0.as_str(), rule.1.as_str(), rule.2.as_str()),
+            ("wagate.dev", "whatsappsessions/status", "patch")
+        );
+        let pods = ApiCall {
+            verb: "list".into(),
+            resource: PODS.into(),
+            namespace: "ns".into(),
+            name: None,
+        };
+        assert_eq!(pods.rule(), ("".into(), "pods".into(), "list".into()));
     }
 
     #[test]

@@ -3,9 +3,11 @@
 
 pub mod fake_kube;
 mod process;
+mod python;
 mod receiver;
 
 pub use process::{Api, Process, SessionProcess, decode, wait_until};
+pub use python::python_venv;
 pub use receiver::{Delivery, WebhookReceiver};
 
 /// The key every spawned gateway accepts.

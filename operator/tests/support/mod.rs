@@ -126,7 +126,52 @@ fn status(code: u16, reason: &str) -> Value {
             "reason": reason, "code": code })
 }
 
+/// The RBAC rule a request needs: (API group, resource[/subresource], verb).
+pub fn rule_of(call: &Call) -> (String, String, String) {
+    let parts: Vec<&str> = call.path.trim_matches('/').split('/').collect();
+    let (group, rest): (&str, &[&str]) = match parts.first() {
+        Some(&"apis") => (
+            parts.get(1).copied().unwrap_or_default(),
+            &parts[3.min(parts.len())..],
+        ),
+        _ => ("", &parts[2.min(parts.len())..]),
+    };
+    // Skip `namespaces/<ns>`; then resource, name, subresource.
+    let rest = match rest {
+        ["namespaces", _, tail @ ..] => tail,
+        other => other,
+    };
+    let resource = match rest {
+        [resource, _, sub, ..] => format!("{resource}/{sub}"),
+        [resource, ..] => resource.to_string(),
+        [] => String::new(),
+    };
+    let named = rest.len() >= 2;
+    let verb = match call.method {
+        Method::GET if named => "get",
+        Method::GET if call.query.contains("watch=true") => "watch",
+        Method::GET => "list",
+        Method::POST => "create",
+        Method::PATCH => "patch",
+        Method::PUT => "update",
+        Method::DELETE => "delete",
+        _ => "unknown",
+    };
+    (group.to_string(), resource, verb.to_string())
+}
+
 fn answer(call: &Call, cluster: &Cluster) -> (StatusCode, Value) {
+    // Like a cluster with the chart's RBAC: a call not listed in `OPERATOR_CALLS` is refused.
+    let (group, resource, verb) = rule_of(call);
+    if !wagate_api::rbac::OPERATOR_CALLS.contains(&(
+        group.as_str(),
+        resource.as_str(),
+        verb.as_str(),
+    )) {
+        panic!(
+            "the operator called {verb} {group}/{resource}, which OPERATOR_CALLS (and so RBAC) does not grant"
+        );
+    }
     if cluster
         .failing
         .iter()
