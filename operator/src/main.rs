@@ -11,6 +11,7 @@ use axum::routing::get;
 use clap::Parser;
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::ResourceRequirements;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::{Controller, watcher};
 use kube::{Api, Client};
@@ -59,6 +60,10 @@ struct Args {
         default_value = "wagate-internal-token"
     )]
     internal_token_secret: String,
+    /// Resources of session containers whose resource gives none, as JSON
+    /// (`{"requests":{"memory":"64Mi"},"limits":{"memory":"256Mi"}}`).
+    #[arg(long, env = "WAGATE_SESSION_DEFAULT_RESOURCES", value_parser = parse_resources)]
+    session_default_resources: Option<ResourceRequirements>,
     /// Public URL of the router, given to session pods for the links they hand out.
     #[arg(long, env = "WAGATE_PUBLIC_URL")]
     public_url: Option<String>,
@@ -77,6 +82,10 @@ struct Args {
     /// This replica's identity in the Lease.
     #[arg(long, env = "POD_NAME", default_value = "wagate-operator")]
     identity: String,
+}
+
+fn parse_resources(raw: &str) -> Result<ResourceRequirements, String> {
+    serde_json::from_str(raw).map_err(|e| format!("not a ResourceRequirements object: {e}"))
 }
 
 #[tokio::main]
@@ -135,6 +144,7 @@ async fn main() -> anyhow::Result<()> {
         service_name: args.session_service,
         token_secret: args.internal_token_secret,
         public_url: args.public_url.filter(|url| !url.trim().is_empty()),
+        default_resources: args.session_default_resources,
         ..OperatorConfig::default()
     };
     let recorder = Recorder::new(
