@@ -17,11 +17,8 @@ use support::cluster::{INTERNAL_TOKEN, NAMESPACE};
 use support::{Api, KEY, wait_until};
 use wagate_e2e::fake_kube::{SECRETS, SESSIONS};
 
+use cases::code;
 pub use support::cluster::ClusterRouter as Router;
-
-fn code(body: &Value) -> &str {
-    body["error"]["code"].as_str().unwrap_or("<none>")
-}
 
 /// Resident memory of a process in KiB.
 fn rss_kib(pid: u32) -> u64 {

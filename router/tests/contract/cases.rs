@@ -11,7 +11,8 @@ use serde_json::{Value, json};
 use crate::Router;
 use crate::support::{KEY, wait_until};
 
-fn code(body: &Value) -> &str {
+/// The contract error code of a body.
+pub fn code(body: &Value) -> &str {
     body["error"]["code"].as_str().unwrap_or("<none>")
 }
 
