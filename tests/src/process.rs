@@ -54,6 +54,10 @@ impl Process {
             .expect("kill -TERM");
         loop {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
+                if !status.success() {
+                    // Tells a crash (signal, panic code) from an error exit when a test fails.
+                    eprintln!("{} exited with {status} after SIGTERM", self.bin);
+                }
                 return (started.elapsed(), status.success());
             }
             assert!(
