@@ -143,6 +143,23 @@ pub struct RuntimeArgs {
     /// WhatsApp WebSocket URL override (the protocol simulator in tests).
     #[arg(long, env = "WAGATE_WHATSAPP_WS_URL", hide = true)]
     pub whatsapp_ws_url: Option<String>,
+    /// Pin the WhatsApp Web version (e.g. 2.3000.1023456789) instead of reading it from
+    /// web.whatsapp.com at connect, for clusters whose egress allows only the chat socket.
+    #[arg(long, env = "WAGATE_WHATSAPP_VERSION", value_parser = parse_version)]
+    pub whatsapp_version: Option<(u32, u32, u32)>,
+}
+
+fn parse_version(raw: &str) -> Result<(u32, u32, u32), String> {
+    let parts: Vec<u32> = raw
+        .trim()
+        .split('.')
+        .map(|p| p.parse::<u32>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| "must be three dot-separated numbers, like 2.3000.1023456789".to_string())?;
+    match parts[..] {
+        [primary, secondary, tertiary] => Ok((primary, secondary, tertiary)),
+        _ => Err("must be three dot-separated numbers, like 2.3000.1023456789".into()),
+    }
 }
 
 fn parse_event(raw: &str) -> Result<EventKind, String> {
@@ -192,6 +209,7 @@ impl RuntimeArgs {
             engine: self.engine,
             engine_options: EngineOptions {
                 whatsapp_ws_url: self.whatsapp_ws_url.clone(),
+                whatsapp_version: self.whatsapp_version,
             },
             send_min_interval: Duration::from_millis(self.send_interval_ms),
             new_chats_per_day: self.new_chats_per_day,

@@ -192,6 +192,8 @@ impl EngineKind {
 pub struct EngineOptions {
     /// Override of WhatsApp's WebSocket URL (the protocol simulator in tests).
     pub whatsapp_ws_url: Option<String>,
+    /// Pinned WhatsApp Web version; `None` reads the current one from web.whatsapp.com.
+    pub whatsapp_version: Option<(u32, u32, u32)>,
 }
 
 /// Builds the engine of `kind` for the session whose volume is `dir`.

@@ -3,6 +3,8 @@
 
 use std::path::Path;
 
+pub mod whatsapp;
+
 pub use wagate_e2e::*;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_wagate-session");

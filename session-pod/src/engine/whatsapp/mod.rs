@@ -32,6 +32,8 @@ pub const WHATSAPP_DB: &str = "whatsapp.db";
 const ACK_TIMEOUT: Duration = Duration::from_secs(30);
 /// Bound on the library's graceful disconnect at shutdown.
 const STOP_TIMEOUT: Duration = Duration::from_secs(4);
+/// Margin after a temporary ban's expiry before reconnecting.
+const BAN_GRACE: Duration = Duration::from_secs(1);
 /// Events the library queues for us before it starts dropping (our drain is fast).
 const EVENT_MAILBOX: usize = 8192;
 
@@ -45,6 +47,7 @@ type AckWaiters = Mutex<HashMap<String, oneshot::Sender<Option<String>>>>;
 struct Inner {
     dir: PathBuf,
     ws_url: Option<String>,
+    version: Option<(u32, u32, u32)>,
     sink: EventSink,
     bot: tokio::sync::Mutex<Option<BotHandle>>,
     acks: AckWaiters,
@@ -66,6 +69,7 @@ impl WhatsAppEngine {
         let inner = Arc::new_cyclic(|me| Inner {
             dir: dir.to_path_buf(),
             ws_url: options.whatsapp_ws_url.clone(),
+            version: options.whatsapp_version,
             sink,
             bot: tokio::sync::Mutex::new(None),
             acks: Mutex::new(HashMap::new()),
@@ -120,7 +124,11 @@ impl Inner {
         };
         let (tx, rx) = mpsc::unbounded_channel::<Arc<Event>>();
         tokio::spawn(drain_events(self.me.clone(), rx));
-        let bot = Bot::builder()
+        let mut builder = Bot::builder();
+        if let Some(version) = self.version {
+            builder = builder.with_version(version);
+        }
+        let bot = builder
             .with_backend(store)
             .with_transport_factory(transport::ReportingTransport::new(
                 self.ws_url.clone(),
@@ -220,6 +228,18 @@ impl Inner {
                 self.emit(EngineEvent::Banned {
                     until,
                     reason: format!("temporarily banned ({:?})", ban.code),
+                });
+                // The library stops reconnecting on a ban; come back by ourselves once it
+                // ends (a ban that is still on answers with a new expiry).
+                let me = self.me.clone();
+                let wait = ban.expire.to_std().unwrap_or_default() + BAN_GRACE;
+                tokio::spawn(async move {
+                    tokio::time::sleep(wait).await;
+                    if let Some(inner) = me.upgrade()
+                        && inner.client().await.is_err()
+                    {
+                        let _ = inner.commands.send(Command::Restart);
+                    }
                 });
             }
             Event::ClientOutdated(_) => self.emit(EngineEvent::Failed {

@@ -1,0 +1,194 @@
+//! The engine that ships (`whatsapp-rust`, SQLite store, real WebSocket, Noise, Signal)
+//! against the protocol simulator, end to end through the REST API: link by QR, survive a
+//! restart without a QR, send (the contact's phone decrypts it), receive (a webhook gets
+//! it), check numbers, list groups, and get logged out from the phone.
+
+mod support;
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use support::whatsapp;
+use wagate_e2e::{WebhookReceiver, wait_until};
+use wagate_wa_sim::{Admin, Simulator};
+
+const PHONE: &str = "15550001111";
+const ANN: &str = "971501234567";
+const SHOP: &str = "4915112345678";
+const NOBODY: &str = "15559999999";
+const WAIT: Duration = Duration::from_secs(20);
+
+fn statuses(receiver: &WebhookReceiver) -> Vec<String> {
+    receiver
+        .accepted("session.status")
+        .iter()
+        .map(|d| {
+            d.json()["data"]["status"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_real_engine_links_restarts_sends_receives_and_is_logged_out_from_the_phone() {
+    let sim = Simulator::start().await.expect("simulator");
+    sim.add_account(PHONE, "Coach Ann").await;
+    sim.add_contact(ANN, "Ann", None).await;
+    sim.add_contact(SHOP, "Shop", Some("Shop GmbH")).await;
+    let receiver = WebhookReceiver::start().await;
+    let home = tempfile::tempdir().unwrap();
+    let args = ["--webhook-url", receiver.url.as_str()];
+
+    // 1. The QR appears through the REST API; the phone scans it.
+    let mut session = whatsapp::spawn(&sim, "e2e", home.path(), &args);
+    let first_qr = whatsapp::qr_text(&session).await;
+    let linked = sim.scan(&first_qr, Some(PHONE)).await.expect("scan");
+    let info = session.wait_status("connected", WAIT).await;
+    assert_eq!(info["phone"], PHONE, "{info}");
+    assert_eq!(
+        info["pushName"], "Coach Ann",
+        "push name from the app-state sync: {info}"
+    );
+    assert_eq!(sim.linked_devices(PHONE).await, vec![linked.device]);
+
+    // 2. A restart resumes the link: connected again, never a QR, over a resumed handshake.
+    let (_, clean) = session.terminate();
+    assert!(clean, "SIGTERM exits 0");
+    let resumed_before = sim.handshakes().await.get("ik").copied().unwrap_or(0);
+    let mut session = whatsapp::spawn(&sim, "e2e", home.path(), &args);
+    let mut saw_qr = false;
+    let mut reconnected = false;
+    let deadline = std::time::Instant::now() + WAIT;
+    while !reconnected && std::time::Instant::now() < deadline {
+        let info = session.get("").await.1;
+        saw_qr |= info["status"] == "qr" || info["qrAvailable"] == true;
+        reconnected = info["status"] == "connected";
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(reconnected, "connected again after the restart");
+    assert!(!saw_qr, "no QR after a restart");
+    assert!(sim.handshakes().await.get("ik").copied().unwrap_or(0) > resumed_before);
+    assert_eq!(
+        sim.linked_devices(PHONE).await,
+        vec![linked.device],
+        "still one device"
+    );
+
+    // 3. Send: the contact's phone decrypts exactly what was sent; the receipt makes it delivered.
+    let text = "Invoice #123 is ready ✓";
+    let (status, sent) = session
+        .post(
+            "/messages",
+            json!({ "to": "+971 50-123 4567", "text": text }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{sent}");
+    assert_eq!(sent["to"], format!("{ANN}@s.whatsapp.net"));
+    let id = sent["id"].as_str().unwrap().to_string();
+    let decrypted = sim
+        .wait_delivered(WAIT, |d| d.id == id && d.to == ANN)
+        .await
+        .expect("the contact's phone decrypted the message");
+    assert_eq!(decrypted.text.as_deref(), Some(text));
+    assert_eq!(
+        decrypted.from,
+        format!("{PHONE}:{}@s.whatsapp.net", linked.device)
+    );
+    let delivered = wait_until(WAIT, || async {
+        session.get(&format!("/messages/{id}")).await.1["status"] == "delivered"
+    })
+    .await;
+    assert!(delivered, "status becomes delivered");
+    sim.read(ANN, PHONE, &id).await;
+    let read = wait_until(WAIT, || async {
+        session.get(&format!("/messages/{id}")).await.1["status"] == "read"
+    })
+    .await;
+    assert!(read, "the read receipt makes it read");
+
+    // 4. Receive: a Signal message from the contact reaches the webhook, and the phone
+    //    gets a receipt for it.
+    let inbound = sim
+        .send_text(ANN, PHONE, "Thanks! See you at 5")
+        .await
+        .expect("contact sends");
+    let arrived = wait_until(WAIT, || async {
+        !receiver.accepted("message.received").is_empty()
+    })
+    .await;
+    assert!(arrived, "message.received reached the webhook");
+    let event = receiver.accepted("message.received")[0].json();
+    assert_eq!(event["sessionId"], "e2e");
+    assert_eq!(event["data"]["messageId"], inbound.as_str());
+    assert_eq!(event["data"]["from"], ANN);
+    assert_eq!(event["data"]["pushName"], "Ann");
+    assert_eq!(event["data"]["type"], "text");
+    assert_eq!(event["data"]["text"], "Thanks! See you at 5");
+    assert!(
+        sim.wait_client_receipt(WAIT, &inbound).await.is_some(),
+        "the client acknowledged receipt to the sender"
+    );
+
+    // 5. Check numbers and groups answer from the server.
+    let (status, checked) = session
+        .post("/check-numbers", json!({ "numbers": [ANN, NOBODY, SHOP] }))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{checked}");
+    let result = |n: &str| -> Value {
+        checked["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["number"] == n)
+            .cloned()
+            .unwrap_or_else(|| panic!("no result for {n}: {checked}"))
+    };
+    assert_eq!(result(ANN)["onWhatsApp"], true);
+    assert_eq!(result(ANN)["jid"], format!("{ANN}@s.whatsapp.net"));
+    assert_eq!(result(NOBODY)["onWhatsApp"], false);
+    assert_eq!(result(SHOP)["isBusiness"], true);
+    assert_eq!(result(SHOP)["verifiedName"], "Shop GmbH");
+    let group = sim
+        .add_group(
+            "Trainers",
+            &[
+                (ANN, Admin::Superadmin),
+                (PHONE, Admin::Admin),
+                (SHOP, Admin::No),
+            ],
+        )
+        .await;
+    let (status, groups) = session.get("/groups").await;
+    assert_eq!(status, StatusCode::OK, "{groups}");
+    assert_eq!(
+        groups["groups"],
+        json!([{
+            "jid": group, "name": "Trainers", "topic": "Trainers (simulated)",
+            "owner": format!("{ANN}@s.whatsapp.net"), "participantCount": 3,
+            "isAdmin": true, "isSuperAdmin": false
+        }])
+    );
+
+    // 6. The phone logs the device out: logged_out, then a fresh QR to link again.
+    sim.unlink(PHONE, linked.device).await.expect("unlink");
+    let relinkable = wait_until(WAIT, || async {
+        session.get("").await.1["qrAvailable"] == true
+    })
+    .await;
+    assert!(relinkable, "a new QR after the logout");
+    let info = session.get("").await.1;
+    assert_eq!(info["status"], "qr", "{info}");
+    let seen = statuses(&receiver);
+    let logged_out = seen.iter().position(|s| s == "logged_out");
+    assert!(
+        logged_out.is_some_and(|at| seen[at..].iter().any(|s| s == "qr")),
+        "logged_out then qr: {seen:?}"
+    );
+    assert_ne!(whatsapp::qr_text(&session).await, first_qr, "a new QR");
+    assert!(sim.linked_devices(PHONE).await.is_empty());
+    let (_, clean) = session.terminate();
+    assert!(clean);
+}

@@ -1,0 +1,65 @@
+//! The real `whatsapp` engine against the protocol simulator: flags and linking.
+
+use std::path::Path;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use wagate_e2e::SessionProcess;
+use wagate_wa_sim::{LinkedDevice, Simulator};
+
+/// Any version: the simulator does not gate on it, and pinning skips the fetch from
+/// web.whatsapp.com that this machine cannot make.
+pub const VERSION: &str = "2.3000.1023456789";
+
+/// A real-engine session process dialing `sim`, with data under `home`.
+pub fn spawn(sim: &Simulator, id: &str, home: &Path, extra: &[&str]) -> SessionProcess {
+    let ws = sim.ws_url();
+    let mut args = vec![
+        "--engine",
+        "whatsapp",
+        "--whatsapp-ws-url",
+        ws.as_str(),
+        "--whatsapp-version",
+        VERSION,
+        "--send-interval-ms",
+        "0",
+    ];
+    args.extend_from_slice(extra);
+    super::spawn(id, home, &args)
+}
+
+/// The QR text the session shows, once it shows one.
+pub async fn qr_text(session: &SessionProcess) -> String {
+    session.wait_status("qr", Duration::from_secs(20)).await;
+    let (status, body) = session.get("/qr?format=json").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["qr"].as_str().expect("qr text").to_string()
+}
+
+/// Scans the session's QR with `phone`'s phone and waits until the session is connected.
+pub async fn link(sim: &Simulator, session: &SessionProcess, phone: &str) -> LinkedDevice {
+    let qr = qr_text(session).await;
+    let linked = sim.scan(&qr, Some(phone)).await.expect("scan");
+    session
+        .wait_status("connected", Duration::from_secs(20))
+        .await;
+    linked
+}
+
+/// A real-engine session already linked to `phone`, with its data dir.
+pub struct Linked {
+    pub session: SessionProcess,
+    pub device: u16,
+    pub home: tempfile::TempDir,
+}
+
+pub async fn linked(sim: &Simulator, id: &str, phone: &str, extra: &[&str]) -> Linked {
+    let home = tempfile::tempdir().expect("tempdir");
+    let session = spawn(sim, id, home.path(), extra);
+    let device = link(sim, &session, phone).await.device;
+    Linked {
+        session,
+        device,
+        home,
+    }
+}

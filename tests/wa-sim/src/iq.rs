@@ -1,0 +1,396 @@
+//! The server's answers to a logged-in client's IQs, by namespace. Wire formats are the
+//! ones `wacore::iq` documents and parses; anything we do not model gets the `501` a real
+//! server gives an unsupported feature, so the client's own error path runs.
+
+use wacore::iq::prekeys::PreKeyBundleUserNode;
+use wacore::protocol::ProtocolNode;
+use wacore_binary::builder::NodeBuilder;
+use wacore_binary::{Jid, Node};
+
+use crate::nodes::{attr, bytes, child, children, iq_error, iq_result, jid_attr};
+use crate::pairing::fixed32;
+use crate::world::{ConnHandle, State, World};
+
+impl World {
+    pub async fn on_iq(&self, conn: &ConnHandle, node: &Node) {
+        let kind = attr(node, "type").unwrap_or_default();
+        if kind == "result" || kind == "error" {
+            return self.on_iq_answer(node).await;
+        }
+        let Some(id) = attr(node, "id") else { return };
+        let xmlns = attr(node, "xmlns").unwrap_or_default();
+        let first = node.children().and_then(|c| c.first());
+        let first_tag = first.map(|c| c.tag.to_string()).unwrap_or_default();
+        let me = self.state.lock().await.device_on(conn.id);
+        let answer = match (xmlns.as_str(), first_tag.as_str()) {
+            ("w:p", _) => iq_result(&id, vec![]),
+            ("passive", "active") => {
+                conn.send(iq_result(&id, vec![]));
+                if let Some((phone, device)) = me {
+                    self.went_active(conn, &phone, device).await;
+                }
+                return;
+            }
+            ("passive", _) => iq_result(&id, vec![]),
+            ("encrypt", _) => match me {
+                Some((phone, device)) => self.encrypt_iq(&id, &kind, node, &phone, device).await,
+                None => iq_error(&id, 401, "not-authorized"),
+            },
+            ("usync", _) => self.usync(&id, node).await,
+            ("w:sync:app:state", _) => {
+                let patch = match &me {
+                    Some((phone, _)) => self
+                        .state
+                        .lock()
+                        .await
+                        .accounts
+                        .get(phone)
+                        .map(|a| a.critical_block.clone()),
+                    None => None,
+                };
+                app_state_sync(&id, node, patch)
+            }
+            ("md", "remove-companion-device") => {
+                if let Some((phone, device)) = me {
+                    self.remove_companion(&phone, device).await;
+                }
+                iq_result(&id, vec![])
+            }
+            ("w:g2", "participating") => match me {
+                Some((phone, _)) => self.participating_groups(&id, &phone).await,
+                None => iq_error(&id, 401, "not-authorized"),
+            },
+            ("blocklist", _) if kind == "get" => {
+                iq_result(&id, vec![NodeBuilder::new("list").build()])
+            }
+            ("privacy", _) if kind == "get" => iq_result(&id, vec![privacy_settings()]),
+            // Trusted-contact tokens the client issues after a first message.
+            ("privacy", "tokens") => iq_result(&id, vec![]),
+            ("abt", _) => iq_result(
+                &id,
+                vec![
+                    NodeBuilder::new("props")
+                        .attr("protocol", "1")
+                        .attr("ab_key", "sim")
+                        .attr("hash", "sim")
+                        .attr("refresh", "86400")
+                        .build(),
+                ],
+            ),
+            ("w", "props") => iq_result(
+                &id,
+                vec![
+                    NodeBuilder::new("props")
+                        .attr("version", "1")
+                        .attr("hash", "sim")
+                        .build(),
+                ],
+            ),
+            _ => {
+                tracing::info!("unmodelled IQ: {}", crate::wire::xml(node));
+                iq_error(&id, 501, "feature-not-implemented")
+            }
+        };
+        conn.send(answer);
+    }
+
+    /// `xmlns="encrypt"`: pre-key upload, count, fetch, digest and signed pre-key rotation.
+    async fn encrypt_iq(
+        &self,
+        id: &str,
+        kind: &str,
+        node: &Node,
+        phone: &str,
+        device: u16,
+    ) -> Node {
+        let mut state = self.state.lock().await;
+        if kind == "set" {
+            let answer = upload_keys(&mut state, node, phone, device);
+            drop(state);
+            self.notify();
+            return match answer {
+                Ok(()) => iq_result(id, vec![]),
+                Err(e) => iq_error(id, 400, e),
+            };
+        }
+        if child(node, "count").is_some() {
+            let count = state
+                .accounts
+                .get(phone)
+                .and_then(|a| a.companions.get(&device))
+                .map_or(0, |c| c.keys.pre_keys.len());
+            return iq_result(
+                id,
+                vec![
+                    NodeBuilder::new("count")
+                        .attr("value", count.to_string())
+                        .build(),
+                ],
+            );
+        }
+        if let Some(key) = child(node, "key") {
+            let users = children(key, "user")
+                .filter_map(|u| jid_attr(u, "jid"))
+                .map(|jid| bundle_node(&mut state, &jid))
+                .collect::<Vec<_>>();
+            return iq_result(id, vec![NodeBuilder::new("list").children(users).build()]);
+        }
+        if child(node, "digest").is_some() {
+            return match state
+                .accounts
+                .get(phone)
+                .and_then(|a| a.companions.get(&device))
+                .filter(|c| c.keys_uploaded)
+            {
+                Some(companion) => iq_result(id, vec![key_digest(&companion.keys)]),
+                // Nothing uploaded yet: the client's cue to upload.
+                None => iq_error(id, 404, "item-not-found"),
+            };
+        }
+        iq_error(id, 400, "bad-request")
+    }
+
+    async fn participating_groups(&self, id: &str, phone: &str) -> Node {
+        let state = self.state.lock().await;
+        let groups = state
+            .groups
+            .iter()
+            .filter(|g| g.members.iter().any(|(m, _)| m == phone))
+            .map(|g| {
+                let mut group = NodeBuilder::new("group")
+                    .attr("id", g.id.as_str())
+                    .attr("subject", g.subject.as_str())
+                    .attr("s_t", g.created.to_string())
+                    .attr("creation", g.created.to_string())
+                    .attr("creator", Jid::pn(g.owner.as_str()));
+                let mut kids: Vec<Node> = g
+                    .members
+                    .iter()
+                    .map(|(member, admin)| {
+                        let p =
+                            NodeBuilder::new("participant").attr("jid", Jid::pn(member.as_str()));
+                        match admin {
+                            crate::world::Admin::No => p.build(),
+                            crate::world::Admin::Admin => p.attr("type", "admin").build(),
+                            crate::world::Admin::Superadmin => p.attr("type", "superadmin").build(),
+                        }
+                    })
+                    .collect();
+                if let Some(description) = &g.description {
+                    kids.push(
+                        NodeBuilder::new("description")
+                            .attr("id", "sim")
+                            .children([NodeBuilder::new("body")
+                                .string_content(description.as_str())
+                                .build()])
+                            .build(),
+                    );
+                }
+                group = group.children(kids);
+                group.build()
+            })
+            .collect::<Vec<_>>();
+        iq_result(
+            id,
+            vec![NodeBuilder::new("groups").children(groups).build()],
+        )
+    }
+}
+
+/// `<registration><type><identity><list><key>..</key></list><skey>` or `<rotate><skey>`.
+fn upload_keys(
+    state: &mut State,
+    node: &Node,
+    phone: &str,
+    device: u16,
+) -> Result<(), &'static str> {
+    let companion = state
+        .accounts
+        .get_mut(phone)
+        .and_then(|a| a.companions.get_mut(&device))
+        .ok_or("unknown device")?;
+    let skey_parent = child(node, "rotate").unwrap_or(node);
+    if let Some(skey) = child(skey_parent, "skey") {
+        let key_id = child(skey, "id")
+            .and_then(bytes)
+            .map(be_u32)
+            .ok_or("skey id")?;
+        let value = fixed32(child(skey, "value").and_then(bytes)).ok_or("skey value")?;
+        let signature = child(skey, "signature")
+            .and_then(bytes)
+            .ok_or("skey signature")?
+            .to_vec();
+        companion.keys.signed_pre_key = (key_id, value, signature);
+    }
+    if let Some(registration) = child(node, "registration").and_then(bytes) {
+        companion.keys.registration_id = be_u32(registration);
+    }
+    if let Some(identity) = fixed32(child(node, "identity").and_then(bytes)) {
+        companion.keys.identity = identity;
+    }
+    if let Some(list) = child(node, "list") {
+        companion.keys_uploaded = true;
+        for key in children(list, "key") {
+            let id = child(key, "id")
+                .and_then(bytes)
+                .map(be_u32)
+                .ok_or("key id")?;
+            let value = fixed32(child(key, "value").and_then(bytes)).ok_or("key value")?;
+            companion
+                .keys
+                .pre_keys
+                .retain(|(existing, _)| *existing != id);
+            companion.keys.pre_keys.push((id, value));
+        }
+    }
+    Ok(())
+}
+
+/// What the server holds of a device's keys, and the hash the client checks it against.
+fn key_digest(keys: &crate::signal::PublishedKeys) -> Node {
+    let (spk_id, spk, signature) = &keys.signed_pre_key;
+    let pre_keys: Vec<&[u8]> = keys.pre_keys.iter().map(|(_, k)| k.as_slice()).collect();
+    let hash =
+        wacore::prekeys::compute_key_bundle_digest(&keys.identity, spk, signature, &pre_keys);
+    NodeBuilder::new("digest")
+        .children([
+            NodeBuilder::new("registration")
+                .bytes(keys.registration_id.to_be_bytes().to_vec())
+                .build(),
+            NodeBuilder::new("type").bytes(vec![5]).build(),
+            NodeBuilder::new("identity")
+                .bytes(keys.identity.to_vec())
+                .build(),
+            NodeBuilder::new("skey")
+                .children([
+                    NodeBuilder::new("id")
+                        .bytes(spk_id.to_be_bytes()[1..].to_vec())
+                        .build(),
+                    NodeBuilder::new("value").bytes(spk.to_vec()).build(),
+                    NodeBuilder::new("signature")
+                        .bytes(signature.clone())
+                        .build(),
+                ])
+                .build(),
+            NodeBuilder::new("list")
+                .children(keys.pre_keys.iter().map(|(id, _)| {
+                    NodeBuilder::new("id")
+                        .bytes(id.to_be_bytes()[1..].to_vec())
+                        .build()
+                }))
+                .build(),
+            NodeBuilder::new("hash").bytes(hash.to_vec()).build(),
+        ])
+        .build()
+}
+
+fn be_u32(b: &[u8]) -> u32 {
+    b.iter()
+        .fold(0u32, |acc, byte| (acc << 8) | u32::from(*byte))
+}
+
+/// One `<user>` of a pre-key fetch: the bundle of that device, or its error.
+fn bundle_node(state: &mut State, jid: &Jid) -> Node {
+    let not_found = || {
+        NodeBuilder::new("user")
+            .attr("jid", jid.clone())
+            .children([NodeBuilder::new("error")
+                .attr("code", "404")
+                .attr("text", "item-not-found")
+                .build()])
+            .build()
+    };
+    let Some(phone) = state.phone_of(&jid.user, jid.server) else {
+        return not_found();
+    };
+    let device = jid.device;
+    // Each fetch consumes one of the device's one-time pre-keys, as on the real server.
+    let found = if let Some(account) = state.accounts.get_mut(&phone) {
+        if device == 0 {
+            Some((account.primary.published().take_bundle(0), None))
+        } else {
+            account
+                .companions
+                .get_mut(&device)
+                .filter(|c| c.linked)
+                .map(|c| (c.keys.take_bundle(device.into()), c.signed_identity.clone()))
+        }
+    } else if device == 0 {
+        state
+            .contacts
+            .get_mut(&phone)
+            .map(|c| (c.device.published().take_bundle(0), None))
+    } else {
+        None
+    };
+    let Some((bundle, identity)) = found else {
+        return not_found();
+    };
+    match bundle
+        .map_err(anyhow::Error::from)
+        .and_then(|bundle| PreKeyBundleUserNode::from_bundle(jid.clone(), &bundle, identity))
+    {
+        Ok(user) => user.into_node(),
+        Err(e) => {
+            tracing::warn!("cannot build the bundle of {jid}: {e}");
+            not_found()
+        }
+    }
+}
+
+/// The account's app state: `critical_block` holds the push name (patch v1); every other
+/// collection is empty, as on a fresh account.
+fn app_state_sync(id: &str, node: &Node, critical_block: Option<Vec<u8>>) -> Node {
+    let collections = child(node, "sync")
+        .map(|sync| {
+            children(sync, "collection")
+                .filter_map(|c| {
+                    let name = attr(c, "name")?;
+                    let have: u64 = attr(c, "version").and_then(|v| v.parse().ok()).unwrap_or(0);
+                    let patch = critical_block
+                        .as_ref()
+                        .filter(|_| name == crate::appstate::CRITICAL_BLOCK && have < 1);
+                    let latest =
+                        if name == crate::appstate::CRITICAL_BLOCK && critical_block.is_some() {
+                            1
+                        } else {
+                            have
+                        };
+                    let mut collection = NodeBuilder::new("collection")
+                        .attr("name", name)
+                        .attr("version", latest.to_string());
+                    if let Some(patch) = patch {
+                        collection = collection.children([NodeBuilder::new("patches")
+                            .children([NodeBuilder::new("patch").bytes(patch.clone()).build()])
+                            .build()]);
+                    }
+                    Some(collection.build())
+                })
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default();
+    iq_result(
+        id,
+        vec![NodeBuilder::new("sync").children(collections).build()],
+    )
+}
+
+fn privacy_settings() -> Node {
+    let category = |name: &'static str, value: &'static str| {
+        NodeBuilder::new("category")
+            .attr("name", name)
+            .attr("value", value)
+            .build()
+    };
+    NodeBuilder::new("privacy")
+        .children([
+            category("last", "all"),
+            category("online", "all"),
+            category("profile", "all"),
+            category("status", "contacts"),
+            category("groupadd", "all"),
+            category("readreceipts", "all"),
+            category("calladd", "all"),
+        ])
+        .build()
+}

@@ -1,0 +1,253 @@
+//! A protocol-level WhatsApp simulator for end-to-end tests of the real engine.
+//!
+//! It plays WhatsApp's chat server (`ws://…/ws/chat`, Noise XX/IK/XX-fallback, binary
+//! nodes), the account's phone (scans the QR, signs the new device, shares the app-state
+//! key, removes devices) and contacts (Signal sessions, messages, receipts), built from the
+//! same crates `whatsapp-rust` is built from. What a contact "receives" is what its Signal
+//! session decrypted from the client's real ciphertext.
+//!
+//! Use it in-process ([`Simulator::start`]) or as the `wagate-wa-sim` binary, whose HTTP
+//! API ([`http`]) exposes the same phone and fault controls.
+
+mod appstate;
+mod conn;
+mod dispatch;
+mod faults;
+pub mod http;
+mod iq;
+mod link;
+mod messaging;
+mod nodes;
+pub mod noise;
+mod pairing;
+mod phone;
+pub mod signal;
+mod usync;
+pub mod wire;
+mod world;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use link::{LinkError, LinkedDevice};
+pub use world::{Admin, ClientReceipt, Delivered, Group};
+
+use world::World;
+
+/// A running simulator; stops when dropped.
+pub struct Simulator {
+    world: Arc<World>,
+    addr: SocketAddr,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+impl Simulator {
+    /// Serves on a free loopback port.
+    pub async fn start() -> std::io::Result<Self> {
+        Self::bind("127.0.0.1:0".parse().expect("valid address")).await
+    }
+
+    pub async fn bind(addr: SocketAddr) -> std::io::Result<Self> {
+        let world = World::new();
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let app = http::router(world.clone());
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(Self {
+            world,
+            addr,
+            server,
+        })
+    }
+
+    /// What a client dials: `ws://127.0.0.1:<port>/ws/chat`.
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}/ws/chat", self.addr)
+    }
+
+    /// The control API's base URL.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Creates the account `phone` with its primary phone (a scan creates one on demand).
+    pub async fn add_account(&self, phone: &str, push_name: &str) {
+        self.world
+            .state
+            .lock()
+            .await
+            .accounts
+            .insert(phone.to_string(), world::Account::new(phone, push_name));
+    }
+
+    /// The phone scans a QR shown by a client. `phone` picks the account's number (created
+    /// on first use); `None` makes up a new one.
+    pub async fn scan(&self, qr: &str, phone: Option<&str>) -> Result<LinkedDevice, LinkError> {
+        self.world.scan(qr, phone).await
+    }
+
+    /// The phone removes a linked device (Linked devices → Log out).
+    pub async fn unlink(&self, phone: &str, device: u16) -> Result<(), LinkError> {
+        self.world.unlink(phone, device).await
+    }
+
+    /// Adds a contact: a number on WhatsApp with its own phone and keys, optionally a
+    /// business with a verified name.
+    pub async fn add_contact(&self, phone: &str, push_name: &str, business_name: Option<&str>) {
+        self.world
+            .add_contact(phone, push_name, business_name)
+            .await
+    }
+
+    /// Adds a group with `members` (phone numbers and their rights; the first owns it);
+    /// returns its JID.
+    pub async fn add_group(&self, subject: &str, members: &[(&str, Admin)]) -> String {
+        let members: Vec<(String, Admin)> =
+            members.iter().map(|(p, a)| (p.to_string(), *a)).collect();
+        self.world.add_group(subject, &members).await
+    }
+
+    /// Contact `from` sends `text` to account `to`; returns the message id.
+    pub async fn send_text(&self, from: &str, to: &str, text: &str) -> Result<String, String> {
+        self.world.send_text(from, to, text).await
+    }
+
+    /// Contact `contact` has read message `id` that account `to` sent it.
+    pub async fn read(&self, contact: &str, to: &str, id: &str) -> usize {
+        self.world.read(contact, to, id).await
+    }
+
+    /// Everything the simulated phones decrypted, oldest first.
+    pub async fn delivered(&self) -> Vec<Delivered> {
+        self.world.state.lock().await.delivered.clone()
+    }
+
+    /// Waits until a simulated phone decrypted a message matching `check`.
+    pub async fn wait_delivered(
+        &self,
+        timeout: Duration,
+        check: impl Fn(&Delivered) -> bool,
+    ) -> Option<Delivered> {
+        self.wait_for(timeout, |state| {
+            state.delivered.iter().find(|d| check(d)).cloned()
+        })
+        .await
+    }
+
+    /// Receipts the client sent for messages the phones delivered to it.
+    pub async fn client_receipts(&self) -> Vec<ClientReceipt> {
+        self.world.state.lock().await.client_receipts.clone()
+    }
+
+    pub async fn wait_client_receipt(&self, timeout: Duration, id: &str) -> Option<ClientReceipt> {
+        self.wait_for(timeout, |state| {
+            state.client_receipts.iter().find(|r| r.id == id).cloned()
+        })
+        .await
+    }
+
+    /// Whether `(phone, device)` is logged in on a live connection.
+    pub async fn is_online(&self, phone: &str, device: u16) -> bool {
+        self.world
+            .state
+            .lock()
+            .await
+            .online
+            .contains_key(&(phone.to_string(), device))
+    }
+
+    pub async fn wait_online(&self, timeout: Duration, phone: &str, device: u16) -> bool {
+        self.wait_for(timeout, |state| {
+            state
+                .online
+                .contains_key(&(phone.to_string(), device))
+                .then_some(())
+        })
+        .await
+        .is_some()
+    }
+
+    /// Linked companion devices of an account.
+    pub async fn linked_devices(&self, phone: &str) -> Vec<u16> {
+        self.world
+            .state
+            .lock()
+            .await
+            .accounts
+            .get(phone)
+            .map(|a| {
+                a.companions
+                    .values()
+                    .filter(|c| c.linked)
+                    .map(|c| c.device)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Completed handshakes by pattern (`xx`, `ik`, `xx-fallback`).
+    pub async fn handshakes(&self) -> HashMap<&'static str, u64> {
+        self.world.state.lock().await.handshakes.clone()
+    }
+
+    /// Cuts every connection of the account (a network drop).
+    pub async fn drop_connections(&self, phone: &str) -> usize {
+        self.world.drop_connections(phone).await
+    }
+
+    /// Sends `<stream:error code>` and closes every connection of the account.
+    pub async fn stream_error(&self, phone: &str, code: u16) -> usize {
+        self.world.stream_error(phone, code).await
+    }
+
+    /// Temporarily bans the account.
+    pub async fn ban(&self, phone: &str, duration: Duration) -> bool {
+        self.world.ban(phone, duration).await
+    }
+
+    pub async fn lift_ban(&self, phone: &str) {
+        self.world.lift_ban(phone).await
+    }
+
+    /// Holds the `<ack>` of every client message this long.
+    pub async fn set_ack_delay(&self, delay: Duration) {
+        self.world.set_ack_delay(delay).await
+    }
+
+    /// Rotates the server's Noise key and refuses resumed handshakes made with the old one.
+    pub async fn rotate_server_key(&self) {
+        self.world.rotate_identity();
+    }
+
+    /// Refuses resumed (IK) handshakes even with the current key.
+    pub async fn refuse_resume(&self, refuse: bool) {
+        self.world.refuse_resume(refuse).await
+    }
+
+    async fn wait_for<T>(
+        &self,
+        timeout: Duration,
+        check: impl Fn(&world::State) -> Option<T>,
+    ) -> Option<T> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let changed = self.world.changed.notified();
+            if let Some(found) = check(&*self.world.state.lock().await) {
+                return Some(found);
+            }
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                return check(&*self.world.state.lock().await);
+            }
+        }
+    }
+}

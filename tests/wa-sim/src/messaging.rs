@@ -1,0 +1,372 @@
+//! Messages both ways. Client → phones: every `<enc>` addressed to a simulated device is
+//! decrypted with that device's Signal state and recorded, then acked and receipted.
+//! Phones → client: a contact (or the account's own primary) encrypts to each linked
+//! companion and the stanza goes out at once, or after the device's next `<active/>`.
+
+use std::sync::Arc;
+
+use wacore::messages::MessageUtils;
+use wacore_binary::builder::NodeBuilder;
+use wacore_binary::{Jid, Node};
+use waproto::whatsapp as wa;
+
+use crate::nodes::{attr, bytes, child, children, jid_attr, new_id, now_secs};
+use crate::signal::SignalDevice;
+use crate::world::{ClientReceipt, ConnHandle, Delivered, State, World, address};
+
+/// Padding version of `<enc v="2">` payloads.
+const PADDING_V2: u8 = 2;
+
+impl World {
+    /// A `<message>` from a logged-in client.
+    pub async fn on_message(self: &Arc<Self>, conn: &ConnHandle, node: &Node) {
+        let (Some(id), Some(to)) = (attr(node, "id"), jid_attr(node, "to")) else {
+            return;
+        };
+        let mut state = self.state.lock().await;
+        let Some((phone, device)) = state.device_on(conn.id) else {
+            return;
+        };
+        // Either one `<enc>` for a device JID, or a fan-out of `<participants><to jid>`.
+        let mut targets: Vec<(Jid, &Node)> = Vec::new();
+        if let Some(participants) = child(node, "participants") {
+            for to_node in children(participants, "to") {
+                if let (Some(jid), Some(enc)) = (jid_attr(to_node, "jid"), child(to_node, "enc")) {
+                    targets.push((jid, enc));
+                }
+            }
+        } else if let Some(enc) = child(node, "enc") {
+            targets.push((to.clone(), enc));
+        }
+        let sender = address(&phone, device);
+        let mut contact_recipients = Vec::new();
+        for (target, enc) in targets {
+            let Some(target_phone) = state.phone_of(&target.user, target.server) else {
+                continue;
+            };
+            let Some(simulated) = simulated_device(&mut state, &target_phone, target.device) else {
+                continue;
+            };
+            let kind = attr(enc, "type").unwrap_or_default();
+            let ciphertext = bytes(enc).unwrap_or_default().to_vec();
+            match simulated.decrypt(&sender, &kind, &ciphertext).await {
+                Ok(padded) => match wacore::messages::decode_plaintext(&padded, PADDING_V2) {
+                    Ok(message) => {
+                        let inner = wacore::messages::unwrap_device_sent(message.clone());
+                        state.delivered.push(Delivered {
+                            id: id.clone(),
+                            from: Jid::pn_device(phone.as_str(), device).to_string(),
+                            to: target_phone.clone(),
+                            text: message_text(&inner),
+                            message,
+                            at: chrono::Utc::now(),
+                        });
+                        if target_phone != phone {
+                            contact_recipients.push(target_phone.clone());
+                        }
+                    }
+                    Err(e) => tracing::warn!("{target}: undecodable plaintext: {e}"),
+                },
+                Err(e) => tracing::warn!("{target} cannot decrypt {id} from {sender}: {e}"),
+            }
+        }
+        let ack_delay = state.faults.ack_delay;
+        drop(state);
+        self.notify();
+
+        // The server's ack, then (as the recipient's phone gets it) the delivery receipt.
+        let conn = conn.clone();
+        let chat = to.to_non_ad();
+        tokio::spawn(async move {
+            if !ack_delay.is_zero() {
+                tokio::time::sleep(ack_delay).await;
+            }
+            conn.send(
+                NodeBuilder::new("ack")
+                    .attr("class", "message")
+                    .attr("id", id.as_str())
+                    .attr("from", chat)
+                    .attr("t", now_secs().to_string())
+                    .build(),
+            );
+            contact_recipients.dedup();
+            for contact in contact_recipients {
+                conn.send(receipt(&id, &contact, None));
+            }
+        });
+    }
+
+    /// A receipt from the client for something a phone sent it.
+    pub async fn on_receipt(&self, conn: &ConnHandle, node: &Node) {
+        let (Some(id), Some(to)) = (attr(node, "id"), attr(node, "to")) else {
+            return;
+        };
+        let kind = attr(node, "type").unwrap_or_else(|| "delivery".into());
+        conn.send(
+            NodeBuilder::new("ack")
+                .attr("class", "receipt")
+                .attr("id", id.as_str())
+                .attr("from", to.as_str())
+                .build(),
+        );
+        self.state
+            .lock()
+            .await
+            .client_receipts
+            .push(ClientReceipt { id, to, kind });
+        self.notify();
+    }
+
+    /// The client went `<active/>`: flush what arrived while it was away, then say so.
+    /// A companion's first time online after linking also gets its app-state key.
+    pub async fn went_active(&self, conn: &ConnHandle, phone: &str, device: u16) {
+        let first_time = {
+            let mut state = self.state.lock().await;
+            let Some(companion) = state
+                .accounts
+                .get_mut(phone)
+                .and_then(|a| a.companions.get_mut(&device))
+            else {
+                return;
+            };
+            !std::mem::replace(&mut companion.key_shared, true)
+        };
+        if first_time {
+            self.share_app_state_key(phone, device).await;
+        }
+        let mut state = self.state.lock().await;
+        let queued = state
+            .accounts
+            .get_mut(phone)
+            .and_then(|a| a.companions.get_mut(&device))
+            .map(|c| std::mem::take(&mut c.offline_queue))
+            .unwrap_or_default();
+        let count = queued.len();
+        for node in queued {
+            conn.send(node);
+        }
+        conn.send(
+            NodeBuilder::new("ib")
+                .children([NodeBuilder::new("offline")
+                    .attr("count", count.to_string())
+                    .build()])
+                .build(),
+        );
+    }
+
+    /// Contact `from` sends `text` to account `to`: one encrypted copy per linked device.
+    pub async fn send_text(&self, from: &str, to: &str, text: &str) -> Result<String, String> {
+        let message = wa::Message {
+            conversation: Some(text.to_string()),
+            ..Default::default()
+        };
+        let mut state = self.state.lock().await;
+        let push_name = state
+            .contacts
+            .get(from)
+            .map(|c| c.push_name.clone())
+            .ok_or_else(|| format!("{from} is not a simulated contact"))?;
+        let id = new_id();
+        let sent = encrypt_to_companions(&mut state, from, to, &message, |enc| {
+            NodeBuilder::new("message")
+                .attr("from", Jid::pn(from))
+                .attr("id", id.as_str())
+                .attr("t", now_secs().to_string())
+                .attr("type", "text")
+                .attr("notify", push_name.as_str())
+                .children([enc])
+                .build()
+        })
+        .await?;
+        drop(state);
+        if sent == 0 {
+            return Err(format!("{to} has no linked device"));
+        }
+        Ok(id)
+    }
+
+    /// The account's primary shares an app-state sync key with a new companion, as phones do
+    /// right after linking (without it the client waits for the key before going online).
+    pub async fn share_app_state_key(&self, phone: &str, device: u16) {
+        let mut state = self.state.lock().await;
+        let Some(sync_key) = state.accounts.get(phone).map(|a| a.sync_key.clone()) else {
+            return;
+        };
+        let key = wa::message::AppStateSyncKey {
+            key_id: waproto::buffa::MessageField::some(wa::message::AppStateSyncKeyId {
+                key_id: Some(sync_key.id.clone()),
+            }),
+            key_data: waproto::buffa::MessageField::some(wa::message::AppStateSyncKeyData {
+                key_data: Some(sync_key.data.to_vec()),
+                fingerprint: waproto::buffa::MessageField::some(
+                    wa::message::AppStateSyncKeyFingerprint {
+                        raw_id: Some(rand::random()),
+                        current_index: Some(0),
+                        device_indexes: vec![0],
+                    },
+                ),
+                timestamp: Some(sync_key.created_ms),
+            }),
+        };
+        let message = wa::Message {
+            protocol_message: waproto::buffa::MessageField::some(wa::message::ProtocolMessage {
+                r#type: Some(wa::message::protocol_message::Type::APP_STATE_SYNC_KEY_SHARE.into()),
+                app_state_sync_key_share: waproto::buffa::MessageField::some(
+                    wa::message::AppStateSyncKeyShare { keys: vec![key] },
+                ),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let id = new_id();
+        let result = encrypt_to_device(&mut state, phone, phone, device, &message).await;
+        match result {
+            Ok((enc, conn)) => {
+                let node = NodeBuilder::new("message")
+                    .attr("from", Jid::pn(phone))
+                    .attr("id", id.as_str())
+                    .attr("t", now_secs().to_string())
+                    .attr("type", "text")
+                    .attr("category", "peer")
+                    .children([enc])
+                    .build();
+                deliver(&mut state, phone, device, conn, node);
+            }
+            Err(e) => tracing::warn!("cannot share the app-state key with {phone}:{device}: {e}"),
+        }
+    }
+}
+
+/// The simulated Signal device behind `(phone, device)`: a contact's phone or an account's
+/// primary. Linked companions are real clients, not simulated.
+fn simulated_device<'a>(
+    state: &'a mut State,
+    phone: &str,
+    device: u16,
+) -> Option<&'a mut SignalDevice> {
+    if device != 0 {
+        return None;
+    }
+    if let Some(account) = state.accounts.get_mut(phone) {
+        return Some(&mut account.primary);
+    }
+    state.contacts.get_mut(phone).map(|c| &mut c.device)
+}
+
+/// Encrypts `message` from simulated `(from, 0)` to every linked companion of `to` and
+/// delivers each stanza `build` makes of the `<enc>`; returns how many went out.
+async fn encrypt_to_companions(
+    state: &mut State,
+    from: &str,
+    to: &str,
+    message: &wa::Message,
+    build: impl Fn(Node) -> Node,
+) -> Result<usize, String> {
+    let devices: Vec<u16> = state
+        .accounts
+        .get(to)
+        .ok_or_else(|| format!("{to} is not a simulated account"))?
+        .companions
+        .values()
+        .filter(|c| c.linked)
+        .map(|c| c.device)
+        .collect();
+    for device in &devices {
+        let (enc, conn) = encrypt_to_device(state, from, to, *device, message).await?;
+        deliver(state, to, *device, conn, build(enc));
+    }
+    Ok(devices.len())
+}
+
+/// `<enc>` of `message` from simulated `(from, 0)` to companion `(to, device)`, starting a
+/// Signal session from the companion's published keys when there is none.
+async fn encrypt_to_device(
+    state: &mut State,
+    from: &str,
+    to: &str,
+    device: u16,
+    message: &wa::Message,
+) -> Result<(Node, Option<ConnHandle>), String> {
+    let conn = state.conn_of(to, device);
+    let companion = state
+        .accounts
+        .get_mut(to)
+        .and_then(|a| a.companions.get_mut(&device))
+        .filter(|c| c.linked)
+        .ok_or_else(|| format!("{to}:{device} is not linked"))?;
+    let bundle = companion
+        .keys
+        .clone()
+        .take_bundle(device.into())
+        .map_err(|e| e.to_string())?;
+    let peer = address(to, device);
+    let sender =
+        simulated_device(state, from, 0).ok_or_else(|| format!("{from} is not simulated"))?;
+    if !sender.has_session(&peer) {
+        sender
+            .start_session(&peer, &bundle)
+            .await
+            .map_err(|e| e.to_string())?;
+        // The one-time pre-key is spent now.
+        if let Some(c) = state
+            .accounts
+            .get_mut(to)
+            .and_then(|a| a.companions.get_mut(&device))
+            && !c.keys.pre_keys.is_empty()
+        {
+            c.keys.pre_keys.remove(0);
+        }
+    }
+    let sender = simulated_device(state, from, 0).expect("checked above");
+    let plaintext = MessageUtils::encode_and_pad(message);
+    let (kind, ciphertext) = sender
+        .encrypt(&peer, &plaintext)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok((
+        NodeBuilder::new("enc")
+            .attr("v", "2")
+            .attr("type", kind)
+            .bytes(ciphertext)
+            .build(),
+        conn,
+    ))
+}
+
+/// Sends `node` now if the device is online, else keeps it for its next `<active/>`.
+fn deliver(state: &mut State, phone: &str, device: u16, conn: Option<ConnHandle>, node: Node) {
+    match conn {
+        Some(conn) => conn.send(node),
+        None => {
+            if let Some(c) = state
+                .accounts
+                .get_mut(phone)
+                .and_then(|a| a.companions.get_mut(&device))
+            {
+                c.offline_queue.push(node);
+            }
+        }
+    }
+}
+
+/// `<receipt>` from a contact's phone: `None` is a delivery receipt, `Some("read")` read.
+pub fn receipt(id: &str, contact: &str, kind: Option<&str>) -> Node {
+    let mut node = NodeBuilder::new("receipt")
+        .attr("id", id)
+        .attr("from", Jid::pn(contact))
+        .attr("t", now_secs().to_string());
+    if let Some(kind) = kind {
+        node = node.attr("type", kind);
+    }
+    node.build()
+}
+
+/// The text of a message, whichever way it carries one.
+pub fn message_text(message: &wa::Message) -> Option<String> {
+    message.conversation.clone().or_else(|| {
+        message
+            .extended_text_message
+            .as_option()
+            .and_then(|m| m.text.clone())
+    })
+}

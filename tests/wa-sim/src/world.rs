@@ -1,0 +1,317 @@
+//! The simulated WhatsApp: accounts with their primary phone and linked companions,
+//! contacts, groups, who is online on which connection, and what the phones received.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::sync::{Mutex, Notify, mpsc};
+use wacore_binary::Node;
+use wacore_libsignal::protocol::ProtocolAddress;
+
+use crate::appstate::{SyncKey, push_name_patch};
+use crate::noise::ServerIdentity;
+use crate::signal::{PublishedKeys, SignalDevice};
+
+/// What the connection's writer is asked to do.
+pub enum Outbound {
+    Node(Node),
+    /// Close the WebSocket (after everything queued before it).
+    Close,
+}
+
+/// One live client connection.
+#[derive(Clone)]
+pub struct ConnHandle {
+    pub id: u64,
+    tx: mpsc::UnboundedSender<Outbound>,
+}
+
+impl ConnHandle {
+    pub fn new(id: u64, tx: mpsc::UnboundedSender<Outbound>) -> Self {
+        Self { id, tx }
+    }
+
+    pub fn send(&self, node: Node) {
+        let _ = self.tx.send(Outbound::Node(node));
+    }
+
+    pub fn close(&self) {
+        let _ = self.tx.send(Outbound::Close);
+    }
+}
+
+/// A WhatsApp account: its number, its primary phone (device 0) and its linked companions.
+pub struct Account {
+    pub phone: String,
+    pub lid: String,
+    pub primary: SignalDevice,
+    /// The app-state key the primary shares with every companion.
+    pub sync_key: SyncKey,
+    /// `critical_block` patch v1 (the push name), encrypted with `sync_key`.
+    pub critical_block: Vec<u8>,
+    pub companions: BTreeMap<u16, Companion>,
+    /// ADV raw id of the account's device list.
+    pub adv_raw_id: u32,
+    next_device: u16,
+    next_key_index: u32,
+    /// A temporary ban: logins are refused until then.
+    pub banned_until: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl Account {
+    pub fn new(phone: &str, push_name: &str) -> Self {
+        let sync_key = SyncKey::generate();
+        Self {
+            phone: phone.to_string(),
+            lid: random_lid(),
+            primary: SignalDevice::generate(),
+            critical_block: push_name_patch(&sync_key, push_name),
+            sync_key,
+            companions: BTreeMap::new(),
+            adv_raw_id: rand::random::<u32>() >> 1,
+            next_device: 1,
+            next_key_index: 1,
+            banned_until: None,
+        }
+    }
+
+    /// Device id and key index for the next companion.
+    pub fn allocate_companion(&mut self) -> (u16, u32) {
+        let allocated = (self.next_device, self.next_key_index);
+        self.next_device += 1;
+        self.next_key_index += 1;
+        allocated
+    }
+
+    pub fn linked_key_indexes(&self) -> Vec<u32> {
+        self.companions
+            .values()
+            .filter(|c| c.linked)
+            .map(|c| c.key_index)
+            .collect()
+    }
+}
+
+/// A linked (or linking) companion device: what it registered and what it uploaded.
+pub struct Companion {
+    pub device: u16,
+    pub noise_key: [u8; 32],
+    pub keys: PublishedKeys,
+    /// Whether it uploaded its pre-keys (until then the server has no digest for it).
+    pub keys_uploaded: bool,
+    pub key_index: u32,
+    /// The ADV identity with the companion's counter-signature (after `pair-device-sign`).
+    pub signed_identity: Option<Vec<u8>>,
+    pub linked: bool,
+    /// Whether the primary already shared its app-state sync key with it.
+    pub key_shared: bool,
+    /// Stanzas that arrived while it was offline, delivered after it goes active.
+    pub offline_queue: Vec<Node>,
+}
+
+/// Someone the account can talk to: a phone with one device and its own Signal keys.
+pub struct Contact {
+    pub phone: String,
+    pub lid: String,
+    pub push_name: String,
+    pub device: SignalDevice,
+    pub business_name: Option<String>,
+}
+
+impl Contact {
+    pub fn new(phone: &str, push_name: &str) -> Self {
+        Self {
+            phone: phone.to_string(),
+            lid: random_lid(),
+            push_name: push_name.to_string(),
+            device: SignalDevice::generate(),
+            business_name: None,
+        }
+    }
+}
+
+/// A group the account is a member of.
+#[derive(Clone, Debug)]
+pub struct Group {
+    pub id: String,
+    pub subject: String,
+    pub description: Option<String>,
+    pub owner: String,
+    /// Members by phone number, with admin rights.
+    pub members: Vec<(String, Admin)>,
+    pub created: i64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Admin {
+    No,
+    Admin,
+    Superadmin,
+}
+
+/// A message a simulated phone decrypted: proof of what the client really sent.
+#[derive(Clone, Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Delivered {
+    pub id: String,
+    /// The sending device (`phone:device@s.whatsapp.net`).
+    pub from: String,
+    /// Whose phone decrypted it (the contact, or the account's own primary for its copy).
+    pub to: String,
+    /// The text, when the message carried one.
+    pub text: Option<String>,
+    /// The decoded `Message` protobuf, for assertions beyond text.
+    #[serde(skip)]
+    pub message: waproto::whatsapp::Message,
+    pub at: chrono::DateTime<chrono::Utc>,
+}
+
+/// A receipt the client sent for a message a contact delivered to it.
+#[derive(Clone, Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientReceipt {
+    pub id: String,
+    pub to: String,
+    /// `delivery` when the stanza had no type.
+    pub kind: String,
+}
+
+/// Misbehaviours on demand.
+#[derive(Default, Clone)]
+pub struct Faults {
+    /// Hold every `<ack>` for a client-sent message this long.
+    pub ack_delay: Duration,
+    /// Refuse resumed (IK) handshakes, forcing XX-fallback.
+    pub refuse_ik: bool,
+}
+
+/// A QR the client is showing, waiting for a phone to scan it.
+pub struct PendingLink {
+    pub conn: ConnHandle,
+    pub keys: PublishedKeys,
+    pub noise_key: [u8; 32],
+}
+
+/// A `pair-success` waiting for the client's `pair-device-sign`.
+pub struct PendingSign {
+    pub conn: ConnHandle,
+    pub phone: String,
+    pub device: u16,
+}
+
+#[derive(Default)]
+pub struct State {
+    pub accounts: BTreeMap<String, Account>,
+    pub contacts: BTreeMap<String, Contact>,
+    pub groups: Vec<Group>,
+    pub pairing: HashMap<String, PendingLink>,
+    pub pending_signs: HashMap<String, PendingSign>,
+    /// Logged-in connections by `(phone, device)`.
+    pub online: HashMap<(String, u16), ConnHandle>,
+    pub delivered: Vec<Delivered>,
+    pub client_receipts: Vec<ClientReceipt>,
+    pub faults: Faults,
+    /// Numbers handed to accounts created by a scan without a chosen number.
+    next_default_phone: u32,
+    /// How many handshakes each pattern completed, for tests of the reconnect path.
+    pub handshakes: HashMap<&'static str, u64>,
+}
+
+impl State {
+    pub fn account_mut(&mut self, phone: &str) -> &mut Account {
+        self.accounts
+            .entry(phone.to_string())
+            .or_insert_with(|| Account::new(phone, &format!("Sim {phone}")))
+    }
+
+    pub fn default_phone(&mut self) -> String {
+        self.next_default_phone += 1;
+        format!("1555010{:04}", self.next_default_phone)
+    }
+
+    /// Whose connection a `(phone, device)` is, if online.
+    pub fn conn_of(&self, phone: &str, device: u16) -> Option<ConnHandle> {
+        self.online.get(&(phone.to_string(), device)).cloned()
+    }
+
+    /// The `(phone, device)` logged in on connection `id`.
+    pub fn device_on(&self, conn_id: u64) -> Option<(String, u16)> {
+        self.online
+            .iter()
+            .find(|(_, conn)| conn.id == conn_id)
+            .map(|(key, _)| key.clone())
+    }
+
+    /// The phone number behind a user part that may be a LID.
+    pub fn phone_of(&self, user: &str, server: wacore_binary::Server) -> Option<String> {
+        if server == wacore_binary::Server::Lid {
+            self.accounts
+                .values()
+                .map(|a| (&a.phone, &a.lid))
+                .chain(self.contacts.values().map(|c| (&c.phone, &c.lid)))
+                .find(|(_, lid)| lid.as_str() == user)
+                .map(|(phone, _)| phone.clone())
+        } else {
+            Some(user.to_string())
+        }
+    }
+
+    pub fn lid_of(&self, phone: &str) -> Option<String> {
+        self.accounts
+            .get(phone)
+            .map(|a| a.lid.clone())
+            .or_else(|| self.contacts.get(phone).map(|c| c.lid.clone()))
+    }
+}
+
+pub struct World {
+    identity: std::sync::RwLock<Arc<ServerIdentity>>,
+    pub state: Mutex<State>,
+    /// Woken on every change a test may be waiting for.
+    pub changed: Notify,
+    next_conn: AtomicU64,
+}
+
+impl World {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self {
+            identity: std::sync::RwLock::new(Arc::new(ServerIdentity::generate())),
+            state: Mutex::new(State::default()),
+            changed: Notify::new(),
+            next_conn: AtomicU64::new(1),
+        })
+    }
+
+    pub fn identity(&self) -> Arc<ServerIdentity> {
+        self.identity
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// A new Noise static key: clients holding the old one must fall back to XX.
+    pub fn rotate_identity(&self) {
+        *self.identity.write().unwrap_or_else(|p| p.into_inner()) =
+            Arc::new(ServerIdentity::generate());
+    }
+
+    pub fn next_conn_id(&self) -> u64 {
+        self.next_conn.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub fn notify(&self) {
+        self.changed.notify_waiters();
+    }
+}
+
+/// The Signal address a simulated device uses for a peer device.
+pub fn address(user: &str, device: u16) -> ProtocolAddress {
+    ProtocolAddress::new(user, u32::from(device).into())
+}
+
+fn random_lid() -> String {
+    format!("1{:014}", rand::random::<u64>() % 100_000_000_000_000)
+}
