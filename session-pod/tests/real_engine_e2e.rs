@@ -45,14 +45,22 @@ async fn the_real_engine_links_restarts_sends_receives_and_is_logged_out_from_th
     // 1. The QR appears through the REST API; the phone scans it.
     let mut session = whatsapp::spawn(&sim, "e2e", home.path(), &args);
     let first_qr = whatsapp::qr_text(&session).await;
-    let linked = sim.scan(&first_qr, Some(PHONE)).await.expect("scan");
+    let scan = reqwest::Client::new()
+        .post(format!("{}/phone/scan", sim.url()))
+        .json(&json!({ "qr": first_qr, "phone": PHONE }))
+        .send()
+        .await
+        .expect("phone API");
+    assert_eq!(scan.status(), StatusCode::OK);
+    let linked: Value = scan.json().await.expect("linked device");
+    let device = linked["device"].as_u64().expect("device id") as u16;
     let info = session.wait_status("connected", WAIT).await;
     assert_eq!(info["phone"], PHONE, "{info}");
     assert_eq!(
         info["pushName"], "Coach Ann",
         "push name from the app-state sync: {info}"
     );
-    assert_eq!(sim.linked_devices(PHONE).await, vec![linked.device]);
+    assert_eq!(sim.linked_devices(PHONE).await, vec![device]);
 
     // 2. A restart resumes the link: connected again, never a QR, over a resumed handshake.
     let (_, clean) = session.terminate();
@@ -73,7 +81,7 @@ async fn the_real_engine_links_restarts_sends_receives_and_is_logged_out_from_th
     assert!(sim.handshakes().await.get("ik").copied().unwrap_or(0) > resumed_before);
     assert_eq!(
         sim.linked_devices(PHONE).await,
-        vec![linked.device],
+        vec![device],
         "still one device"
     );
 
@@ -93,10 +101,7 @@ async fn the_real_engine_links_restarts_sends_receives_and_is_logged_out_from_th
         .await
         .expect("the contact's phone decrypted the message");
     assert_eq!(decrypted.text.as_deref(), Some(text));
-    assert_eq!(
-        decrypted.from,
-        format!("{PHONE}:{}@s.whatsapp.net", linked.device)
-    );
+    assert_eq!(decrypted.from, format!("{PHONE}:{}@s.whatsapp.net", device));
     let delivered = wait_until(WAIT, || async {
         session.get(&format!("/messages/{id}")).await.1["status"] == "delivered"
     })
@@ -173,7 +178,7 @@ async fn the_real_engine_links_restarts_sends_receives_and_is_logged_out_from_th
     );
 
     // 6. The phone logs the device out: logged_out, then a fresh QR to link again.
-    sim.unlink(PHONE, linked.device).await.expect("unlink");
+    sim.unlink(PHONE, device).await.expect("unlink");
     let relinkable = wait_until(WAIT, || async {
         session.get("").await.1["qrAvailable"] == true
     })
@@ -191,4 +196,43 @@ async fn the_real_engine_links_restarts_sends_receives_and_is_logged_out_from_th
     assert!(sim.linked_devices(PHONE).await.is_empty());
     let (_, clean) = session.terminate();
     assert!(clean);
+}
+
+#[tokio::test]
+async fn a_pairing_code_typed_on_the_phone_links_without_a_qr() {
+    const CODE_PHONE: &str = "15550003333";
+    let sim = Simulator::start().await.expect("simulator");
+    sim.add_account(CODE_PHONE, "Code User").await;
+    sim.add_contact(ANN, "Ann", None).await;
+    let home = tempfile::tempdir().unwrap();
+    let session = whatsapp::spawn(&sim, "bycode", home.path(), &[]);
+    session.wait_status("qr", WAIT).await;
+
+    let (status, body) = session
+        .post("/pair-code", json!({ "phone": format!("+{CODE_PHONE}") }))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let code = body["code"].as_str().expect("code").to_string();
+    assert_eq!(
+        code.chars().filter(char::is_ascii_alphanumeric).count(),
+        8,
+        "{body}"
+    );
+    sim.enter_code(CODE_PHONE, &code)
+        .await
+        .expect("the phone takes the code");
+
+    let info = session.wait_status("connected", WAIT).await;
+    assert_eq!(info["phone"], CODE_PHONE, "{info}");
+    assert_eq!(info["pushName"], "Code User", "{info}");
+    let (status, sent) = session
+        .post("/messages", json!({ "to": ANN, "text": "linked by code" }))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{sent}");
+    let id = sent["id"].as_str().unwrap().to_string();
+    let got = sim
+        .wait_delivered(WAIT, |d| d.id == id && d.to == ANN)
+        .await
+        .expect("delivered");
+    assert_eq!(got.text.as_deref(), Some("linked by code"));
 }

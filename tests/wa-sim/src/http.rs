@@ -3,7 +3,9 @@
 //!
 //! | route | body → answer |
 //! |---|---|
+//! | `GET /healthz` | `ok` |
 //! | `POST /phone/scan` | `{qr, phone?}` → `{phone, device, lid}` |
+//! | `POST /phone/code` | `{phone, code}`: the user types a pairing code |
 //! | `POST /phone/unlink` | `{phone, device}` |
 //! | `POST /contacts` | `{phone, pushName, businessName?}` |
 //! | `POST /contacts/{phone}/messages` | `{to, text}` → `{id}` |
@@ -33,7 +35,9 @@ type Shared = State<Arc<World>>;
 pub(crate) fn router(world: Arc<World>) -> Router {
     Router::new()
         .route("/ws/chat", any(chat))
+        .route("/healthz", get(|| async { "ok" }))
         .route("/phone/scan", post(scan))
+        .route("/phone/code", post(enter_code))
         .route("/phone/unlink", post(unlink))
         .route("/contacts", post(add_contact))
         .route("/contacts/{phone}/messages", post(contact_sends))
@@ -70,6 +74,19 @@ struct Scan {
 async fn scan(State(world): Shared, Json(body): Json<Scan>) -> Response {
     match world.scan(&body.qr, body.phone.as_deref()).await {
         Ok(linked) => Json(linked).into_response(),
+        Err(e) => bad_request(e),
+    }
+}
+
+#[derive(Deserialize)]
+struct EnterCode {
+    phone: String,
+    code: String,
+}
+
+async fn enter_code(State(world): Shared, Json(body): Json<EnterCode>) -> Response {
+    match world.enter_code(&body.phone, &body.code).await {
+        Ok(()) => Json(json!({ "ok": true })).into_response(),
         Err(e) => bad_request(e),
     }
 }

@@ -50,6 +50,10 @@ impl World {
                 };
                 app_state_sync(&id, node, patch)
             }
+            ("md", "link_code_companion_reg") => {
+                self.on_link_code_iq(conn, &id, node).await;
+                return;
+            }
             ("md", "remove-companion-device") => {
                 if let Some((phone, device)) = me {
                     self.remove_companion(&phone, device).await;

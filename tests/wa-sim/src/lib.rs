@@ -19,6 +19,7 @@ mod link;
 mod messaging;
 mod nodes;
 pub mod noise;
+mod pair_code;
 mod pairing;
 mod phone;
 pub mod signal;
@@ -94,6 +95,11 @@ impl Simulator {
     /// on first use); `None` makes up a new one.
     pub async fn scan(&self, qr: &str, phone: Option<&str>) -> Result<LinkedDevice, LinkError> {
         self.world.scan(qr, phone).await
+    }
+
+    /// The user types the pairing code a client showed into `phone`'s phone.
+    pub async fn enter_code(&self, phone: &str, code: &str) -> Result<(), LinkError> {
+        self.world.enter_code(phone, code).await
     }
 
     /// The phone removes a linked device (Linked devices → Log out).

@@ -9,7 +9,7 @@ use waproto::whatsapp as wa;
 
 use crate::nodes::{attr, bytes, child, new_id, now_secs, server_jid};
 use crate::pairing::{self, PairingError, QrCode};
-use crate::world::{Companion, ConnHandle, PendingLink, PendingSign, World};
+use crate::world::{Companion, ConnHandle, PendingLink, PendingSign, State, World};
 
 /// How many QR refs a new device gets per connection (WhatsApp sends six).
 const REFS_PER_CONNECTION: usize = 6;
@@ -35,6 +35,10 @@ pub enum LinkError {
     NoAccount(String),
     #[error("account {0} has no companion device {1}")]
     NoDevice(String, u16),
+    #[error("no device asked to link to {0} by code")]
+    NoCodeRequest(String),
+    #[error("not a pairing code: {0}")]
+    BadCode(String),
 }
 
 impl World {
@@ -91,65 +95,16 @@ impl World {
             return Err(LinkError::KeyMismatch);
         }
         let conn = pending.conn.clone();
-        let keys = pending.keys.clone();
-        let noise_key = pending.noise_key;
-        state.pairing.retain(|_, p| p.conn.id != conn.id);
         let phone = match phone {
             Some(p) => p.to_string(),
             None => state.default_phone(),
         };
-        let account = state.account_mut(&phone);
-        let (device, key_index) = account.allocate_companion();
-        let identity = pairing::device_identity_for_pairing(
-            account.primary.identity_key_pair(),
-            account.adv_raw_id,
-            key_index,
-            &keys.identity,
+        Ok(issue_pair_success(
+            &mut state,
+            &conn,
+            &phone,
             &qr.adv_secret,
-        );
-        account.companions.insert(
-            device,
-            Companion {
-                device,
-                noise_key,
-                keys,
-                keys_uploaded: false,
-                key_index,
-                signed_identity: None,
-                linked: false,
-                key_shared: false,
-                offline_queue: Vec::new(),
-            },
-        );
-        let lid = account.lid.clone();
-        let iq_id = new_id();
-        state.pending_signs.insert(
-            iq_id.clone(),
-            PendingSign {
-                conn: conn.clone(),
-                phone: phone.clone(),
-                device,
-            },
-        );
-        conn.send(
-            NodeBuilder::new("iq")
-                .attr("from", server_jid())
-                .attr("id", iq_id)
-                .attr("type", "set")
-                .attr("t", now_secs().to_string())
-                .children([NodeBuilder::new("pair-success")
-                    .children([
-                        NodeBuilder::new("device-identity").bytes(identity).build(),
-                        NodeBuilder::new("platform").attr("name", "android").build(),
-                        NodeBuilder::new("device")
-                            .attr("jid", Jid::pn_device(phone.as_str(), device))
-                            .attr("lid", Jid::lid_device(lid.as_str(), device))
-                            .build(),
-                    ])
-                    .build()])
-                .build(),
-        );
-        Ok(LinkedDevice { phone, device, lid })
+        ))
     }
 
     /// The client answered one of our IQs (`pair-device` acks, `pair-device-sign`).
@@ -256,6 +211,7 @@ impl World {
         state.online.retain(|_, c| c.id != conn_id);
         state.pairing.retain(|_, p| p.conn.id != conn_id);
         state.pending_signs.retain(|_, p| p.conn.id != conn_id);
+        state.code_links.retain(|_, c| c.conn.id != conn_id);
         drop(state);
         self.notify();
     }
@@ -290,6 +246,81 @@ impl World {
         if let Some(account) = state.accounts.get_mut(phone) {
             account.companions.remove(&device);
         }
+    }
+}
+
+/// The phone signs the device on `conn` into account `phone` (QR or code, whichever gave
+/// the ADV secret): `pair-success`, then wait for its `pair-device-sign`.
+pub(crate) fn issue_pair_success(
+    state: &mut State,
+    conn: &ConnHandle,
+    phone: &str,
+    adv_secret: &[u8; 32],
+) -> LinkedDevice {
+    let pending = state
+        .pairing
+        .values()
+        .find(|p| p.conn.id == conn.id)
+        .expect("callers check the connection is pairing");
+    let keys = pending.keys.clone();
+    let noise_key = pending.noise_key;
+    state.pairing.retain(|_, p| p.conn.id != conn.id);
+    state.code_links.retain(|_, c| c.conn.id != conn.id);
+    let account = state.account_mut(phone);
+    let (device, key_index) = account.allocate_companion();
+    let identity = pairing::device_identity_for_pairing(
+        account.primary.identity_key_pair(),
+        account.adv_raw_id,
+        key_index,
+        &keys.identity,
+        adv_secret,
+    );
+    account.companions.insert(
+        device,
+        Companion {
+            device,
+            noise_key,
+            keys,
+            keys_uploaded: false,
+            key_index,
+            signed_identity: None,
+            linked: false,
+            key_shared: false,
+            offline_queue: Vec::new(),
+        },
+    );
+    let lid = account.lid.clone();
+    let iq_id = new_id();
+    state.pending_signs.insert(
+        iq_id.clone(),
+        PendingSign {
+            conn: conn.clone(),
+            phone: phone.to_string(),
+            device,
+        },
+    );
+    conn.send(
+        NodeBuilder::new("iq")
+            .attr("from", server_jid())
+            .attr("id", iq_id)
+            .attr("type", "set")
+            .attr("t", now_secs().to_string())
+            .children([NodeBuilder::new("pair-success")
+                .children([
+                    NodeBuilder::new("device-identity").bytes(identity).build(),
+                    NodeBuilder::new("platform").attr("name", "android").build(),
+                    NodeBuilder::new("device")
+                        .attr("jid", Jid::pn_device(phone, device))
+                        .attr("lid", Jid::lid_device(lid.as_str(), device))
+                        .build(),
+                ])
+                .build()])
+            .build(),
+    );
+    LinkedDevice {
+        phone: phone.to_string(),
+        device,
+        lid,
     }
 }
 

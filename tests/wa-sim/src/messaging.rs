@@ -210,7 +210,7 @@ impl World {
         };
         let message = wa::Message {
             protocol_message: waproto::buffa::MessageField::some(wa::message::ProtocolMessage {
-                r#type: Some(wa::message::protocol_message::Type::APP_STATE_SYNC_KEY_SHARE.into()),
+                r#type: Some(wa::message::protocol_message::Type::APP_STATE_SYNC_KEY_SHARE),
                 app_state_sync_key_share: waproto::buffa::MessageField::some(
                     wa::message::AppStateSyncKeyShare { keys: vec![key] },
                 ),

@@ -76,7 +76,7 @@ pub enum Pattern {
 /// server hello has been sent and the client's finish is awaited (XX and XX-fallback).
 pub enum Step {
     Done(Box<Established>, Vec<u8>),
-    AwaitFinish(PendingXx, Vec<u8>),
+    AwaitFinish(Box<PendingXx>, Vec<u8>),
 }
 
 /// Answers a ClientHello. `accept_ik` false makes the server refuse a resumed (IK) handshake
@@ -108,16 +108,16 @@ pub fn respond(identity: &ServerIdentity, hello_bytes: &[u8], accept_ik: bool) -
             let (pending, server_hello) =
                 xx_server_hello(identity, ephemeral, NOISE_PATTERN_XXFALLBACK)?;
             Ok(Step::AwaitFinish(
-                PendingXx {
+                Box::new(PendingXx {
                     pattern: Pattern::XxFallback,
                     ..pending
-                },
+                }),
                 server_hello,
             ))
         }
         _ => {
             let (pending, server_hello) = xx_server_hello(identity, ephemeral, NOISE_PATTERN_XX)?;
-            Ok(Step::AwaitFinish(pending, server_hello))
+            Ok(Step::AwaitFinish(Box::new(pending), server_hello))
         }
     }
 }
@@ -297,5 +297,122 @@ impl Encryptor {
             .map_err(wacore_noise::HandshakeError::from)?;
         self.counter += 1;
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Our responder against the client's own initiator state machines from `wacore-noise`.
+
+    use wacore_noise::{
+        IkHandshakeState, IkServerHelloOutcome, XxFallbackHandshakeState, XxHandshakeState,
+    };
+
+    use super::*;
+
+    fn client_static() -> KeyPair {
+        KeyPair::generate(&mut rand::rng())
+    }
+
+    /// Both directions of the established transport carry a frame.
+    fn assert_channel(client_write: &NoiseCipher, client_read: &NoiseCipher, server: Established) {
+        let (mut decrypt, mut encrypt) = server.transport.split();
+        let up = client_write.encrypt_with_counter(0, b"ping").unwrap();
+        assert_eq!(decrypt.decrypt(up).unwrap(), b"ping");
+        let mut down = encrypt.encrypt(b"pong").unwrap();
+        client_read
+            .decrypt_in_place_with_counter(0, &mut down)
+            .unwrap();
+        assert_eq!(down, b"pong");
+    }
+
+    #[test]
+    fn xx_completes_with_the_clients_state_machine() {
+        let server = ServerIdentity::generate();
+        let client_kp = client_static();
+        let mut client =
+            XxHandshakeState::new(client_kp.clone(), b"login".to_vec(), &WA_CONN_HEADER).unwrap();
+        let Step::AwaitFinish(pending, server_hello) =
+            respond(&server, &client.build_client_hello().unwrap(), true).unwrap()
+        else {
+            panic!("XX needs a finish");
+        };
+        let finish = client
+            .read_server_hello_and_build_client_finish(&server_hello)
+            .expect("the client accepts our certificate chain");
+        let established = pending.finish(&finish).unwrap();
+        assert_eq!(established.payload, b"login");
+        assert_eq!(established.client_static, raw_public(&client_kp));
+        assert_eq!(established.pattern, Pattern::Xx);
+        let outcome = client.finish().unwrap();
+        assert_eq!(
+            outcome.server_cert_chain.leaf_key,
+            raw_public(&server.static_kp)
+        );
+        assert_channel(&outcome.write_cipher, &outcome.read_cipher, established);
+    }
+
+    #[test]
+    fn ik_resumes_in_one_round_trip() {
+        let server = ServerIdentity::generate();
+        let mut client = IkHandshakeState::new(
+            client_static(),
+            raw_public(&server.static_kp),
+            b"resume".to_vec(),
+            &WA_CONN_HEADER,
+        )
+        .unwrap();
+        let Step::Done(established, server_hello) =
+            respond(&server, &client.build_client_hello().unwrap(), true).unwrap()
+        else {
+            panic!("IK completes with the server hello");
+        };
+        assert_eq!(established.payload, b"resume");
+        assert_eq!(established.pattern, Pattern::Ik);
+        let IkServerHelloOutcome::Continue(outcome) =
+            client.read_server_hello(&server_hello).unwrap()
+        else {
+            panic!("the client must accept the IK answer");
+        };
+        assert_channel(&outcome.write_cipher, &outcome.read_cipher, *established);
+    }
+
+    #[test]
+    fn a_stale_static_falls_back_to_xx_without_a_new_hello() {
+        let old = ServerIdentity::generate();
+        let server = ServerIdentity::generate();
+        let mut client = IkHandshakeState::new(
+            client_static(),
+            raw_public(&old.static_kp),
+            b"resume".to_vec(),
+            &WA_CONN_HEADER,
+        )
+        .unwrap();
+        let Step::AwaitFinish(pending, server_hello) =
+            respond(&server, &client.build_client_hello().unwrap(), true).unwrap()
+        else {
+            panic!("a stale static cannot complete IK");
+        };
+        let IkServerHelloOutcome::Fallback(inputs) =
+            client.read_server_hello(&server_hello).unwrap()
+        else {
+            panic!("the client must pivot to XX-fallback");
+        };
+        let mut fallback =
+            XxFallbackHandshakeState::from_ik_failure(*inputs, &WA_CONN_HEADER).unwrap();
+        let finish = fallback.build_client_finish().unwrap();
+        let established = pending.finish(&finish).unwrap();
+        assert_eq!(established.pattern, Pattern::XxFallback);
+        assert_eq!(established.payload, b"resume");
+        let outcome = fallback.finish().unwrap();
+        assert_channel(&outcome.write_cipher, &outcome.read_cipher, established);
+    }
+
+    #[test]
+    fn garbage_is_refused_not_panicked_on() {
+        let server = ServerIdentity::generate();
+        assert!(respond(&server, b"\x00\x01garbage", true).is_err());
+        let hello = waproto::codec::handshake_message_to_vec(&HandshakeMessage::default());
+        assert!(respond(&server, &hello, true).is_err());
     }
 }

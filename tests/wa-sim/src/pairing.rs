@@ -23,11 +23,11 @@ const DEEP_LINK_PREFIX: &str = "https://wa.me/settings/linked_devices#";
 #[derive(Debug, thiserror::Error)]
 pub enum PairingError {
     #[error("not a WhatsApp linking QR code: {0}")]
-    BadQr(String),
+    Qr(String),
     #[error("registration data: {0}")]
-    BadRegistration(String),
+    Registration(String),
     #[error("device signature: {0}")]
-    BadSignature(String),
+    Signature(String),
 }
 
 /// The data of a linking QR: `ref,noise,identity,adv-secret[,client-type]`.
@@ -45,7 +45,7 @@ impl QrCode {
         let body = body.strip_prefix(DEEP_LINK_PREFIX).unwrap_or(body);
         let fields: Vec<&str> = body.split(',').collect();
         if fields.len() < 4 || fields.iter().any(|f| f.is_empty()) {
-            return Err(PairingError::BadQr(format!(
+            return Err(PairingError::Qr(format!(
                 "expected 4 or 5 comma-separated fields, got {}",
                 fields.len()
             )));
@@ -55,7 +55,7 @@ impl QrCode {
                 .decode(field)
                 .ok()
                 .and_then(|b| <[u8; 32]>::try_from(b).ok())
-                .ok_or_else(|| PairingError::BadQr(format!("{what} is not 32 base64 bytes")))
+                .ok_or_else(|| PairingError::Qr(format!("{what} is not 32 base64 bytes")))
         };
         Ok(Self {
             reference: fields[0].to_string(),
@@ -70,7 +70,7 @@ impl QrCode {
 pub fn registration_keys(
     data: &wa::client_payload::DevicePairingRegistrationData,
 ) -> Result<PublishedKeys, PairingError> {
-    let bad = |what: &str| PairingError::BadRegistration(format!("missing or malformed {what}"));
+    let bad = |what: &str| PairingError::Registration(format!("missing or malformed {what}"));
     let registration_id = data
         .e_regid
         .as_deref()
@@ -94,7 +94,7 @@ pub fn registration_keys(
         PublicKey::from_djb_public_key_bytes(&identity).map_err(|_| bad("eIdent"))?;
     let spk_key = PublicKey::from_djb_public_key_bytes(&spk).map_err(|_| bad("eSkeyVal"))?;
     if !identity_key.verify_signature(&spk_key.serialize(), &signature) {
-        return Err(PairingError::BadRegistration(
+        return Err(PairingError::Registration(
             "signed pre-key signature does not verify".into(),
         ));
     }
@@ -157,7 +157,7 @@ pub fn verify_device_signature(
     companion_identity: &[u8; 32],
     account: &IdentityKeyPair,
 ) -> Result<(wa::ADVSignedDeviceIdentity, u32), PairingError> {
-    let bad = |what: &str| PairingError::BadSignature(what.to_string());
+    let bad = |what: &str| PairingError::Signature(what.to_string());
     let signed = wa::ADVSignedDeviceIdentity::decode_from_slice(signed_identity)
         .map_err(|_| bad("undecodable ADVSignedDeviceIdentity"))?;
     let details = signed.details.as_deref().ok_or_else(|| bad("no details"))?;

@@ -195,6 +195,16 @@ pub struct PendingLink {
     pub noise_key: [u8; 32],
 }
 
+/// A `companion_hello` (link by code) waiting for the user to type the code on `phone`.
+pub struct CodeLink {
+    pub conn: ConnHandle,
+    pub reference: Vec<u8>,
+    /// The companion's ephemeral key, encrypted with the code.
+    pub wrapped_ephemeral: Vec<u8>,
+    /// Once the code was typed: the primary's ephemeral and the companion's, decrypted.
+    pub exchange: Option<(wacore_libsignal::protocol::KeyPair, [u8; 32])>,
+}
+
 /// A `pair-success` waiting for the client's `pair-device-sign`.
 pub struct PendingSign {
     pub conn: ConnHandle,
@@ -209,6 +219,8 @@ pub struct State {
     pub groups: Vec<Group>,
     pub pairing: HashMap<String, PendingLink>,
     pub pending_signs: HashMap<String, PendingSign>,
+    /// Devices waiting for their pairing code to be typed on the phone, by phone number.
+    pub code_links: HashMap<String, CodeLink>,
     /// Logged-in connections by `(phone, device)`.
     pub online: HashMap<(String, u16), ConnHandle>,
     pub delivered: Vec<Delivered>,

@@ -111,6 +111,12 @@ impl Inner {
             return Ok(());
         }
         self.emit(EngineEvent::Connecting { last_error: None });
+        if cfg!(feature = "danger-skip-cert-chain-verify") {
+            tracing::warn!(
+                "built with danger-skip-cert-chain-verify: WhatsApp's server certificate is not \
+                 verified (a test build for the protocol simulator, never for production)"
+            );
+        }
         let db = self.dir.join(WHATSAPP_DB);
         let store = match SqliteStore::new(&db.to_string_lossy()).await {
             Ok(store) => store,
