@@ -65,7 +65,7 @@ async fn the_real_engine_links_restarts_sends_receives_and_is_logged_out_from_th
     // 2. A restart resumes the link: connected again, never a QR, over a resumed handshake.
     let (_, clean) = session.terminate();
     assert!(clean, "SIGTERM exits 0");
-    let resumed_before = sim.handshakes().await.get("ik").copied().unwrap_or(0);
+    let resumed_before = sim.handshake_count("ik").await;
     let mut session = whatsapp::spawn(&sim, "e2e", home.path(), &args);
     let mut saw_qr = false;
     let mut reconnected = false;
@@ -78,7 +78,7 @@ async fn the_real_engine_links_restarts_sends_receives_and_is_logged_out_from_th
     }
     assert!(reconnected, "connected again after the restart");
     assert!(!saw_qr, "no QR after a restart");
-    assert!(sim.handshakes().await.get("ik").copied().unwrap_or(0) > resumed_before);
+    assert!(sim.handshake_count("ik").await > resumed_before);
     assert_eq!(
         sim.linked_devices(PHONE).await,
         vec![device],

@@ -51,16 +51,13 @@ async fn assert_decrypted(sim: &Simulator, id: &str, text: &str) {
 async fn a_dropped_socket_reconnects_and_what_was_queued_meanwhile_goes_out() {
     let sim = simulator().await;
     let linked = whatsapp::linked(&sim, "drop", PHONE, &[]).await;
-    let before = sim.handshakes().await.get("ik").copied().unwrap_or(0);
+    let before = sim.handshake_count("ik").await;
 
     assert_eq!(sim.drop_connections(PHONE).await, 1);
     let queued = send(&linked.session, "sent while the socket was down", true).await;
     linked.session.wait_status("connected", WAIT).await;
     assert!(sim.wait_online(WAIT, PHONE, linked.device).await);
-    assert!(
-        sim.handshakes().await.get("ik").copied().unwrap_or(0) > before,
-        "resumed"
-    );
+    assert!(sim.handshake_count("ik").await > before, "resumed");
     assert_decrypted(&sim, &queued, "sent while the socket was down").await;
     let after = send(&linked.session, "and after it", false).await;
     assert_decrypted(&sim, &after, "and after it").await;
@@ -70,12 +67,11 @@ async fn a_dropped_socket_reconnects_and_what_was_queued_meanwhile_goes_out() {
 async fn a_515_stream_error_reconnects_at_once() {
     let sim = simulator().await;
     let linked = whatsapp::linked(&sim, "restart515", PHONE, &[]).await;
-    let before = sim.handshakes().await.get("ik").copied().unwrap_or(0);
+    let before = sim.handshake_count("ik").await;
     assert_eq!(sim.stream_error(PHONE, 515).await, 1);
     assert!(
         wait_until(WAIT, || async {
-            sim.handshakes().await.get("ik").copied().unwrap_or(0) > before
-                && sim.is_online(PHONE, linked.device).await
+            sim.handshake_count("ik").await > before && sim.is_online(PHONE, linked.device).await
         })
         .await,
         "logged in again"
@@ -191,12 +187,7 @@ async fn a_rotated_server_key_makes_the_resume_fall_back_to_xx() {
     sim.drop_connections(PHONE).await;
     assert!(
         wait_until(WAIT, || async {
-            sim.handshakes()
-                .await
-                .get("xx-fallback")
-                .copied()
-                .unwrap_or(0)
-                == 1
+            sim.handshake_count("xx-fallback").await == 1
                 && sim.is_online(PHONE, linked.device).await
         })
         .await,

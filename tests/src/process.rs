@@ -83,7 +83,11 @@ impl Drop for Process {
 fn launch(bin: &str, args: &[String], env: &[(String, String)]) -> (Child, String) {
     let mut child = Command::new(bin)
         .args(args)
-        .env("RUST_LOG", "warn")
+        // WAGATE_CHILD_LOG=debug (any RUST_LOG filter) shows what the spawned binaries log.
+        .env(
+            "RUST_LOG",
+            std::env::var("WAGATE_CHILD_LOG").unwrap_or_else(|_| "warn".into()),
+        )
         .envs(env.iter().map(|(k, v)| (k, v)))
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())

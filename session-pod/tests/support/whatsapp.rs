@@ -11,8 +11,19 @@ use wagate_wa_sim::{LinkedDevice, Simulator};
 /// web.whatsapp.com that this machine cannot make.
 pub const VERSION: &str = "2.3000.1023456789";
 
+/// `WAGATE_SIM_LOG=debug` prints every node the simulator sends and receives.
+fn sim_log() {
+    if let Ok(filter) = std::env::var("WAGATE_SIM_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(format!("wagate_wa_sim={filter}"))
+            .with_test_writer()
+            .try_init();
+    }
+}
+
 /// A real-engine session process dialing `sim`, with data under `home`.
 pub fn spawn(sim: &Simulator, id: &str, home: &Path, extra: &[&str]) -> SessionProcess {
+    sim_log();
     let ws = sim.ws_url();
     let mut args = vec![
         "--engine",

@@ -12,9 +12,14 @@ impl World {
             "iq" => self.on_iq(conn, &node).await,
             "message" => self.on_message(conn, &node).await,
             "receipt" => self.on_receipt(conn, &node).await,
-            // Acks of what we sent, presence, chat state and client-side `<ib>`s need no
-            // answer from a server that does not model them.
-            "ack" | "presence" | "chatstate" | "ib" | "unified_session" => {}
+            "ack" => {
+                if let Some(id) = crate::nodes::attr(&node, "id") {
+                    self.acknowledged(conn, &id).await;
+                }
+            }
+            // Presence, chat state and client-side `<ib>`s need no answer from a server
+            // that does not model them.
+            "presence" | "chatstate" | "ib" | "unified_session" => {}
             other => tracing::info!("unmodelled stanza <{other}>: {}", crate::wire::xml(&node)),
         }
     }

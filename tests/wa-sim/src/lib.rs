@@ -206,6 +206,11 @@ impl Simulator {
         self.world.state.lock().await.handshakes.clone()
     }
 
+    /// Completed handshakes of one pattern.
+    pub async fn handshake_count(&self, pattern: &str) -> u64 {
+        self.handshakes().await.get(pattern).copied().unwrap_or(0)
+    }
+
     /// Cuts every connection of the account (a network drop).
     pub async fn drop_connections(&self, phone: &str) -> usize {
         self.world.drop_connections(phone).await

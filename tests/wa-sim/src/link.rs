@@ -286,7 +286,7 @@ pub(crate) fn issue_pair_success(
             signed_identity: None,
             linked: false,
             key_shared: false,
-            offline_queue: Vec::new(),
+            unacked: Vec::new(),
         },
     );
     let lid = account.lid.clone();

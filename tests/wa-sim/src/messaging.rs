@@ -40,6 +40,8 @@ impl World {
         }
         let sender = address(&phone, device);
         let mut contact_recipients = Vec::new();
+        // The companion asked its own primary for app-state keys it is missing.
+        let mut key_request = false;
         for (target, enc) in targets {
             let Some(target_phone) = state.phone_of(&target.user, target.server) else {
                 continue;
@@ -63,6 +65,8 @@ impl World {
                         });
                         if target_phone != phone {
                             contact_recipients.push(target_phone.clone());
+                        } else if asks_for_app_state_keys(&inner) {
+                            key_request = true;
                         }
                     }
                     Err(e) => tracing::warn!("{target}: undecodable plaintext: {e}"),
@@ -73,6 +77,10 @@ impl World {
         let ack_delay = state.faults.ack_delay;
         drop(state);
         self.notify();
+        if key_request {
+            // The phone answers a key request with a key share, as it does at linking.
+            self.share_app_state_key(&phone, device).await;
+        }
 
         // The server's ack, then (as the recipient's phone gets it) the delivery receipt.
         let conn = conn.clone();
@@ -102,6 +110,7 @@ impl World {
             return;
         };
         let kind = attr(node, "type").unwrap_or_else(|| "delivery".into());
+        self.acknowledged(conn, &id).await;
         conn.send(
             NodeBuilder::new("ack")
                 .attr("class", "receipt")
@@ -117,8 +126,24 @@ impl World {
         self.notify();
     }
 
-    /// The client went `<active/>`: flush what arrived while it was away, then say so.
-    /// A companion's first time online after linking also gets its app-state key.
+    /// The client acknowledged stanza `id` (by `<receipt>` or `<ack>`): stop redelivering it.
+    pub async fn acknowledged(&self, conn: &ConnHandle, id: &str) {
+        let mut state = self.state.lock().await;
+        let Some((phone, device)) = state.device_on(conn.id) else {
+            return;
+        };
+        if let Some(companion) = state
+            .accounts
+            .get_mut(&phone)
+            .and_then(|a| a.companions.get_mut(&device))
+        {
+            companion.unacked.retain(|(pending, _)| pending != id);
+        }
+    }
+
+    /// The client went `<active/>`: (re)send what it has not acknowledged, then say the
+    /// offline queue is done. A companion's first time online after linking also gets the
+    /// primary's app-state key.
     pub async fn went_active(&self, conn: &ConnHandle, phone: &str, device: u16) {
         let first_time = {
             let mut state = self.state.lock().await;
@@ -134,12 +159,12 @@ impl World {
         if first_time {
             self.share_app_state_key(phone, device).await;
         }
-        let mut state = self.state.lock().await;
-        let queued = state
+        let state = self.state.lock().await;
+        let queued: Vec<Node> = state
             .accounts
-            .get_mut(phone)
-            .and_then(|a| a.companions.get_mut(&device))
-            .map(|c| std::mem::take(&mut c.offline_queue))
+            .get(phone)
+            .and_then(|a| a.companions.get(&device))
+            .map(|c| c.unacked.iter().map(|(_, node)| node.clone()).collect())
             .unwrap_or_default();
         let count = queued.len();
         for node in queued {
@@ -333,19 +358,20 @@ async fn encrypt_to_device(
     ))
 }
 
-/// Sends `node` now if the device is online, else keeps it for its next `<active/>`.
+/// Queues `node` for the device until it acknowledges it, and sends it now when online.
 fn deliver(state: &mut State, phone: &str, device: u16, conn: Option<ConnHandle>, node: Node) {
-    match conn {
-        Some(conn) => conn.send(node),
-        None => {
-            if let Some(c) = state
-                .accounts
-                .get_mut(phone)
-                .and_then(|a| a.companions.get_mut(&device))
-            {
-                c.offline_queue.push(node);
-            }
-        }
+    let Some(companion) = state
+        .accounts
+        .get_mut(phone)
+        .and_then(|a| a.companions.get_mut(&device))
+    else {
+        return;
+    };
+    companion
+        .unacked
+        .push((attr(&node, "id").unwrap_or_default(), node.clone()));
+    if let Some(conn) = conn {
+        conn.send(node);
     }
 }
 
@@ -359,6 +385,13 @@ pub fn receipt(id: &str, contact: &str, kind: Option<&str>) -> Node {
         node = node.attr("type", kind);
     }
     node.build()
+}
+
+fn asks_for_app_state_keys(message: &wa::Message) -> bool {
+    message
+        .protocol_message
+        .as_option()
+        .is_some_and(|p| p.app_state_sync_key_request.is_set())
 }
 
 /// The text of a message, whichever way it carries one.

@@ -107,8 +107,10 @@ pub struct Companion {
     pub linked: bool,
     /// Whether the primary already shared its app-state sync key with it.
     pub key_shared: bool,
-    /// Stanzas that arrived while it was offline, delivered after it goes active.
-    pub offline_queue: Vec<Node>,
+    /// Stanzas for it that it has not acknowledged yet, by id, oldest first: sent at once
+    /// when it is online, and (again) after its next `<active/>` until it acknowledges
+    /// them, as WhatsApp's offline queue does.
+    pub unacked: Vec<(String, Node)>,
 }
 
 /// Someone the account can talk to: a phone with one device and its own Signal keys.
