@@ -114,6 +114,13 @@ async fn the_real_engine_links_restarts_sends_receives_and_is_logged_out_from_th
     .await;
     assert!(read, "the read receipt makes it read");
 
+    // A number that is not on WhatsApp fails fast instead of going nowhere.
+    let (status, body) = session
+        .post("/messages", json!({ "to": NOBODY, "text": "anyone?" }))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert_eq!(body["error"]["code"], "number_not_on_whatsapp", "{body}");
+
     // 4. Receive: a Signal message from the contact reaches the webhook, and the phone
     //    gets a receipt for it.
     let inbound = sim

@@ -145,7 +145,7 @@ impl World {
     /// offline queue is done. A companion's first time online after linking also gets the
     /// primary's app-state key.
     pub async fn went_active(&self, conn: &ConnHandle, phone: &str, device: u16) {
-        let first_time = {
+        let (queued, first_time) = {
             let mut state = self.state.lock().await;
             let Some(companion) = state
                 .accounts
@@ -154,21 +154,16 @@ impl World {
             else {
                 return;
             };
-            !std::mem::replace(&mut companion.key_shared, true)
+            let queued: Vec<Node> = companion.unacked.iter().map(|(_, n)| n.clone()).collect();
+            (queued, !std::mem::replace(&mut companion.key_shared, true))
         };
-        if first_time {
-            self.share_app_state_key(phone, device).await;
-        }
-        let state = self.state.lock().await;
-        let queued: Vec<Node> = state
-            .accounts
-            .get(phone)
-            .and_then(|a| a.companions.get(&device))
-            .map(|c| c.unacked.iter().map(|(_, node)| node.clone()).collect())
-            .unwrap_or_default();
-        let count = queued.len();
+        let mut count = queued.len();
         for node in queued {
             conn.send(node);
+        }
+        if first_time {
+            self.share_app_state_key(phone, device).await;
+            count += 1;
         }
         conn.send(
             NodeBuilder::new("ib")

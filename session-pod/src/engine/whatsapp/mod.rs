@@ -8,7 +8,7 @@ mod inbound;
 mod outgoing;
 mod transport;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
@@ -43,6 +43,8 @@ pub struct WhatsAppEngine {
 
 /// Senders waiting for the server's ack of a message id: `Some(code)` on a nack.
 type AckWaiters = Mutex<HashMap<String, oneshot::Sender<Option<String>>>>;
+/// Numbers confirmed on WhatsApp since start; past this many the set starts over.
+const REGISTERED_CACHE_MAX: usize = 10_000;
 
 struct Inner {
     dir: PathBuf,
@@ -51,6 +53,8 @@ struct Inner {
     sink: EventSink,
     bot: tokio::sync::Mutex<Option<BotHandle>>,
     acks: AckWaiters,
+    /// Recipients already confirmed on WhatsApp, so only a first message costs a lookup.
+    registered: Mutex<HashSet<String>>,
     /// Work that must run outside the event drain (it stops the client feeding the drain).
     commands: mpsc::UnboundedSender<Command>,
     me: Weak<Inner>,
@@ -73,6 +77,7 @@ impl WhatsAppEngine {
             sink,
             bot: tokio::sync::Mutex::new(None),
             acks: Mutex::new(HashMap::new()),
+            registered: Mutex::new(HashSet::new()),
             commands,
             me: me.clone(),
         });
@@ -331,6 +336,37 @@ async fn drain_events(engine: Weak<Inner>, mut rx: mpsc::UnboundedReceiver<Arc<E
     }
 }
 
+impl WhatsAppEngine {
+    /// A message to a number that is not on WhatsApp would go nowhere (the library sends
+    /// only our own devices' copies), so fail it as `number_not_on_whatsapp` up front.
+    async fn ensure_registered(&self, number: &str) -> Result<(), EngineError> {
+        let known = |inner: &Inner| {
+            inner
+                .registered
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains(number)
+        };
+        if known(&self.inner) {
+            return Ok(());
+        }
+        let checked = self.check_numbers(&[number.to_string()]).await?;
+        if !checked.first().is_some_and(|c| c.on_whats_app) {
+            return Err(EngineError::NotOnWhatsApp(number.to_string()));
+        }
+        let mut registered = self
+            .inner
+            .registered
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if registered.len() >= REGISTERED_CACHE_MAX {
+            registered.clear();
+        }
+        registered.insert(number.to_string());
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl Engine for WhatsAppEngine {
     fn kind(&self) -> EngineKind {
@@ -373,6 +409,9 @@ impl Engine for WhatsAppEngine {
             .to
             .parse()
             .map_err(|e| EngineError::Permanent(format!("bad recipient {}: {e}", message.to)))?;
+        if to.is_pn() {
+            self.ensure_registered(&to.user).await?;
+        }
         let body = outgoing::build(&client, message).await?;
         let (tx, rx) = oneshot::channel();
         self.inner
