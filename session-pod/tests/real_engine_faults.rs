@@ -198,3 +198,57 @@ async fn a_rotated_server_key_makes_the_resume_fall_back_to_xx() {
     let id = send(&linked.session, "new key, same link", false).await;
     assert_decrypted(&sim, &id, "new key, same link").await;
 }
+
+#[tokio::test]
+async fn an_inbound_message_that_cannot_be_queued_is_not_acknowledged_and_comes_again() {
+    let sim = simulator().await;
+    let receiver = WebhookReceiver::start().await;
+    let linked = whatsapp::linked(
+        &sim,
+        "durable",
+        PHONE,
+        &[
+            "--webhook-url",
+            receiver.url.as_str(),
+            "--webhook-events",
+            "message.received",
+        ],
+    )
+    .await;
+
+    // Another process holds gateway.db's write lock: the session cannot queue anything.
+    let db = rusqlite::Connection::open(linked.session.dir.join("gateway.db")).unwrap();
+    db.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let id = sim
+        .send_text(ANN, PHONE, "do not lose me")
+        .await
+        .expect("Ann sends");
+    // The session retries its write for 5 s, then does not acknowledge the message.
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    assert!(
+        sim.client_receipts().await.iter().all(|r| r.id != id),
+        "acknowledged although it was not stored"
+    );
+    assert!(receiver.accepted("message.received").is_empty());
+
+    // The lock goes away; on the next connection WhatsApp delivers the message again.
+    db.execute_batch("ROLLBACK").unwrap();
+    drop(db);
+    sim.drop_connections(PHONE).await;
+    assert!(
+        wait_until(WAIT, || async {
+            receiver
+                .accepted("message.received")
+                .iter()
+                .any(|d| d.json()["data"]["messageId"] == id.as_str())
+        })
+        .await,
+        "the message reached the webhook after all"
+    );
+    let event = receiver.accepted("message.received")[0].json();
+    assert_eq!(event["data"]["text"], "do not lose me");
+    assert!(
+        sim.wait_client_receipt(WAIT, &id).await.is_some(),
+        "acknowledged once stored"
+    );
+}

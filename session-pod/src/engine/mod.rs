@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use wagate_api::{GroupInfo, MediaType, MessageKind, MessageStatus, NumberCheck};
 
 /// Where engines report what happens; the session runtime is the only reader.
@@ -40,13 +40,48 @@ pub enum EngineEvent {
     },
     /// Unrecoverable without an operator (client outdated, storage broken, stream replaced).
     Failed { reason: String },
-    /// A message someone sent to this account.
-    Message(Box<InboundMessage>),
+    /// A message someone sent to this account; `Committed` is told whether it was queued
+    /// durably, so the engine acknowledges it to WhatsApp only then.
+    Message(Box<InboundMessage>, Committed),
     /// Delivery progress of messages we sent.
     Receipt {
         message_ids: Vec<String>,
         status: MessageStatus,
     },
+}
+
+/// The session's answer to an inbound message: stored durably (`true`) or not (`false`).
+/// An engine that does not wait for it passes [`Committed::not_awaited`].
+#[derive(Clone, Default)]
+pub struct Committed(Option<Arc<std::sync::Mutex<Option<oneshot::Sender<bool>>>>>);
+
+impl Committed {
+    pub fn channel() -> (Self, oneshot::Receiver<bool>) {
+        let (tx, rx) = oneshot::channel();
+        (Self(Some(Arc::new(std::sync::Mutex::new(Some(tx))))), rx)
+    }
+
+    pub fn not_awaited() -> Self {
+        Self(None)
+    }
+
+    pub fn report(&self, durable: bool) {
+        if let Some(slot) = &self.0
+            && let Some(tx) = slot.lock().unwrap_or_else(|p| p.into_inner()).take()
+        {
+            let _ = tx.send(durable);
+        }
+    }
+}
+
+impl std::fmt::Debug for Committed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Committed(awaited)"
+        } else {
+            "Committed(not awaited)"
+        })
+    }
 }
 
 /// An inbound message, with its media already downloaded.

@@ -407,7 +407,10 @@ impl Sandbox for SimulatorEngine {
         if !self.lock().connected {
             return Err(EngineError::NotConnected);
         }
-        self.emit(EngineEvent::Message(Box::new(message)));
+        self.emit(EngineEvent::Message(
+            Box::new(message),
+            super::Committed::not_awaited(),
+        ));
         Ok(())
     }
 

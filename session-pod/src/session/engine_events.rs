@@ -118,7 +118,9 @@ impl Session {
                 })
                 .await
             }
-            EngineEvent::Message(message) => self.receive(*message).await,
+            EngineEvent::Message(message, committed) => {
+                committed.report(self.receive(*message).await)
+            }
             EngineEvent::Receipt {
                 message_ids,
                 status,
@@ -169,7 +171,8 @@ impl Session {
         }
     }
 
-    async fn receive(&self, message: InboundMessage) {
+    /// Publishes an inbound message; `false` when its webhook delivery could not be queued.
+    async fn receive(&self, message: InboundMessage) -> bool {
         self.metrics
             .messages_received
             .with_label_values(&[&self.id])
@@ -201,7 +204,7 @@ impl Session {
             EventKind::MessageReceived,
             serde_json::to_value(data).expect("serializable"),
         )
-        .await;
+        .await
     }
 
     async fn keep_media(

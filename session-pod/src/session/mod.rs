@@ -259,7 +259,9 @@ impl Session {
     }
 
     /// Fans an event out to SSE subscribers and, durably, to the webhook queue.
-    pub(crate) async fn publish(&self, kind: EventKind, data: serde_json::Value) {
+    /// Sends `kind` to SSE subscribers and queues it for the webhook; `false` when the
+    /// webhook wants it but the delivery could not be queued.
+    pub(crate) async fn publish(&self, kind: EventKind, data: serde_json::Value) -> bool {
         let event = GatewayEvent {
             event: kind,
             session_id: self.id.clone(),
@@ -269,7 +271,7 @@ impl Session {
         let _ = self.events.send(event.clone());
         let subscribed = self.webhook_target().await.is_some_and(|t| t.wants(kind));
         if !subscribed {
-            return;
+            return true;
         }
         let body = serde_json::to_string(&event).expect("events serialize");
         let delivery_id = uuid::Uuid::new_v4().to_string();
@@ -278,9 +280,13 @@ impl Session {
             .webhook_enqueue(delivery_id, kind.as_str().to_string(), body, now_ms())
             .await
         {
-            Ok(()) => self.webhook_wake.notify_one(),
+            Ok(()) => {
+                self.webhook_wake.notify_one();
+                true
+            }
             Err(e) => {
-                tracing::error!(session = %self.id, error = %e, "cannot queue webhook delivery")
+                tracing::error!(session = %self.id, error = %e, "cannot queue webhook delivery");
+                false
             }
         }
     }

@@ -104,13 +104,20 @@ impl World {
         });
     }
 
-    /// A receipt from the client for something a phone sent it.
+    /// A receipt from the client for something a phone sent it (one id, or several when the
+    /// client aggregates the receipts of an offline backlog in a `<list>`).
     pub async fn on_receipt(&self, conn: &ConnHandle, node: &Node) {
         let (Some(id), Some(to)) = (attr(node, "id"), attr(node, "to")) else {
             return;
         };
         let kind = attr(node, "type").unwrap_or_else(|| "delivery".into());
-        self.acknowledged(conn, &id).await;
+        let mut ids = vec![id.clone()];
+        if let Some(list) = child(node, "list") {
+            ids.extend(children(list, "item").filter_map(|item| attr(item, "id")));
+        }
+        for id in &ids {
+            self.acknowledged(conn, id).await;
+        }
         conn.send(
             NodeBuilder::new("ack")
                 .attr("class", "receipt")
@@ -118,11 +125,15 @@ impl World {
                 .attr("from", to.as_str())
                 .build(),
         );
-        self.state
-            .lock()
-            .await
-            .client_receipts
-            .push(ClientReceipt { id, to, kind });
+        let mut state = self.state.lock().await;
+        for id in ids {
+            state.client_receipts.push(ClientReceipt {
+                id,
+                to: to.clone(),
+                kind: kind.clone(),
+            });
+        }
+        drop(state);
         self.notify();
     }
 

@@ -4,6 +4,7 @@
 //! through its event bus and through a transport factory that reports dial failures, so
 //! the session can say *why* it is still `connecting`.
 
+mod durability;
 mod inbound;
 mod outgoing;
 mod transport;
@@ -23,8 +24,8 @@ use whatsapp_rust::types::events::ConnectFailureReason;
 use whatsapp_rust::wacore::types::presence::ReceiptType;
 
 use super::{
-    Engine, EngineError, EngineEvent, EngineKind, EngineOptions, EventSink, OutgoingMessage,
-    PairCode, SentAck,
+    Committed, Engine, EngineError, EngineEvent, EngineKind, EngineOptions, EventSink,
+    OutgoingMessage, PairCode, SentAck,
 };
 
 pub const WHATSAPP_DB: &str = "whatsapp.db";
@@ -53,6 +54,8 @@ struct Inner {
     sink: EventSink,
     bot: tokio::sync::Mutex<Option<BotHandle>>,
     acks: AckWaiters,
+    /// Inbound messages the durability hook already handed to the session.
+    handled: Arc<durability::Handled>,
     /// Recipients already confirmed on WhatsApp, so only a first message costs a lookup.
     registered: Mutex<HashSet<String>>,
     /// Work that must run outside the event drain (it stops the client feeding the drain).
@@ -78,6 +81,7 @@ impl WhatsAppEngine {
             bot: tokio::sync::Mutex::new(None),
             acks: Mutex::new(HashMap::new()),
             registered: Mutex::new(HashSet::new()),
+            handled: Arc::default(),
             commands,
             me: me.clone(),
         });
@@ -149,6 +153,10 @@ impl Inner {
             .with_runtime(TokioRuntime)
             .with_event_delivery(EventDelivery::Ordered {
                 capacity: EVENT_MAILBOX,
+            })
+            .with_inbound_durability_hook(durability::QueueBeforeAck {
+                sink: self.sink.clone(),
+                handled: self.handled.clone(),
             })
             .on_event(move |event, _client| {
                 let tx = tx.clone();
@@ -289,8 +297,14 @@ impl Inner {
             Event::Messages(batch) => {
                 let client = self.bot.lock().await.as_ref().map(|b| b.client());
                 for message in batch.messages.iter() {
+                    if self.handled.contains(&durability::Handled::key(message)) {
+                        continue;
+                    }
                     if let Some(inbound) = inbound::convert(client.as_deref(), message).await {
-                        self.emit(EngineEvent::Message(Box::new(inbound)));
+                        self.emit(EngineEvent::Message(
+                            Box::new(inbound),
+                            Committed::not_awaited(),
+                        ));
                     }
                 }
             }
