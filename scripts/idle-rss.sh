@@ -33,8 +33,10 @@ measure simulator 18181
 measure whatsapp 18182
 
 # The real engine, linked and connected to the protocol simulator.
-cargo build --release -q --target-dir target/wa-sim-release -p wagate-wa-sim -p wagate-session \
-  --features wagate-session/danger-skip-cert-chain-verify
+# (Two builds: `--features pkg/feature` next to a second `-p` is not applied.)
+cargo build --release -q --target-dir target/wa-sim-release -p wagate-wa-sim
+cargo build --release -q --target-dir target/wa-sim-release -p wagate-session \
+  --features danger-skip-cert-chain-verify
 sim_bin=target/wa-sim-release/release/wagate-wa-sim
 real_bin=target/wa-sim-release/release/wagate-session
 "$sim_bin" --listen 127.0.0.1:18183 >/dev/null 2>&1 &

@@ -119,9 +119,7 @@ impl World {
         }
         if child(node, "count").is_some() {
             let count = state
-                .accounts
-                .get(phone)
-                .and_then(|a| a.companions.get(&device))
+                .companion(phone, device)
                 .map_or(0, |c| c.keys.pre_keys.len());
             return iq_result(
                 id,
@@ -140,12 +138,7 @@ impl World {
             return iq_result(id, vec![NodeBuilder::new("list").children(users).build()]);
         }
         if child(node, "digest").is_some() {
-            return match state
-                .accounts
-                .get(phone)
-                .and_then(|a| a.companions.get(&device))
-                .filter(|c| c.keys_uploaded)
-            {
+            return match state.companion(phone, device).filter(|c| c.keys_uploaded) {
                 Some(companion) => iq_result(id, vec![key_digest(&companion.keys)]),
                 // Nothing uploaded yet: the client's cue to upload.
                 None => iq_error(id, 404, "item-not-found"),
@@ -208,11 +201,7 @@ fn upload_keys(
     phone: &str,
     device: u16,
 ) -> Result<(), &'static str> {
-    let companion = state
-        .accounts
-        .get_mut(phone)
-        .and_then(|a| a.companions.get_mut(&device))
-        .ok_or("unknown device")?;
+    let companion = state.companion_mut(phone, device).ok_or("unknown device")?;
     let skey_parent = child(node, "rotate").unwrap_or(node);
     if let Some(skey) = child(skey_parent, "skey") {
         let key_id = child(skey, "id")

@@ -143,11 +143,7 @@ impl World {
         let Some((phone, device)) = state.device_on(conn.id) else {
             return;
         };
-        if let Some(companion) = state
-            .accounts
-            .get_mut(&phone)
-            .and_then(|a| a.companions.get_mut(&device))
-        {
+        if let Some(companion) = state.companion_mut(&phone, device) {
             companion.unacked.retain(|(pending, _)| pending != id);
         }
     }
@@ -158,11 +154,7 @@ impl World {
     pub async fn went_active(&self, conn: &ConnHandle, phone: &str, device: u16) {
         let (queued, first_time) = {
             let mut state = self.state.lock().await;
-            let Some(companion) = state
-                .accounts
-                .get_mut(phone)
-                .and_then(|a| a.companions.get_mut(&device))
-            else {
+            let Some(companion) = state.companion_mut(phone, device) else {
                 return;
             };
             let queued: Vec<Node> = companion.unacked.iter().map(|(_, n)| n.clone()).collect();
@@ -320,9 +312,7 @@ async fn encrypt_to_device(
 ) -> Result<(Node, Option<ConnHandle>), String> {
     let conn = state.conn_of(to, device);
     let companion = state
-        .accounts
-        .get_mut(to)
-        .and_then(|a| a.companions.get_mut(&device))
+        .companion_mut(to, device)
         .filter(|c| c.linked)
         .ok_or_else(|| format!("{to}:{device} is not linked"))?;
     let bundle = companion
@@ -339,10 +329,7 @@ async fn encrypt_to_device(
             .await
             .map_err(|e| e.to_string())?;
         // The one-time pre-key is spent now.
-        if let Some(c) = state
-            .accounts
-            .get_mut(to)
-            .and_then(|a| a.companions.get_mut(&device))
+        if let Some(c) = state.companion_mut(to, device)
             && !c.keys.pre_keys.is_empty()
         {
             c.keys.pre_keys.remove(0);
@@ -366,11 +353,7 @@ async fn encrypt_to_device(
 
 /// Queues `node` for the device until it acknowledges it, and sends it now when online.
 fn deliver(state: &mut State, phone: &str, device: u16, conn: Option<ConnHandle>, node: Node) {
-    let Some(companion) = state
-        .accounts
-        .get_mut(phone)
-        .and_then(|a| a.companions.get_mut(&device))
-    else {
+    let Some(companion) = state.companion_mut(phone, device) else {
         return;
     };
     companion

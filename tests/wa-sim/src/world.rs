@@ -246,6 +246,14 @@ impl State {
         format!("1555010{:04}", self.next_default_phone)
     }
 
+    pub fn companion(&self, phone: &str, device: u16) -> Option<&Companion> {
+        self.accounts.get(phone)?.companions.get(&device)
+    }
+
+    pub fn companion_mut(&mut self, phone: &str, device: u16) -> Option<&mut Companion> {
+        self.accounts.get_mut(phone)?.companions.get_mut(&device)
+    }
+
     /// Whose connection a `(phone, device)` is, if online.
     pub fn conn_of(&self, phone: &str, device: u16) -> Option<ConnHandle> {
         self.online.get(&(phone.to_string(), device)).cloned()
