@@ -150,14 +150,9 @@ pub struct RuntimeArgs {
 }
 
 fn parse_version(raw: &str) -> Result<(u32, u32, u32), String> {
-    let parts: Vec<u32> = raw
-        .trim()
-        .split('.')
-        .map(|p| p.parse::<u32>())
-        .collect::<Result<_, _>>()
-        .map_err(|_| "must be three dot-separated numbers, like 2.3000.1023456789".to_string())?;
-    match parts[..] {
-        [primary, secondary, tertiary] => Ok((primary, secondary, tertiary)),
+    let parts: Option<Vec<u32>> = raw.trim().split('.').map(|p| p.parse().ok()).collect();
+    match parts.as_deref() {
+        Some(&[primary, secondary, tertiary]) => Ok((primary, secondary, tertiary)),
         _ => Err("must be three dot-separated numbers, like 2.3000.1023456789".into()),
     }
 }
@@ -238,5 +233,29 @@ impl RuntimeArgs {
             public_url: self.public_url.trim_end_matches('/').to_string(),
             ..SessionConfig::default()
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_version;
+
+    #[test]
+    fn a_pinned_version_is_three_numbers() {
+        assert_eq!(
+            parse_version(" 2.3000.1023456789 "),
+            Ok((2, 3000, 1023456789))
+        );
+        for bad in [
+            "",
+            "2.3000",
+            "2.3000.1.4",
+            "2.x.1",
+            "2..1",
+            "-1.2.3",
+            "2.3000.99999999999",
+        ] {
+            assert!(parse_version(bad).is_err(), "{bad:?} accepted");
+        }
     }
 }

@@ -171,7 +171,8 @@ impl Session {
         }
     }
 
-    /// Publishes an inbound message; `false` when its webhook delivery could not be queued.
+    /// Publishes an inbound message; `false` when it was not stored whole (its media or its
+    /// webhook delivery could not be written), so the engine has WhatsApp deliver it again.
     async fn receive(&self, message: InboundMessage) -> bool {
         self.metrics
             .messages_received
@@ -189,6 +190,7 @@ impl Session {
             Some(media) => self.keep_media(&message.id, media).await,
             None => None,
         };
+        let media_kept = message.media.is_none() || media.is_some();
         let data = InboundMessageData {
             message_id: message.id,
             from: message.from,
@@ -200,11 +202,13 @@ impl Session {
             text: message.text,
             media,
         };
-        self.publish(
-            EventKind::MessageReceived,
-            serde_json::to_value(data).expect("serializable"),
-        )
-        .await
+        let queued = self
+            .publish(
+                EventKind::MessageReceived,
+                serde_json::to_value(data).expect("serializable"),
+            )
+            .await;
+        queued && media_kept
     }
 
     async fn keep_media(

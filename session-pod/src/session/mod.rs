@@ -258,9 +258,8 @@ impl Session {
         })
     }
 
-    /// Fans an event out to SSE subscribers and, durably, to the webhook queue.
-    /// Sends `kind` to SSE subscribers and queues it for the webhook; `false` when the
-    /// webhook wants it but the delivery could not be queued.
+    /// Fans an event out to SSE subscribers and, durably, to the webhook queue; `false`
+    /// when the webhook wants it but the delivery could not be queued.
     pub(crate) async fn publish(&self, kind: EventKind, data: serde_json::Value) -> bool {
         let event = GatewayEvent {
             event: kind,

@@ -13,6 +13,9 @@ use crate::noise::{self, Step};
 use crate::wire::{self, FrameReader};
 use crate::world::{ConnHandle, Outbound, World};
 
+/// The client has this long to finish the Noise handshake (its own limit is 20 s).
+const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+
 #[derive(Debug, thiserror::Error)]
 enum ConnError {
     #[error("client went away during the handshake")]
@@ -27,17 +30,29 @@ enum ConnError {
 
 pub async fn serve(world: Arc<World>, socket: WebSocket) {
     let (mut sink, mut stream) = socket.split();
+    if world.is_down().await {
+        let _ = sink.close().await;
+        return;
+    }
     let mut reader = FrameReader::default();
     let mut pending = Vec::new();
-    let established =
-        match handshake(&world, &mut sink, &mut stream, &mut reader, &mut pending).await {
-            Ok(established) => established,
-            Err(e) => {
-                tracing::debug!("handshake failed: {e}");
-                let _ = sink.close().await;
-                return;
-            }
-        };
+    let handshake = tokio::time::timeout(
+        HANDSHAKE_TIMEOUT,
+        handshake(&world, &mut sink, &mut stream, &mut reader, &mut pending),
+    );
+    let established = match handshake.await {
+        Ok(Ok(established)) => established,
+        Ok(Err(e)) => {
+            tracing::debug!("handshake failed: {e}");
+            let _ = sink.close().await;
+            return;
+        }
+        Err(_) => {
+            tracing::debug!("no handshake within {HANDSHAKE_TIMEOUT:?}");
+            let _ = sink.close().await;
+            return;
+        }
+    };
     world
         .state
         .lock()
@@ -50,7 +65,7 @@ pub async fn serve(world: Arc<World>, socket: WebSocket) {
 
     let (tx, mut rx) = mpsc::unbounded_channel();
     let conn = ConnHandle::new(world.next_conn_id(), tx);
-    let writer = tokio::spawn(async move {
+    let mut writer = tokio::spawn(async move {
         while let Some(out) = rx.recv().await {
             match out {
                 Outbound::Node(node) => {
@@ -98,12 +113,14 @@ pub async fn serve(world: Arc<World>, socket: WebSocket) {
                 Err(e) => tracing::warn!("{e}"),
             }
         }
-        match next_frames(&mut stream, &mut reader).await {
-            Some(more) => frames = more,
-            None => break,
-        }
-        if writer.is_finished() {
-            break;
+        // Once the writer closed the socket (or lost it), a client that never hangs up
+        // must not keep this connection "online".
+        tokio::select! {
+            more = next_frames(&mut stream, &mut reader) => match more {
+                Some(more) => frames = more,
+                None => break,
+            },
+            _ = &mut writer => break,
         }
     }
     world.disconnected(conn.id).await;

@@ -64,6 +64,22 @@ impl World {
         }
     }
 
+    /// WhatsApp is unreachable for `duration`: live connections are cut and new ones are
+    /// closed before the handshake until it is over.
+    pub async fn go_down(&self, phone: &str, duration: Duration) -> usize {
+        self.state.lock().await.faults.down_until = Some(tokio::time::Instant::now() + duration);
+        self.drop_connections(phone).await
+    }
+
+    pub async fn is_down(&self) -> bool {
+        self.state
+            .lock()
+            .await
+            .faults
+            .down_until
+            .is_some_and(|until| tokio::time::Instant::now() < until)
+    }
+
     /// Holds the server's `<ack>` of every client message this long.
     pub async fn set_ack_delay(&self, delay: Duration) {
         self.state.lock().await.faults.ack_delay = delay;

@@ -14,6 +14,7 @@
 //! | `GET /delivered` | what the phones decrypted |
 //! | `GET /receipts` | receipts the client sent |
 //! | `POST /faults/drop`, `/faults/stream-error`, `/faults/ban` | `{phone, code?, seconds?}` |
+//! | `POST /faults/down` | `{phone, seconds}`: unreachable for a while |
 //! | `POST /faults/ack-delay` | `{ms}` |
 //! | `POST /faults/rotate-key` | |
 
@@ -46,6 +47,7 @@ pub(crate) fn router(world: Arc<World>) -> Router {
         .route("/delivered", get(delivered))
         .route("/receipts", get(receipts))
         .route("/faults/drop", post(drop_connections))
+        .route("/faults/down", post(go_down))
         .route("/faults/stream-error", post(stream_error))
         .route("/faults/ban", post(ban))
         .route("/faults/ack-delay", post(ack_delay))
@@ -195,6 +197,11 @@ struct Fault {
 
 async fn drop_connections(State(world): Shared, Json(body): Json<Fault>) -> Json<Value> {
     Json(json!({ "connections": world.drop_connections(&body.phone).await }))
+}
+
+async fn go_down(State(world): Shared, Json(body): Json<Fault>) -> Json<Value> {
+    let duration = Duration::from_secs(body.seconds.unwrap_or(5));
+    Json(json!({ "connections": world.go_down(&body.phone, duration).await }))
 }
 
 async fn stream_error(State(world): Shared, Json(body): Json<Fault>) -> Json<Value> {

@@ -2,13 +2,12 @@
 //! ones `wacore::iq` documents and parses; anything we do not model gets the `501` a real
 //! server gives an unsupported feature, so the client's own error path runs.
 
-use wacore::iq::prekeys::PreKeyBundleUserNode;
+use wacore::iq::prekeys::{OneTimePreKeyNode, PreKeyBundleUserNode, SignedPreKeyNode};
 use wacore::protocol::ProtocolNode;
 use wacore_binary::builder::NodeBuilder;
 use wacore_binary::{Jid, Node};
 
-use crate::nodes::{attr, bytes, child, children, iq_error, iq_result, jid_attr};
-use crate::pairing::fixed32;
+use crate::nodes::{attr, be_u32, bytes, child, children, fixed32, iq_error, iq_result, jid_attr};
 use crate::world::{ConnHandle, State, World};
 
 impl World {
@@ -195,40 +194,56 @@ impl World {
 }
 
 /// `<registration><type><identity><list><key>..</key></list><skey>` or `<rotate><skey>`.
+/// Everything is parsed (with the library's own node types) before anything is applied, so
+/// a malformed upload changes nothing.
 fn upload_keys(
     state: &mut State,
     node: &Node,
     phone: &str,
     device: u16,
 ) -> Result<(), &'static str> {
-    let companion = state.companion_mut(phone, device).ok_or("unknown device")?;
     let skey_parent = child(node, "rotate").unwrap_or(node);
-    if let Some(skey) = child(skey_parent, "skey") {
-        let key_id = child(skey, "id")
-            .and_then(bytes)
-            .map(be_u32)
-            .ok_or("skey id")?;
-        let value = fixed32(child(skey, "value").and_then(bytes)).ok_or("skey value")?;
-        let signature = child(skey, "signature")
-            .and_then(bytes)
-            .ok_or("skey signature")?
-            .to_vec();
-        companion.keys.signed_pre_key = (key_id, value, signature);
+    let signed = child(skey_parent, "skey")
+        .map(SignedPreKeyNode::try_from_node)
+        .transpose()
+        .map_err(|_| "malformed skey")?
+        .map(|k| (k.id, fixed32(Some(&k.public_bytes)), k.signature));
+    let registration = match child(node, "registration").and_then(bytes) {
+        Some(raw) => Some(be_u32(raw).ok_or("malformed registration")?),
+        None => None,
+    };
+    let identity = match child(node, "identity").and_then(bytes) {
+        Some(raw) => Some(fixed32(Some(raw)).ok_or("malformed identity")?),
+        None => None,
+    };
+    let list = match child(node, "list") {
+        Some(list) => Some(
+            children(list, "key")
+                .map(|key| {
+                    let key = OneTimePreKeyNode::try_from_node(key).map_err(|_| "malformed key")?;
+                    Ok((
+                        key.id,
+                        fixed32(Some(&key.public_bytes)).ok_or("malformed key")?,
+                    ))
+                })
+                .collect::<Result<Vec<_>, &'static str>>()?,
+        ),
+        None => None,
+    };
+
+    let companion = state.companion_mut(phone, device).ok_or("unknown device")?;
+    if let Some((id, Some(value), signature)) = signed {
+        companion.keys.signed_pre_key = (id, value, signature);
     }
-    if let Some(registration) = child(node, "registration").and_then(bytes) {
-        companion.keys.registration_id = be_u32(registration);
+    if let Some(registration) = registration {
+        companion.keys.registration_id = registration;
     }
-    if let Some(identity) = fixed32(child(node, "identity").and_then(bytes)) {
+    if let Some(identity) = identity {
         companion.keys.identity = identity;
     }
-    if let Some(list) = child(node, "list") {
+    if let Some(list) = list {
         companion.keys_uploaded = true;
-        for key in children(list, "key") {
-            let id = child(key, "id")
-                .and_then(bytes)
-                .map(be_u32)
-                .ok_or("key id")?;
-            let value = fixed32(child(key, "value").and_then(bytes)).ok_or("key value")?;
+        for (id, value) in list {
             companion
                 .keys
                 .pre_keys
@@ -245,6 +260,13 @@ fn key_digest(keys: &crate::signal::PublishedKeys) -> Node {
     let pre_keys: Vec<&[u8]> = keys.pre_keys.iter().map(|(_, k)| k.as_slice()).collect();
     let hash =
         wacore::prekeys::compute_key_bundle_digest(&keys.identity, spk, signature, &pre_keys);
+    // The digest lists pre-key ids the way uploads and bundles carry them: 3-byte `<id>`s.
+    let ids = keys.pre_keys.iter().filter_map(|(id, key)| {
+        OneTimePreKeyNode::new(*id, key.to_vec())
+            .into_node()
+            .get_optional_child("id")
+            .cloned()
+    });
     NodeBuilder::new("digest")
         .children([
             NodeBuilder::new("registration")
@@ -254,32 +276,11 @@ fn key_digest(keys: &crate::signal::PublishedKeys) -> Node {
             NodeBuilder::new("identity")
                 .bytes(keys.identity.to_vec())
                 .build(),
-            NodeBuilder::new("skey")
-                .children([
-                    NodeBuilder::new("id")
-                        .bytes(spk_id.to_be_bytes()[1..].to_vec())
-                        .build(),
-                    NodeBuilder::new("value").bytes(spk.to_vec()).build(),
-                    NodeBuilder::new("signature")
-                        .bytes(signature.clone())
-                        .build(),
-                ])
-                .build(),
-            NodeBuilder::new("list")
-                .children(keys.pre_keys.iter().map(|(id, _)| {
-                    NodeBuilder::new("id")
-                        .bytes(id.to_be_bytes()[1..].to_vec())
-                        .build()
-                }))
-                .build(),
+            SignedPreKeyNode::new(*spk_id, spk.to_vec(), signature.clone()).into_node(),
+            NodeBuilder::new("list").children(ids).build(),
             NodeBuilder::new("hash").bytes(hash.to_vec()).build(),
         ])
         .build()
-}
-
-fn be_u32(b: &[u8]) -> u32 {
-    b.iter()
-        .fold(0u32, |acc, byte| (acc << 8) | u32::from(*byte))
 }
 
 /// One `<user>` of a pre-key fetch: the bundle of that device, or its error.

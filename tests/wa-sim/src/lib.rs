@@ -216,6 +216,12 @@ impl Simulator {
         self.world.drop_connections(phone).await
     }
 
+    /// Makes WhatsApp unreachable for `duration` (cuts the account's connections and closes
+    /// every new socket until then).
+    pub async fn go_down(&self, phone: &str, duration: Duration) -> usize {
+        self.world.go_down(phone, duration).await
+    }
+
     /// Sends `<stream:error code>` and closes every connection of the account.
     pub async fn stream_error(&self, phone: &str, code: u16) -> usize {
         self.world.stream_error(phone, code).await

@@ -99,12 +99,8 @@ impl World {
             Some(p) => p.to_string(),
             None => state.default_phone(),
         };
-        Ok(issue_pair_success(
-            &mut state,
-            &conn,
-            &phone,
-            &qr.adv_secret,
-        ))
+        issue_pair_success(&mut state, &conn, &phone, &qr.adv_secret)
+            .ok_or(LinkError::UnknownRef(qr.reference))
     }
 
     /// The client answered one of our IQs (`pair-device` acks, `pair-device-sign`).
@@ -250,18 +246,15 @@ impl World {
 }
 
 /// The phone signs the device on `conn` into account `phone` (QR or code, whichever gave
-/// the ADV secret): `pair-success`, then wait for its `pair-device-sign`.
+/// the ADV secret): `pair-success`, then wait for its `pair-device-sign`. `None` when the
+/// connection is no longer waiting to be linked.
 pub(crate) fn issue_pair_success(
     state: &mut State,
     conn: &ConnHandle,
     phone: &str,
     adv_secret: &[u8; 32],
-) -> LinkedDevice {
-    let pending = state
-        .pairing
-        .values()
-        .find(|p| p.conn.id == conn.id)
-        .expect("callers check the connection is pairing");
+) -> Option<LinkedDevice> {
+    let pending = state.pairing.values().find(|p| p.conn.id == conn.id)?;
     let keys = pending.keys.clone();
     let noise_key = pending.noise_key;
     state.pairing.retain(|_, p| p.conn.id != conn.id);
@@ -317,11 +310,11 @@ pub(crate) fn issue_pair_success(
                 .build()])
             .build(),
     );
-    LinkedDevice {
+    Some(LinkedDevice {
         phone: phone.to_string(),
         device,
         lid,
-    }
+    })
 }
 
 /// `<failure reason>` and close: the credentials are no good.

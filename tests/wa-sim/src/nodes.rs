@@ -36,6 +36,16 @@ pub fn text(node: &Node) -> Option<String> {
     bytes(node).map(|b| String::from_utf8_lossy(b).into_owned())
 }
 
+/// A 32-byte key, if that is what the bytes are.
+pub fn fixed32(bytes: Option<&[u8]>) -> Option<[u8; 32]> {
+    bytes.and_then(|b| <[u8; 32]>::try_from(b).ok())
+}
+
+/// A big-endian `u32` of exactly four bytes (registration ids).
+pub fn be_u32(bytes: &[u8]) -> Option<u32> {
+    <[u8; 4]>::try_from(bytes).ok().map(u32::from_be_bytes)
+}
+
 /// `<iq type="result" id from="s.whatsapp.net">children</iq>`
 pub fn iq_result(id: &str, children: Vec<Node>) -> Node {
     let builder = NodeBuilder::new("iq")

@@ -9,8 +9,9 @@ use wacore_binary::builder::NodeBuilder;
 use wacore_libsignal::protocol::{KeyPair, PublicKey};
 
 use crate::link::{LinkError, issue_pair_success};
-use crate::nodes::{bytes, child, iq_error, iq_result, jid_attr, new_id, now_secs, server_jid};
-use crate::pairing::fixed32;
+use crate::nodes::{
+    bytes, child, fixed32, iq_error, iq_result, jid_attr, new_id, now_secs, server_jid,
+};
 use crate::world::{CodeLink, ConnHandle, World};
 
 const BUNDLE_KEY_INFO: &[u8] = b"link_code_pairing_key_bundle_encryption_key";
@@ -140,13 +141,13 @@ impl World {
         };
         let bundle = child(reg, "link_code_pairing_wrapped_key_bundle").and_then(bytes);
         let companion_identity = fixed32(child(reg, "companion_identity_public").and_then(bytes));
-        let primary_identity = state
+        let Some(primary_identity) = state
             .accounts
             .get(&phone)
-            .expect("enter_code created the account")
-            .primary
-            .identity_key_pair()
-            .clone();
+            .map(|a| a.primary.identity_key_pair().clone())
+        else {
+            return Some(iq_error(id, 404, "item-not-found"));
+        };
         let adv_secret = match (bundle, companion_identity) {
             (Some(bundle), Some(companion_identity)) => open_key_bundle(
                 bundle,
@@ -162,6 +163,9 @@ impl World {
             state.code_links.remove(&phone);
             return Some(iq_error(id, 400, "bad-request"));
         };
+        if !state.pairing.values().any(|p| p.conn.id == conn.id) {
+            return Some(iq_error(id, 404, "item-not-found"));
+        }
         // The answer goes ahead of the pair-success it leads to.
         conn.send(iq_result(id, vec![]));
         issue_pair_success(&mut state, conn, &phone, &adv_secret);

@@ -9,6 +9,7 @@ use wacore_libsignal::protocol::{IdentityKeyPair, PublicKey};
 use waproto::buffa::Message as _;
 use waproto::whatsapp as wa;
 
+use crate::nodes::{be_u32, fixed32};
 use crate::signal::PublishedKeys;
 
 /// Domain separators of the ADV signatures (account signs, then the device counter-signs).
@@ -74,8 +75,7 @@ pub fn registration_keys(
     let registration_id = data
         .e_regid
         .as_deref()
-        .and_then(|b| <[u8; 4]>::try_from(b).ok())
-        .map(u32::from_be_bytes)
+        .and_then(be_u32)
         .ok_or_else(|| bad("eRegid"))?;
     let identity = fixed32(data.e_ident.as_deref()).ok_or_else(|| bad("eIdent"))?;
     let spk_id = data
@@ -104,10 +104,6 @@ pub fn registration_keys(
         signed_pre_key: (spk_id, spk, signature),
         pre_keys: Vec::new(),
     })
-}
-
-pub fn fixed32(bytes: Option<&[u8]>) -> Option<[u8; 32]> {
-    bytes.and_then(|b| <[u8; 32]>::try_from(b).ok())
 }
 
 /// The `<device-identity>` of `pair-success`: the account's signature over the new device's

@@ -188,6 +188,8 @@ pub struct Faults {
     pub ack_delay: Duration,
     /// Refuse resumed (IK) handshakes, forcing XX-fallback.
     pub refuse_ik: bool,
+    /// Until then the server is unreachable: every new socket is closed at once.
+    pub down_until: Option<tokio::time::Instant>,
 }
 
 /// A QR the client is showing, waiting for a phone to scan it.

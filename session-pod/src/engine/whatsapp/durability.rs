@@ -69,28 +69,30 @@ impl InboundDurabilityHook for QueueBeforeAck {
     ) -> anyhow::Result<()> {
         let mut answers = Vec::with_capacity(batch.len());
         for message in batch {
-            let key = Handled::key(message);
+            // Remembered whatever the outcome: a failed commit is redelivered through the
+            // hook again, never through the event.
+            self.handled.insert(Handled::key(message));
             let Some(converted) = inbound::convert(Some(&client), message).await else {
-                self.handled.insert(key);
                 continue;
             };
             let (committed, answer) = Committed::channel();
             self.sink
                 .send(EngineEvent::Message(Box::new(converted), committed))
                 .map_err(|_| anyhow::anyhow!("the session is stopping"))?;
-            answers.push((key, answer));
+            answers.push(answer);
         }
-        for (key, answer) in answers {
-            // Remembered whatever the answer: a failed commit is redelivered through the
-            // hook again, never through the event.
-            self.handled.insert(key);
-            match tokio::time::timeout(COMMIT_TIMEOUT, answer).await {
-                Ok(Ok(true)) => {}
-                _ => anyhow::bail!(
-                    "an inbound message could not be queued; WhatsApp will deliver it again"
-                ),
-            }
+        // Every answer is awaited, so the batch is settled before the library decides.
+        let mut all_queued = true;
+        for answer in answers {
+            all_queued &= matches!(
+                tokio::time::timeout(COMMIT_TIMEOUT, answer).await,
+                Ok(Ok(true))
+            );
         }
+        anyhow::ensure!(
+            all_queued,
+            "an inbound message could not be queued; WhatsApp will deliver it again"
+        );
         Ok(())
     }
 }

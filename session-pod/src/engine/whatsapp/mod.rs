@@ -354,29 +354,33 @@ impl WhatsAppEngine {
     /// A message to a number that is not on WhatsApp would go nowhere (the library sends
     /// only our own devices' copies), so fail it as `number_not_on_whatsapp` up front.
     async fn ensure_registered(&self, number: &str) -> Result<(), EngineError> {
-        let known = |inner: &Inner| {
-            inner
+        let registered = || {
+            self.inner
                 .registered
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .contains(number)
         };
-        if known(&self.inner) {
+        if registered().contains(number) {
             return Ok(());
         }
-        let checked = self.check_numbers(&[number.to_string()]).await?;
-        if !checked.first().is_some_and(|c| c.on_whats_app) {
+        let client = self.inner.client().await?;
+        // One number per query, so any registered answer is this number, even when
+        // WhatsApp answers with its canonical form (e.g. Brazil's added ninth digit).
+        let on_whatsapp = client
+            .contacts()
+            .is_on_whatsapp(&[Jid::pn(number)])
+            .await
+            .map_err(|e| EngineError::Transient(format!("number lookup failed: {e}")))?
+            .iter()
+            .any(|r| r.is_registered);
+        if !on_whatsapp {
             return Err(EngineError::NotOnWhatsApp(number.to_string()));
         }
-        let mut registered = self
-            .inner
-            .registered
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        if registered.len() >= REGISTERED_CACHE_MAX {
-            registered.clear();
+        let mut cache = registered();
+        if cache.len() >= REGISTERED_CACHE_MAX {
+            cache.clear();
         }
-        registered.insert(number.to_string());
+        cache.insert(number.to_string());
         Ok(())
     }
 }
