@@ -241,6 +241,27 @@ pub enum Phase {
     Failed,
 }
 
+/// Of the resources that claim one session id, the one that owns it: the oldest (by
+/// creation time, then name) that is not being deleted. The operator runs only it and the
+/// router routes only to it; a later duplicate (a hand-written YAML with another name)
+/// never takes over a linked number.
+pub fn owner_of_session_id<'a>(
+    claimants: impl IntoIterator<Item = &'a WhatsAppSession>,
+) -> Option<&'a WhatsAppSession> {
+    claimants
+        .into_iter()
+        .filter(|r| r.metadata.deletion_timestamp.is_none())
+        .min_by(|a, b| {
+            let created = |r: &WhatsAppSession| r.metadata.creation_timestamp.clone().map(|t| t.0);
+            // A resource without a timestamp (not yet stored) sorts after every stored one.
+            (created(a).is_none(), created(a), &a.metadata.name).cmp(&(
+                created(b).is_none(),
+                created(b),
+                &b.metadata.name,
+            ))
+        })
+}
+
 impl WhatsAppSession {
     /// The external session id: `spec.sessionId`, else the resource name.
     pub fn session_id(&self) -> String {

@@ -29,13 +29,19 @@ pub enum ErrorCode {
     RateLimited,
     SessionNotReady,
     UpstreamUnavailable,
+    /// A server-side fetch (media URL, webhook) was refused by the egress policy.
+    EgressDenied,
+    /// A proxied write may have been applied; retry with the same idempotency key.
+    UpstreamTimeout,
+    /// Too many requests in flight in this process; retry shortly.
+    Overloaded,
     Internal,
 }
 
 impl ErrorCode {
     pub fn status(self) -> StatusCode {
         match self {
-            Self::ValidationError => StatusCode::BAD_REQUEST,
+            Self::ValidationError | Self::EgressDenied => StatusCode::BAD_REQUEST,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::SessionNotFound
@@ -48,7 +54,10 @@ impl ErrorCode {
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
-            Self::SessionNotReady | Self::UpstreamUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::SessionNotReady | Self::UpstreamUnavailable | Self::Overloaded => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            Self::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -70,6 +79,9 @@ impl ErrorCode {
             Self::RateLimited => "rate_limited",
             Self::SessionNotReady => "session_not_ready",
             Self::UpstreamUnavailable => "upstream_unavailable",
+            Self::EgressDenied => "egress_denied",
+            Self::UpstreamTimeout => "upstream_timeout",
+            Self::Overloaded => "overloaded",
             Self::Internal => "internal",
         }
     }

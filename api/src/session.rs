@@ -119,8 +119,9 @@ impl WebhookConfig {
             }
             _ => {}
         }
-        if matches!(&self.secret, Some(secret) if secret.is_empty() || secret.len() > 512) {
-            errors.insert("webhook.secret".into(), "must be 1-512 characters".into());
+        // A short secret can be brute-forced from one signed body.
+        if matches!(&self.secret, Some(secret) if secret.len() < 16 || secret.len() > 512) {
+            errors.insert("webhook.secret".into(), "must be 16-512 characters".into());
         }
         if errors.is_empty() {
             Ok(())

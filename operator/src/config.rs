@@ -30,6 +30,9 @@ pub struct OperatorConfig {
     /// The router's public URL, so links a session hands out (inbound media URLs in
     /// webhooks, QR links) point at the router rather than at the pod.
     pub public_url: Option<String>,
+    /// The session pods' `--egress-allow-cidrs` / `--egress-deny-cidrs` (comma-separated).
+    pub egress_allow_cidrs: Option<String>,
+    pub egress_deny_cidrs: Option<String>,
 }
 
 impl Default for OperatorConfig {
@@ -42,6 +45,8 @@ impl Default for OperatorConfig {
             token_key: "token".into(),
             session_port: 8080,
             public_url: None,
+            egress_allow_cidrs: None,
+            egress_deny_cidrs: None,
             metrics_port: 9090,
             default_resources: None,
             requeue_connected: Duration::from_secs(60),

@@ -67,6 +67,13 @@ struct Args {
     /// Public URL of the router, given to session pods for the links they hand out.
     #[arg(long, env = "WAGATE_PUBLIC_URL")]
     public_url: Option<String>,
+    /// Address ranges session pods' server-side fetches (media URLs, webhooks) may reach
+    /// although internal, comma-separated (given to pods as WAGATE_EGRESS_ALLOW_CIDRS).
+    #[arg(long, env = "WAGATE_SESSION_EGRESS_ALLOW_CIDRS")]
+    session_egress_allow_cidrs: Option<String>,
+    /// More ranges session pods may not reach (WAGATE_EGRESS_DENY_CIDRS of the pods).
+    #[arg(long, env = "WAGATE_SESSION_EGRESS_DENY_CIDRS")]
+    session_egress_deny_cidrs: Option<String>,
     /// The same token, as a file, for the operator's own calls to pods.
     #[arg(long, env = "WAGATE_INTERNAL_TOKEN_FILE")]
     internal_token_file: std::path::PathBuf,
@@ -145,6 +152,12 @@ async fn main() -> anyhow::Result<()> {
         token_secret: args.internal_token_secret,
         public_url: args.public_url.filter(|url| !url.trim().is_empty()),
         default_resources: args.session_default_resources,
+        egress_allow_cidrs: args
+            .session_egress_allow_cidrs
+            .filter(|c| !c.trim().is_empty()),
+        egress_deny_cidrs: args
+            .session_egress_deny_cidrs
+            .filter(|c| !c.trim().is_empty()),
         ..OperatorConfig::default()
     };
     let recorder = Recorder::new(
@@ -154,13 +167,6 @@ async fn main() -> anyhow::Result<()> {
             instance: Some(args.identity.clone()),
         },
     );
-    let ctx = Arc::new(Context::new(
-        client.clone(),
-        config,
-        SessionPodClient::new(token),
-        metrics,
-        recorder,
-    ));
     let (sessions, statefulsets): (Api<WhatsAppSession>, Api<StatefulSet>) = match &args.namespace {
         Some(ns) => (
             Api::namespaced(client.clone(), ns),
@@ -169,8 +175,19 @@ async fn main() -> anyhow::Result<()> {
         None => (Api::all(client.clone()), Api::all(client.clone())),
     };
     let owned = watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY}"));
-    let controller = Controller::new(sessions, watcher::Config::default())
-        .owns(statefulsets, owned)
+    let controller =
+        Controller::new(sessions, watcher::Config::default()).owns(statefulsets, owned);
+    let ctx = Arc::new(
+        Context::new(
+            client.clone(),
+            config,
+            SessionPodClient::new(token),
+            metrics,
+            recorder,
+        )
+        .with_sessions(controller.store()),
+    );
+    let controller = controller
         .shutdown_on_signal()
         .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {

@@ -12,8 +12,9 @@ use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder};
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
+use kube::runtime::reflector::Store;
 use kube::{Api, Resource, ResourceExt};
-use wagate_api::crd::{Phase, WhatsAppSession, WhatsAppSessionStatus};
+use wagate_api::crd::{Phase, WhatsAppSession, WhatsAppSessionStatus, owner_of_session_id};
 
 use crate::config::OperatorConfig;
 use crate::metrics::Metrics;
@@ -60,6 +61,8 @@ pub struct Context {
     pub recorder: Recorder,
     /// Consecutive failures per object, for per-object exponential backoff.
     failures: Mutex<HashMap<String, u32>>,
+    /// Every session the controller watches, to find resources claiming one session id.
+    sessions: Option<Store<WhatsAppSession>>,
 }
 
 impl Context {
@@ -77,7 +80,26 @@ impl Context {
             metrics,
             recorder,
             failures: Mutex::default(),
+            sessions: None,
         }
+    }
+
+    /// Reconciles know the other sessions of the namespace (the controller's cache).
+    pub fn with_sessions(mut self, sessions: Store<WhatsAppSession>) -> Self {
+        self.sessions = Some(sessions);
+        self
+    }
+
+    /// The resource that owns `session`'s id when it is not `session` itself.
+    fn owner_if_duplicate(&self, session: &WhatsAppSession, namespace: &str) -> Option<String> {
+        let state = self.sessions.as_ref()?.state();
+        let id = session.session_id();
+        let claimants = state
+            .iter()
+            .map(|r| r.as_ref())
+            .filter(|r| r.namespace().as_deref() == Some(namespace) && r.session_id() == id);
+        let owner = owner_of_session_id(claimants)?;
+        (owner.uid() != session.uid()).then(|| owner.name_any())
     }
 }
 
@@ -130,6 +152,9 @@ pub fn backoff(attempt: u32) -> Duration {
 }
 
 async fn apply(session: &WhatsAppSession, namespace: &str, ctx: &Context) -> Result<Action, Error> {
+    if let Some(owner) = ctx.owner_if_duplicate(session, namespace) {
+        return refuse_duplicate(session, namespace, &owner, ctx).await;
+    }
     let config = &ctx.config;
     let params = PatchParams::apply(MANAGER).force();
     let services: Api<Service> = Api::namespaced(ctx.client.clone(), namespace);
@@ -229,6 +254,53 @@ async fn apply(session: &WhatsAppSession, namespace: &str, ctx: &Context) -> Res
     }))
 }
 
+/// A second resource for a session id that another one owns: no StatefulSet (two pods
+/// would fight over one WhatsApp link), `Ready=False` with reason `DuplicateSessionId`, and
+/// a Warning Event once.
+async fn refuse_duplicate(
+    session: &WhatsAppSession,
+    namespace: &str,
+    owner: &str,
+    ctx: &Context,
+) -> Result<Action, Error> {
+    const REASON: &str = "DuplicateSessionId";
+    let message = format!(
+        "sessionId '{}' belongs to WhatsAppSession '{owner}'; this resource is not run",
+        session.session_id()
+    );
+    let previous = session.status.as_ref();
+    let already = previous.is_some_and(|s| s.conditions.iter().any(|c| c.reason == REASON));
+    let status =
+        crate::status::duplicate_status(previous, session.meta().generation, REASON, &message);
+    if previous != Some(&status) {
+        let api: Api<WhatsAppSession> = Api::namespaced(ctx.client.clone(), namespace);
+        let patch = serde_json::json!({ "status": status });
+        api.patch_status(
+            &session.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await?;
+    }
+    if !already {
+        tracing::warn!(session = %key(session), %owner, "duplicate sessionId; not run");
+        let event = Event {
+            type_: EventType::Warning,
+            reason: REASON.into(),
+            note: Some(message),
+            action: "Reconcile".into(),
+            secondary: None,
+        };
+        if let Err(e) = ctx.recorder.publish(&event, &session.object_ref(&())).await {
+            tracing::warn!(session = %key(session), "cannot publish event {REASON}: {e}");
+        }
+    }
+    ctx.metrics.set_phase(&key(session), Some(Phase::Failed));
+    // The owner may go away; look again then (its deletion also triggers a reconcile of
+    // nothing here, so poll).
+    Ok(Action::requeue(ctx.config.requeue_pending))
+}
+
 /// Keeps a pairing code in `status` while the session waits to be linked: the previous one
 /// while it has more than 15 s left, else a fresh one from the pod.
 async fn pairing_code(
@@ -302,6 +374,14 @@ async fn cleanup(
     ctx: &Context,
 ) -> Result<Action, Error> {
     let config = &ctx.config;
+    // A delete that keeps the auth keeps the link too: the same session id created again
+    // resumes without a QR, as a delete without purge does in the local backend. Only a
+    // delete that wipes the volume unlinks the phone first.
+    if session.spec.retain_auth_on_delete {
+        tracing::info!(session = %key(session), "deleted; auth and link kept (retainAuthOnDelete)");
+        ctx.metrics.set_phase(&key(session), None);
+        return Ok(Action::await_change());
+    }
     let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), namespace);
     let pod = pods.get_opt(&resources::pod_name(session)).await?;
     let ip = pod.as_ref().and_then(|p| p.status.as_ref()?.pod_ip.clone());
@@ -322,16 +402,14 @@ async fn cleanup(
         }
         None => tracing::info!(session = %key(session), "no running pod to log out"),
     }
-    if !session.spec.retain_auth_on_delete {
-        let claims: Api<PersistentVolumeClaim> = Api::namespaced(ctx.client.clone(), namespace);
-        match claims
-            .delete(&resources::claim_name(session), &DeleteParams::background())
-            .await
-        {
-            Ok(_) => {}
-            Err(kube::Error::Api(status)) if status.code == 404 => {}
-            Err(e) => return Err(e.into()),
-        }
+    let claims: Api<PersistentVolumeClaim> = Api::namespaced(ctx.client.clone(), namespace);
+    match claims
+        .delete(&resources::claim_name(session), &DeleteParams::background())
+        .await
+    {
+        Ok(_) => {}
+        Err(kube::Error::Api(status)) if status.code == 404 => {}
+        Err(e) => return Err(e.into()),
     }
     ctx.metrics.set_phase(&key(session), None);
     Ok(Action::await_change())

@@ -188,6 +188,12 @@ fn pod_spec(session: &WhatsAppSession, config: &OperatorConfig) -> PodSpec {
     if let Some(url) = &config.public_url {
         env_vars.push(env("WAGATE_PUBLIC_URL", url.clone()));
     }
+    if let Some(cidrs) = &config.egress_allow_cidrs {
+        env_vars.push(env("WAGATE_EGRESS_ALLOW_CIDRS", cidrs.clone()));
+    }
+    if let Some(cidrs) = &config.egress_deny_cidrs {
+        env_vars.push(env("WAGATE_EGRESS_DENY_CIDRS", cidrs.clone()));
+    }
     if let Some(webhook) = &spec.webhook {
         env_vars.push(env("WAGATE_WEBHOOK_URL", webhook.url.clone()));
         if !webhook.events.is_empty() {

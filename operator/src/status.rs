@@ -246,6 +246,29 @@ fn condition(
     }
 }
 
+/// The status of a resource that is not run because another owns its session id.
+pub fn duplicate_status(
+    previous: Option<&WhatsAppSessionStatus>,
+    generation: Option<i64>,
+    reason: &str,
+    message: &str,
+) -> WhatsAppSessionStatus {
+    WhatsAppSessionStatus {
+        phase: Some(Phase::Failed),
+        last_error: Some(message.to_string()),
+        observed_generation: generation,
+        conditions: vec![condition(
+            previous,
+            generation,
+            "Ready",
+            false,
+            reason,
+            message.to_string(),
+        )],
+        ..WhatsAppSessionStatus::default()
+    }
+}
+
 /// The Kubernetes Event a phase change deserves, if any: `(reason, note, warning)`.
 pub fn transition_event(
     from: Option<Phase>,

@@ -223,17 +223,26 @@ async fn delete_logs_out_purges_and_releases_the_finalizer() {
 }
 
 #[tokio::test]
-async fn delete_with_retained_auth_keeps_the_volume() {
+async fn delete_with_retained_auth_keeps_the_volume_and_the_link() {
     let pod = FakeSessionPod::start("connected").await;
     let (client, api) = FakeApiServer::start();
     api.set_pod(Some(ready_pod("127.0.0.1")));
     let ctx = context(client, pod.addr.port());
     let keep = session(json!({}), &[FINALIZER]);
     reconcile(deleting((*keep).clone()), ctx).await.unwrap();
-    assert_eq!(pod.state.lock().unwrap().logouts.len(), 1);
+    assert!(
+        pod.state.lock().unwrap().logouts.is_empty(),
+        "a delete without purge must not unlink the phone"
+    );
     assert!(
         api.find(Method::DELETE, "/persistentvolumeclaims/")
             .is_empty()
+    );
+    assert!(
+        api.find(Method::PATCH, CR)
+            .iter()
+            .any(|c| c.body.to_string().contains("remove")),
+        "finalizer removed"
     );
 }
 
@@ -324,4 +333,66 @@ async fn a_pairing_number_puts_a_code_in_status_and_keeps_it_while_valid() {
     again.status = Some(serde_json::from_value(status).unwrap());
     reconcile(std::sync::Arc::new(again), ctx).await.unwrap();
     assert_eq!(pod.state.lock().unwrap().pair_codes.len(), 1);
+}
+
+/// A session resource with another name, uid and creation time.
+fn claimant(name: &str, uid: &str, created: &str) -> wagate_api::crd::WhatsAppSession {
+    let mut value = session_json(&[FINALIZER]);
+    value["metadata"]["name"] = json!(name);
+    value["metadata"]["uid"] = json!(uid);
+    value["metadata"]["creationTimestamp"] = json!(created);
+    serde_json::from_value(value).unwrap()
+}
+
+#[tokio::test]
+async fn a_second_resource_for_one_session_id_is_not_run() {
+    use kube::runtime::watcher;
+    let (client, api) = FakeApiServer::start();
+    let owner = claimant("demo-a", "uid-a", "2026-01-01T00:00:00Z");
+    let duplicate = claimant("demo", "1b7c-uid", "2026-02-01T00:00:00Z");
+    let (store, mut writer) = kube::runtime::reflector::store();
+    writer.apply_watcher_event(&watcher::Event::Apply(owner.clone()));
+    writer.apply_watcher_event(&watcher::Event::Apply(duplicate.clone()));
+    let ctx = std::sync::Arc::new(
+        std::sync::Arc::try_unwrap(context(client, 8080))
+            .ok()
+            .expect("one owner")
+            .with_sessions(store),
+    );
+
+    reconcile(std::sync::Arc::new(duplicate), ctx.clone())
+        .await
+        .unwrap();
+    assert!(
+        api.find(Method::PATCH, STS).is_empty(),
+        "a duplicate got a StatefulSet: {:?}",
+        api.calls()
+    );
+    let status = api.find(Method::PATCH, &format!("{CR}/status"));
+    assert_eq!(status.len(), 1, "{:?}", api.calls());
+    let condition = &status[0].body["status"]["conditions"][0];
+    assert_eq!(
+        (
+            condition["type"].as_str(),
+            condition["status"].as_str(),
+            condition["reason"].as_str()
+        ),
+        (Some("Ready"), Some("False"), Some("DuplicateSessionId"))
+    );
+    assert!(
+        api.calls().iter().any(
+            |c| c.path.contains("/events") && c.body.to_string().contains("DuplicateSessionId")
+        ),
+        "no Event: {:?}",
+        api.calls()
+    );
+
+    // The owner runs as usual.
+    reconcile(std::sync::Arc::new(owner), ctx).await.unwrap();
+    assert_eq!(
+        api.find(Method::PATCH, "/statefulsets/demo-a").len(),
+        1,
+        "{:?}",
+        api.calls()
+    );
 }

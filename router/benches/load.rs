@@ -153,6 +153,8 @@ async fn main() {
         links: links.clone(),
         metrics: metrics.clone(),
         metrics_on_api_port: true,
+        limits: wagate_api::MediaLimits::default(),
+        max_inflight: 4096,
     }))
     .await;
     let pod_auth = Arc::new(KeyAuth {

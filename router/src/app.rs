@@ -5,14 +5,14 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::routing::get;
-use wagate_session::http::{common_layers, metrics_router};
+use wagate_session::http::{common_layers, limit_inflight, metrics_router, send_body_limit};
 use wagate_session::link::LinkSigner;
 use wagate_session::metrics::Metrics;
 
 use crate::backend::SessionBackend;
 use crate::keys::ApiKeySet;
 use crate::routes::{RouterState, collection_routes};
-use crate::tenancy::{AuthState, authenticate};
+use crate::tenancy::{AuthState, authenticate, require_all_sessions};
 
 pub struct AppParts {
     pub backend: Arc<dyn SessionBackend>,
@@ -21,6 +21,10 @@ pub struct AppParts {
     pub metrics: Arc<Metrics>,
     /// Serve `/metrics` on the API port (when there is no separate metrics listener).
     pub metrics_on_api_port: bool,
+    /// Sizes of media in sends (`POST /v1/messages` takes the bodies a session's send does).
+    pub limits: wagate_api::MediaLimits,
+    /// Requests handled at once before `503 overloaded`.
+    pub max_inflight: usize,
 }
 
 /// Ready once the backend can answer (a cluster router has listed sessions and pods).
@@ -40,21 +44,25 @@ pub fn build_app(parts: AppParts) -> Router {
         keys: parts.keys,
         links: parts.links,
     });
-    let api = collection_routes(RouterState {
+    let mut api = collection_routes(RouterState {
         backend: parts.backend.clone(),
         session_routes: session_routes.clone(),
+        send_body_limit: send_body_limit(&parts.limits),
     })
-    .merge(session_routes)
-    .layer(axum::middleware::from_fn_with_state(auth, authenticate));
+    .merge(session_routes);
+    if parts.metrics_on_api_port {
+        api = api.merge(
+            metrics_router(parts.metrics.clone())
+                .layer(axum::middleware::from_fn(require_all_sessions)),
+        );
+    }
+    let api = api.layer(axum::middleware::from_fn_with_state(auth, authenticate));
     let docs =
         utoipa_swagger_ui::SwaggerUi::new("/docs").url("/openapi.json", crate::routes::openapi());
-    let mut app = Router::new()
+    let app = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readiness).with_state(parts.backend.clone()))
         .merge(docs)
         .merge(api);
-    if parts.metrics_on_api_port {
-        app = app.merge(metrics_router(parts.metrics.clone()));
-    }
-    common_layers(app, parts.metrics)
+    limit_inflight(common_layers(app, parts.metrics), parts.max_inflight)
 }

@@ -84,6 +84,11 @@ impl Caller {
         self.patterns.iter().any(|p| glob_match(p, id))
     }
 
+    /// Whether this caller sees every session (what the process-wide `/metrics` shows).
+    pub fn sees_all_sessions(&self) -> bool {
+        self.patterns.iter().any(|p| p.bytes().all(|b| b == b'*'))
+    }
+
     /// `Err(wait)` when the caller is over its rate.
     pub fn check_rate(&self) -> Result<(), Duration> {
         match &self.limiter {
@@ -125,6 +130,9 @@ impl ApiKeySet {
             };
             if spec.sessions.is_empty() {
                 return Err(invalid("sessions must list at least one pattern"));
+            }
+            for pattern in &spec.sessions {
+                validate_pattern(pattern).map_err(|why| invalid(&why))?;
             }
             let limiter = match spec.rate_limit {
                 None => None,
@@ -179,20 +187,49 @@ impl ApiKeySet {
     }
 }
 
-/// `*` matches any run of characters; everything else matches itself.
+/// Longest session-id pattern a key may list.
+const PATTERN_MAX_LEN: usize = 128;
+
+/// A pattern holds session-id characters and `*`, nothing else.
+fn validate_pattern(pattern: &str) -> Result<(), String> {
+    let ok = !pattern.is_empty()
+        && pattern.len() <= PATTERN_MAX_LEN
+        && pattern
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'*'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "session pattern '{pattern}' must be 1-{PATTERN_MAX_LEN} of A-Z a-z 0-9 _ - and *"
+        ))
+    }
+}
+
+/// `*` matches any run of characters; everything else matches itself. Greedy with one
+/// backtrack point (the last `*`), so it takes O(pattern × id) steps at worst, never the
+/// exponential time of naive recursion on patterns like `a*a*a*a*b`.
 pub fn glob_match(pattern: &str, id: &str) -> bool {
-    match pattern.split_once('*') {
-        None => pattern == id,
-        Some((prefix, rest)) => {
-            let Some(tail) = id.strip_prefix(prefix) else {
-                return false;
-            };
-            if rest.is_empty() {
-                return true;
-            }
-            (0..=tail.len()).any(|i| tail.is_char_boundary(i) && glob_match(rest, &tail[i..]))
+    let (p, s) = (pattern.as_bytes(), id.as_bytes());
+    let (mut pi, mut si) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while si < s.len() {
+        if pi < p.len() && p[pi] == b'*' {
+            star = Some((pi, si));
+            pi += 1;
+        } else if pi < p.len() && p[pi] == s[si] {
+            pi += 1;
+            si += 1;
+        } else if let Some((star_pi, star_si)) = star {
+            // Let the last `*` swallow one more character and try again from there.
+            pi = star_pi + 1;
+            si = star_si + 1;
+            star = Some((star_pi, star_si + 1));
+        } else {
+            return false;
         }
     }
+    p[pi..].iter().all(|&b| b == b'*')
 }
 
 #[cfg(test)]
@@ -216,6 +253,27 @@ mod tests {
         assert!(glob_match("*-prod", "a-prod") && !glob_match("*-prod", "a-dev"));
         assert!(glob_match("exact", "exact") && !glob_match("exact", "exact2"));
         assert!(glob_match("a*b*c", "axxbyyc") && !glob_match("a*b*c", "axxc"));
+        assert!(glob_match("a**", "a") && glob_match("*a*", "bab") && !glob_match("a", ""));
+        assert!(glob_match("ab*", "ab") && !glob_match("ab*", "a"));
+    }
+
+    #[test]
+    fn hostile_patterns_match_in_bounded_time() {
+        let pattern = "a*".repeat(60) + "b";
+        let id = "a".repeat(64);
+        let started = std::time::Instant::now();
+        assert!(!glob_match(&pattern, &id));
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    }
+
+    #[test]
+    fn patterns_are_validated_at_load() {
+        for bad in ["", "acme/*", "a b", "é*", &"x".repeat(129)] {
+            assert!(
+                ApiKeySet::from_specs(vec![spec("k", "long-enough-secret", &[bad])]).is_err(),
+                "{bad:?} accepted"
+            );
+        }
     }
 
     #[test]

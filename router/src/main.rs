@@ -69,12 +69,17 @@ async fn cluster_config(
             ),
             links,
             public_url,
+            egress: wagate_session::egress::EgressPolicy::new(
+                args.runtime.egress_allow_cidrs.clone(),
+                args.runtime.egress_deny_cidrs.clone(),
+            ),
         },
     })
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    wagate_session::private_files::restrict_new_files();
     telemetry::init_tracing();
     let args = RouterArgs::parse();
     std::fs::create_dir_all(&args.data_dir)
@@ -128,6 +133,11 @@ async fn main() -> anyhow::Result<()> {
         links,
         metrics,
         metrics_on_api_port: !metrics_apart,
+        limits: wagate_api::MediaLimits {
+            inline_max_bytes: args.runtime.max_inline_media_mb * 1024 * 1024,
+            url_max_bytes: args.runtime.max_url_media_mb * 1024 * 1024,
+        },
+        max_inflight: args.serve.max_inflight,
     });
 
     let listener = tokio::net::TcpListener::bind(args.serve.listen)

@@ -28,12 +28,15 @@ pub struct RouterState {
     pub backend: Arc<dyn SessionBackend>,
     /// The per-session routes, for dispatching `POST /v1/messages` to its session.
     pub session_routes: Router,
+    /// The same body limit as the per-session send.
+    pub send_body_limit: usize,
 }
 
 pub fn collection_routes(state: RouterState) -> Router {
+    let send_limit = axum::extract::DefaultBodyLimit::max(state.send_body_limit);
     Router::new()
         .route("/v1/sessions", get(list).post(create))
-        .route("/v1/messages", post(send_by_body))
+        .route("/v1/messages", post(send_by_body).layer(send_limit))
         .route("/v1/events", get(all_events))
         .with_state(state)
 }
@@ -163,6 +166,8 @@ async fn all_events(
         let caller = caller.clone();
         async move {
             match item {
+                // A QR is a credential: read-only keys do not see it.
+                Ok(event) if caller.read_only && event.event == wagate_api::EventKind::Qr => None,
                 Ok(event) if caller.may_access(&event.session_id) => Some(Ok(to_sse(&event))),
                 Ok(_) => None,
                 Err(tokio_stream::wrappers::errors::BroadcastStreamRecvError::Lagged(n)) => {

@@ -39,7 +39,7 @@ async fn a_session_lives_as_a_resource_and_its_pod_serves_through_the_router() {
         .post(
             "/v1/sessions",
             json!({ "sessionId": "Trainer_1", "labels": { "team": "sales" },
-                    "webhook": { "url": "http://127.0.0.1:9/hook", "events": ["message.received"], "secret": "s3cret" } }),
+                    "webhook": { "url": "http://127.0.0.1:9/hook", "events": ["message.received"], "secret": "s3cret-s3cret-s3cret" } }),
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
@@ -67,7 +67,7 @@ async fn a_session_lives_as_a_resource_and_its_pod_serves_through_the_router() {
         .kube
         .get(SECRETS, NAMESPACE, secret_name)
         .expect("webhook secret stored in a Secret");
-    assert_eq!(secret["stringData"]["secret"], "s3cret");
+    assert_eq!(secret["stringData"]["secret"], "s3cret-s3cret-s3cret");
     assert_eq!(secret["metadata"]["ownerReferences"][0]["name"], name);
     assert!(
         !resource.to_string().contains("s3cret"),
@@ -138,7 +138,7 @@ async fn a_session_lives_as_a_resource_and_its_pod_serves_through_the_router() {
     let (status, updated) = api
         .put(
             "/v1/sessions/Trainer_1/webhook",
-            json!({ "url": "http://127.0.0.1:9/other", "secret": "n3w" }),
+            json!({ "url": "http://127.0.0.1:9/other", "secret": "n3w-n3w-n3w-n3w-n3w" }),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{updated}");
@@ -306,7 +306,10 @@ async fn the_routers_metrics_carry_every_pods_session_series() {
     )
     .await;
     let metrics = || async {
-        reqwest::get(api.url("/metrics"))
+        api.http
+            .get(api.url("/metrics"))
+            .bearer_auth(&api.key)
+            .send()
             .await
             .unwrap()
             .text()

@@ -8,6 +8,7 @@ use clap::Parser;
 use wagate_api::{EventKind, MediaLimits};
 
 use crate::config::{DefaultWebhook, RetryPolicy, SessionConfig};
+use crate::egress::{Egress, EgressPolicy};
 use crate::engine::{EngineKind, EngineOptions};
 
 #[derive(Debug, Clone, Parser)]
@@ -48,6 +49,10 @@ pub struct ServeArgs {
     /// Key that signs QR links; generated into <data-dir>/link-secret when absent.
     #[arg(long, env = "WAGATE_LINK_SECRET_FILE")]
     pub link_secret_file: Option<PathBuf>,
+    /// Requests handled at once; past it the API answers 503 overloaded (health and
+    /// metrics excepted).
+    #[arg(long, env = "WAGATE_MAX_INFLIGHT", default_value_t = 1024)]
+    pub max_inflight: usize,
 }
 
 impl ServeArgs {
@@ -140,6 +145,17 @@ pub struct RuntimeArgs {
     /// Public base URL for links the gateway hands out (media URLs, QR links).
     #[arg(long, env = "WAGATE_PUBLIC_URL", default_value = "")]
     pub public_url: String,
+    /// On SIGTERM, how long a send in flight may still take; what is unfinished stays queued.
+    #[arg(long, env = "WAGATE_SHUTDOWN_TIMEOUT_SECS", default_value_t = 20)]
+    pub shutdown_timeout_secs: u64,
+    /// Address ranges server-side fetches (media URLs, webhooks) may reach although they are
+    /// internal (loopback, private, link-local, CGNAT...), comma-separated: how a
+    /// cluster-internal webhook receiver is permitted. Single addresses are /32.
+    #[arg(long, env = "WAGATE_EGRESS_ALLOW_CIDRS", value_delimiter = ',', value_parser = crate::egress::parse_cidr)]
+    pub egress_allow_cidrs: Vec<ipnet::IpNet>,
+    /// More ranges server-side fetches may not reach (beside the internal ones).
+    #[arg(long, env = "WAGATE_EGRESS_DENY_CIDRS", value_delimiter = ',', value_parser = crate::egress::parse_cidr)]
+    pub egress_deny_cidrs: Vec<ipnet::IpNet>,
     /// WhatsApp WebSocket URL override (the protocol simulator in tests).
     #[arg(long, env = "WAGATE_WHATSAPP_WS_URL", hide = true)]
     pub whatsapp_ws_url: Option<String>,
@@ -231,6 +247,11 @@ impl RuntimeArgs {
                 url_max_bytes: self.max_url_media_mb * 1024 * 1024,
             },
             public_url: self.public_url.trim_end_matches('/').to_string(),
+            shutdown_timeout: Duration::from_secs(self.shutdown_timeout_secs),
+            egress: Egress::new(EgressPolicy::new(
+                self.egress_allow_cidrs.clone(),
+                self.egress_deny_cidrs.clone(),
+            )),
             ..SessionConfig::default()
         })
     }

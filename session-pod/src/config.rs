@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use wagate_api::{EventKind, MediaLimits};
 
+use crate::egress::Egress;
 use crate::engine::{EngineKind, EngineOptions};
 
 /// The webhook used by sessions that have none of their own.
@@ -43,6 +44,11 @@ pub struct SessionConfig {
     pub media_limits: MediaLimits,
     /// Prefix for links the session hands out (media URLs in webhooks); empty = relative paths.
     pub public_url: String,
+    /// How long a send in flight may still take once the session is stopping (the pod's
+    /// grace period must be longer); what is unfinished stays queued.
+    pub shutdown_timeout: Duration,
+    /// The guarded client for every server-side fetch (media URLs, webhooks).
+    pub egress: Egress,
 }
 
 impl Default for SessionConfig {
@@ -69,6 +75,8 @@ impl Default for SessionConfig {
             media_retention: Duration::from_secs(7 * 24 * 3600),
             media_limits: MediaLimits::default(),
             public_url: String::new(),
+            shutdown_timeout: Duration::from_secs(20),
+            egress: Egress::default(),
         }
     }
 }

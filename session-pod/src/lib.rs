@@ -4,12 +4,14 @@
 
 pub mod cli;
 pub mod config;
+pub mod egress;
 pub mod engine;
 pub mod http;
 pub mod link;
 pub mod media;
 pub mod metrics;
 mod outbox;
+pub mod private_files;
 pub mod qr;
 pub mod secrets;
 pub mod session;

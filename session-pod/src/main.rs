@@ -10,7 +10,7 @@ use wagate_api::{SessionId, SessionState};
 use wagate_session::cli::SessionArgs;
 use wagate_session::http::auth::{ApiKeys, KeyAuth, require_key};
 use wagate_session::http::{
-    HttpState, SessionResolver, common_layers, metrics_router, session_routes,
+    HttpState, SessionResolver, common_layers, limit_inflight, metrics_router, session_routes,
 };
 use wagate_session::metrics::Metrics;
 use wagate_session::{Session, secrets, telemetry};
@@ -39,6 +39,7 @@ impl SessionResolver for OneSession {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    wagate_session::private_files::restrict_new_files();
     telemetry::init_tracing();
     let args = SessionArgs::parse();
     SessionId::parse(&args.session_id)
@@ -98,7 +99,7 @@ async fn main() -> anyhow::Result<()> {
     if !args.serve.spawn_metrics_listener(metrics.clone()).await? {
         app = app.merge(metrics_router(metrics.clone()));
     }
-    let app = common_layers(app, metrics);
+    let app = limit_inflight(common_layers(app, metrics), args.serve.max_inflight);
 
     let listener = tokio::net::TcpListener::bind(args.serve.listen)
         .await

@@ -10,6 +10,31 @@ pub struct MediaDir {
     dir: PathBuf,
 }
 
+/// The id inbound media is kept and served under: the message id plus a digest of the chat
+/// and the sender. A message id is chosen by the sender, so on its own it would let one
+/// stranger overwrite or read in place of another's media by reusing an id.
+pub fn media_id(message_id: &str, chat: &str, sender: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let origin = Sha256::new()
+        .chain_update(chat.as_bytes())
+        .chain_update([0])
+        .chain_update(sender.as_bytes())
+        .finalize();
+    format!("{message_id}-{}", &hex::encode(origin)[..12])
+}
+
+/// Everything but RFC 3986's unreserved characters is encoded in a path segment.
+const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// A path segment for `id`: percent-encoded, since sender-chosen ids may hold anything.
+pub fn url_segment(id: &str) -> String {
+    percent_encoding::utf8_percent_encode(id, SEGMENT).to_string()
+}
+
 impl MediaDir {
     pub fn new(session_dir: &Path) -> Self {
         Self {
@@ -34,10 +59,19 @@ impl MediaDir {
 
     /// Writes to a temporary name first so a crash never leaves a truncated file behind.
     pub async fn save(&self, message_id: &str, bytes: &[u8]) -> std::io::Result<()> {
-        tokio::fs::create_dir_all(&self.dir).await?;
+        let dir = self.dir.clone();
+        tokio::task::spawn_blocking(move || crate::private_files::private_dir(&dir))
+            .await
+            .map_err(std::io::Error::other)??;
         let path = self.path_of(message_id);
         let tmp = path.with_extension("part");
-        let mut file = tokio::fs::File::create(&tmp).await?;
+        let mut file = tokio::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .await?;
         file.write_all(bytes).await?;
         file.sync_data().await?;
         tokio::fs::rename(&tmp, &path).await

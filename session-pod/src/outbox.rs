@@ -10,32 +10,48 @@ use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 use wagate_api::{ErrorCode, SessionState};
 
+use crate::egress::{Egress, EgressError, FetchFailure};
 use crate::engine::{EngineError, OutgoingBody, OutgoingMessage};
 use crate::session::{Finished, Session};
 use crate::store::{StoredBody, StoredMediaSource, StoredMessage, now_ms};
 
 /// Why the media of a message could not be had.
 enum MediaError {
+    /// Worth another attempt (the host was down, answered 5xx); consumes an attempt.
     Transient(String),
-    Permanent(String),
+    /// Will not get better: the message fails with this code.
+    Permanent(ErrorCode, String),
 }
 
-async fn fetch_url(
-    client: &reqwest::Client,
-    url: &str,
-    limit: usize,
-) -> Result<Vec<u8>, MediaError> {
-    let resp = client
-        .get(url)
+/// Downloads `url` through the egress guard with a running size cap. Error texts name no
+/// URL and echo no response body.
+async fn fetch_url(egress: &Egress, url: &str, limit: usize) -> Result<Vec<u8>, MediaError> {
+    let denied = |e: EgressError| {
+        MediaError::Permanent(ErrorCode::EgressDenied, format!("media URL refused: {e}"))
+    };
+    let too_large = || {
+        MediaError::Permanent(
+            ErrorCode::ValidationError,
+            format!("media is larger than {} MiB", limit / (1024 * 1024)),
+        )
+    };
+    let failed = |e: reqwest::Error| match FetchFailure::of(&e) {
+        FetchFailure::Denied(e) => denied(e),
+        other => MediaError::Transient(format!("media URL {other}")),
+    };
+    let resp = egress
+        .request(reqwest::Method::GET, url)
+        .map_err(denied)?
         .timeout(Duration::from_secs(120))
         .send()
         .await
-        .map_err(|e| MediaError::Transient(format!("media download failed: {e}")))?;
+        .map_err(failed)?;
     let status = resp.status();
     if status.is_client_error() {
-        return Err(MediaError::Permanent(format!(
-            "media URL answered {status}"
-        )));
+        return Err(MediaError::Permanent(
+            ErrorCode::ValidationError,
+            format!("media URL answered {status}"),
+        ));
     }
     if !status.is_success() {
         return Err(MediaError::Transient(format!(
@@ -46,22 +62,15 @@ async fn fetch_url(
         .content_length()
         .is_some_and(|len| len as usize > limit)
     {
-        return Err(MediaError::Permanent(format!(
-            "media is larger than {} MiB",
-            limit / (1024 * 1024)
-        )));
+        return Err(too_large());
     }
     // Streamed with a running cap: a lying Content-Length cannot exhaust memory.
     let mut body = Vec::new();
     let mut stream = resp.bytes_stream();
     while let Some(chunk) = stream.next().await {
-        let chunk =
-            chunk.map_err(|e| MediaError::Transient(format!("media download failed: {e}")))?;
+        let chunk = chunk.map_err(failed)?;
         if body.len() + chunk.len() > limit {
-            return Err(MediaError::Permanent(format!(
-                "media is larger than {} MiB",
-                limit / (1024 * 1024)
-            )));
+            return Err(too_large());
         }
         body.extend_from_slice(&chunk);
     }
@@ -69,7 +78,7 @@ async fn fetch_url(
 }
 
 async fn to_outgoing(
-    client: &reqwest::Client,
+    egress: &Egress,
     message: &StoredMessage,
     inline: Option<Vec<u8>>,
     url_limit: usize,
@@ -85,9 +94,12 @@ async fn to_outgoing(
         } => {
             let bytes = match source {
                 StoredMediaSource::Inline => inline.ok_or_else(|| {
-                    MediaError::Permanent("queued media bytes are missing".into())
+                    MediaError::Permanent(
+                        ErrorCode::Internal,
+                        "queued media bytes are missing".into(),
+                    )
                 })?,
-                StoredMediaSource::Url { url } => fetch_url(client, url, url_limit).await?,
+                StoredMediaSource::Url { url } => fetch_url(egress, url, url_limit).await?,
             };
             OutgoingBody::Media {
                 kind: *kind,
@@ -107,11 +119,7 @@ async fn to_outgoing(
 }
 
 /// Sends the session's outbox until `shutdown`. A send in flight is always finished.
-pub(crate) async fn run(
-    session: Arc<Session>,
-    client: reqwest::Client,
-    shutdown: CancellationToken,
-) {
+pub(crate) async fn run(session: Arc<Session>, shutdown: CancellationToken) {
     let config = session.config().clone();
     let mut last_send: Option<Instant> = None;
     let mut state = session.watch_state();
@@ -155,38 +163,65 @@ pub(crate) async fn run(
             }
         }
         last_send = Some(Instant::now());
-        attempt(&session, &client, message, inline).await;
+        attempt(&session, message, inline, &shutdown).await;
     }
 }
 
+/// One attempt at the head message. On shutdown a media download is abandoned at once and
+/// a send in flight gets `shutdown_timeout` to finish; either way the message stays queued
+/// (its id is fixed, so a resend after restart is not a duplicate).
 async fn attempt(
     session: &Arc<Session>,
-    client: &reqwest::Client,
     message: StoredMessage,
     inline: Option<Vec<u8>>,
+    shutdown: &CancellationToken,
 ) {
     let config = session.config();
-    let outgoing =
-        match to_outgoing(client, &message, inline, config.media_limits.url_max_bytes).await {
+    let media = to_outgoing(
+        &config.egress,
+        &message,
+        inline,
+        config.media_limits.url_max_bytes,
+    );
+    let outgoing = tokio::select! {
+        _ = shutdown.cancelled() => return,
+        outgoing = media => match outgoing {
             Ok(outgoing) => outgoing,
-            Err(MediaError::Permanent(why)) => {
-                return session
-                    .finish(&message.id, failed(ErrorCode::ValidationError, why))
-                    .await;
+            Err(MediaError::Permanent(code, why)) => {
+                return session.finish(&message.id, failed(code, why)).await;
             }
             Err(MediaError::Transient(why)) => return retry_or_fail(session, &message, why).await,
-        };
+        },
+    };
     if let Err(e) = session.store().record_attempt(message.id.clone()).await {
         tracing::error!(session = session.id(), error = %e, "cannot record send attempt; will retry");
         tokio::time::sleep(Duration::from_secs(1)).await;
         return;
     }
-    let finished = match session.engine().send(&outgoing).await {
+    let send = session.engine().send(&outgoing);
+    let grace = async {
+        shutdown.cancelled().await;
+        tokio::time::sleep(config.shutdown_timeout).await;
+    };
+    let sent = tokio::select! {
+        sent = send => sent,
+        _ = grace => {
+            tracing::warn!(session = session.id(), message_id = %message.id, "send still unanswered at shutdown; it stays queued");
+            return;
+        }
+    };
+    let finished = match sent {
         Ok(ack) => Finished::Sent {
             at: ack.at.timestamp_millis(),
         },
-        // Not an attempt against WhatsApp: wait for the connection, not a backoff.
-        Err(EngineError::NotConnected) => return,
+        // Not an attempt against WhatsApp: wait for the connection, not a backoff, and
+        // give the attempt back (offline time does not use attempts).
+        Err(EngineError::NotConnected) => {
+            if let Err(e) = session.store().forget_attempt(message.id.clone()).await {
+                tracing::error!(session = session.id(), error = %e, "cannot give back a send attempt");
+            }
+            return;
+        }
         Err(EngineError::NotOnWhatsApp(number)) => failed(
             ErrorCode::NumberNotOnWhatsapp,
             format!("{number} is not on WhatsApp"),
@@ -215,7 +250,7 @@ async fn retry_or_fail(session: &Arc<Session>, message: &StoredMessage, why: Str
     tracing::warn!(session = session.id(), message_id = %message.id, %why, "send failed; will retry");
     if let Err(e) = session
         .store()
-        .schedule_retry(message.id.clone(), next, why)
+        .schedule_retry(message.id.clone(), attempts, next, why)
         .await
     {
         tracing::error!(session = session.id(), error = %e, "cannot schedule retry");

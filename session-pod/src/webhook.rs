@@ -11,6 +11,7 @@ use sha2::Sha256;
 use tokio_util::sync::CancellationToken;
 use wagate_api::{EventKind, WebhookSettings};
 
+use crate::egress::{Egress, EgressError, FetchFailure};
 use crate::session::Session;
 use crate::store::{QueuedDelivery, now_ms};
 
@@ -46,22 +47,31 @@ pub fn signature(secret: &str, body: &[u8]) -> String {
 
 enum Outcome {
     Delivered,
+    /// Worth retrying: the receiver was down or answered non-2xx.
     Failed(String),
+    /// The egress policy refuses the receiver's address: dead-lettered at once (a replay
+    /// after the policy or the webhook changed delivers it).
+    Denied(String),
 }
 
+/// POSTs one delivery through the egress guard. What is recorded names neither the URL
+/// (it may carry a token) nor the receiver's answer body.
 async fn post(
-    client: &reqwest::Client,
+    egress: &Egress,
     target: &WebhookTarget,
     delivery: &QueuedDelivery,
     timeout: Duration,
 ) -> Outcome {
-    let mut request = client
-        .post(&target.url)
-        .timeout(timeout)
-        .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .header("x-wagate-event", &delivery.event)
-        .header("x-wagate-delivery", &delivery.delivery_id)
-        .body(delivery.body.clone());
+    let denied = |e: EgressError| Outcome::Denied(format!("egress_denied: {e}"));
+    let mut request = match egress.request(reqwest::Method::POST, &target.url) {
+        Ok(request) => request,
+        Err(e) => return denied(e),
+    }
+    .timeout(timeout)
+    .header(reqwest::header::CONTENT_TYPE, "application/json")
+    .header("x-wagate-event", &delivery.event)
+    .header("x-wagate-delivery", &delivery.delivery_id)
+    .body(delivery.body.clone());
     if let Some(secret) = &target.secret {
         request = request.header(
             "x-wagate-signature",
@@ -71,29 +81,16 @@ async fn post(
     match request.send().await {
         Ok(resp) if resp.status().is_success() => Outcome::Delivered,
         Ok(resp) => Outcome::Failed(format!("receiver answered {}", resp.status())),
-        Err(e) => Outcome::Failed(format!("receiver unreachable: {}", without_url(&e))),
-    }
-}
-
-/// reqwest errors embed the URL, which may carry credentials in its query.
-fn without_url(e: &reqwest::Error) -> String {
-    let mut shown = e.to_string();
-    if let Some(url) = e.url() {
-        shown = shown.replace(url.as_str(), "<webhook url>");
-    }
-    if e.is_timeout() {
-        "timed out".into()
-    } else {
-        shown
+        Err(e) => match FetchFailure::of(&e) {
+            FetchFailure::Denied(e) => denied(e),
+            other => Outcome::Failed(format!("receiver {other}")),
+        },
     }
 }
 
 /// Delivers the session's queue until `shutdown`.
-pub(crate) async fn run(
-    session: Arc<Session>,
-    client: reqwest::Client,
-    shutdown: CancellationToken,
-) {
+pub(crate) async fn run(session: Arc<Session>, shutdown: CancellationToken) {
+    let egress = session.config().egress.clone();
     let policy = session.config().webhook_retry;
     let timeout = session.config().webhook_timeout;
     let metrics = session.metrics().clone();
@@ -109,10 +106,18 @@ pub(crate) async fn run(
                         return;
                     }
                     let store = session.store();
-                    let result = match post(&client, &target, &delivery, timeout).await {
+                    let result = match post(&egress, &target, &delivery, timeout).await {
                         Outcome::Delivered => {
                             metrics.webhook_deliveries.with_label_values(&["ok"]).inc();
                             store.webhook_delivered(delivery.seq).await
+                        }
+                        Outcome::Denied(why) => {
+                            tracing::warn!(session = session.id(), delivery = %delivery.delivery_id, "webhook receiver refused by the egress policy; dead-lettered");
+                            metrics
+                                .webhook_deliveries
+                                .with_label_values(&["dead"])
+                                .inc();
+                            store.webhook_kill(delivery.seq, now_ms(), why).await
                         }
                         Outcome::Failed(why) => {
                             let now = now_ms();

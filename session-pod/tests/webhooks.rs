@@ -11,7 +11,7 @@ use serde_json::json;
 use sha2::Sha256;
 use support::{WebhookReceiver, wait_until};
 
-const SECRET: &str = "hook-secret";
+const SECRET: &str = "hook-secret-of-16+";
 
 fn valid_signature(body: &str, header: &str) -> bool {
     let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();

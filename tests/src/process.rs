@@ -80,15 +80,29 @@ impl Drop for Process {
     }
 }
 
+/// Test receivers and media hosts listen on loopback, which the egress guard refuses by
+/// default: every process may reach 127.0.0.0/8 unless its `env` says otherwise. An empty
+/// value in `env` removes a variable (`WAGATE_EGRESS_ALLOW_CIDRS=""`: the shipped default).
+pub const TEST_EGRESS_ALLOW: (&str, &str) = ("WAGATE_EGRESS_ALLOW_CIDRS", "127.0.0.0/8");
+
 fn launch(bin: &str, args: &[String], env: &[(String, String)]) -> (Child, String) {
-    let mut child = Command::new(bin)
+    let mut command = Command::new(bin);
+    command
         .args(args)
         // WAGATE_CHILD_LOG=debug (any RUST_LOG filter) shows what the spawned binaries log.
         .env(
             "RUST_LOG",
             std::env::var("WAGATE_CHILD_LOG").unwrap_or_else(|_| "warn".into()),
         )
-        .envs(env.iter().map(|(k, v)| (k, v)))
+        .env(TEST_EGRESS_ALLOW.0, TEST_EGRESS_ALLOW.1);
+    for (key, value) in env {
+        if value.is_empty() {
+            command.env_remove(key);
+        } else {
+            command.env(key, value);
+        }
+    }
+    let mut child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()

@@ -53,3 +53,15 @@ capabilities:
 {{- randAlphaNum 40 -}}
 {{- end -}}
 {{- end -}}
+
+{{/* Ingress rule: the metrics port (9090), from the release's namespace and the namespaces in metrics.allowedNamespaces. */}}
+{{- define "wagate.metricsScrapers" -}}
+- from:
+    - namespaceSelector:
+        matchExpressions:
+          - key: kubernetes.io/metadata.name
+            operator: In
+            values: {{- toYaml (append (.Values.metrics.allowedNamespaces | default list) .Release.Namespace) | nindent 14 }}
+  ports:
+    - { port: 9090, protocol: TCP }
+{{- end }}

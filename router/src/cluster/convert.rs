@@ -9,7 +9,6 @@ use k8s_openapi::api::core::v1::{Pod, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::jiff::Timestamp;
 use kube::Resource;
-use sha2::{Digest, Sha256};
 use wagate_api::crd::{
     SESSION_ID_LABEL, SecretKeyRef, WebhookEvent, WebhookSpec, WhatsAppSession,
     WhatsAppSessionSpec, resource_name, session_id_label_value,
@@ -62,11 +61,13 @@ pub fn labels_annotation(labels: &BTreeMap<String, String>) -> Option<BTreeMap<S
     })
 }
 
-/// Name of the Secret holding a webhook secret: derived from the content, so a new secret
-/// is a new name, which changes the pod template and makes the operator roll the pod.
-pub fn webhook_secret_name(resource_name: &str, secret: &str) -> String {
-    let digest = Sha256::digest(secret.as_bytes());
-    format!("{resource_name}-webhook-{}", &hex::encode(digest)[..10])
+/// Name of a new Secret holding a webhook secret: fresh for every new secret, so the pod
+/// template changes and the operator rolls the pod. Random rather than derived from the
+/// secret: a digest in a name anyone with `list secrets` can read would let them test
+/// guesses of the secret offline.
+pub fn webhook_secret_name(resource_name: &str) -> String {
+    let suffix: [u8; 5] = rand::random();
+    format!("{resource_name}-webhook-{}", hex::encode(suffix))
 }
 
 /// The `spec.webhook` of an API webhook; `secret_ref` names the Secret with its secret.
@@ -263,7 +264,15 @@ mod tests {
             events: Some(vec![EventKind::MessageReceived]),
             secret: Some("s3cret".into()),
         };
-        let secret_name = webhook_secret_name("trainer-1-5f3a", "s3cret");
+        let secret_name = webhook_secret_name("trainer-1-5f3a");
+        let digest = {
+            use sha2::Digest;
+            hex::encode(sha2::Sha256::digest(b"s3cret"))
+        };
+        assert!(
+            !secret_name.contains(&digest[..6]),
+            "the name carries nothing of the secret"
+        );
         let spec = webhook_spec(
             &config,
             Some(SecretKeyRef {
@@ -290,7 +299,7 @@ mod tests {
         assert!(webhook.has_secret);
         assert_ne!(
             secret_name,
-            webhook_secret_name("trainer-1-5f3a", "other"),
+            webhook_secret_name("trainer-1-5f3a"),
             "a new secret is a new Secret name"
         );
         assert!(

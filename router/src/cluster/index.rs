@@ -8,7 +8,7 @@ use std::sync::{Arc, RwLock};
 
 use k8s_openapi::api::core::v1::Pod;
 use kube::runtime::reflector::{ObjectRef, Store};
-use wagate_api::crd::{INSTANCE_LABEL, WhatsAppSession, resource_name};
+use wagate_api::crd::{INSTANCE_LABEL, WhatsAppSession, owner_of_session_id};
 use wagate_api::{SessionInfo, SessionState};
 
 use super::convert::{info_from_resource, pod_address};
@@ -98,30 +98,41 @@ impl SessionIndex {
         *self.ready.borrow()
     }
 
-    /// The session `id` unless it is unknown or being deleted.
+    /// The session `id` unless it is unknown or being deleted. A resource created by hand
+    /// may carry any name with this `spec.sessionId`, and more than one may claim it: the
+    /// owner (the oldest) is the session, the others are ignored as the operator does.
     pub fn find(&self, id: &str) -> Option<Entry> {
-        let derived = ObjectRef::new(&resource_name(id)).within(&self.namespace);
-        let resource = self
-            .resources
-            .get(&derived)
-            .filter(|r| r.session_id() == id)
-            // A resource created by hand may carry any name with this `spec.sessionId`.
-            .or_else(|| {
-                self.resources
-                    .state()
-                    .into_iter()
-                    .find(|r| r.session_id() == id)
-            })?;
-        self.entry(resource)
+        let state = self.resources.state();
+        let owner = owner_of_session_id(
+            state
+                .iter()
+                .map(|r| r.as_ref())
+                .filter(|r| r.session_id() == id),
+        )?;
+        let owner = state
+            .iter()
+            .find(|r| std::ptr::eq(r.as_ref(), owner))
+            .cloned()?;
+        self.entry(owner)
     }
 
-    /// Every session not being deleted.
+    /// Every session not being deleted, one per session id.
     pub fn all(&self) -> Vec<Entry> {
-        let mut entries: Vec<Entry> = self
-            .resources
-            .state()
-            .into_iter()
-            .filter_map(|r| self.entry(r))
+        let state = self.resources.state();
+        let mut claimants: HashMap<String, Vec<&WhatsAppSession>> = HashMap::new();
+        for resource in &state {
+            claimants
+                .entry(resource.session_id())
+                .or_default()
+                .push(resource.as_ref());
+        }
+        let mut entries: Vec<Entry> = state
+            .iter()
+            .filter(|r| {
+                owner_of_session_id(claimants[&r.session_id()].iter().copied())
+                    .is_some_and(|owner| std::ptr::eq(owner, r.as_ref()))
+            })
+            .filter_map(|r| self.entry(r.clone()))
             .collect();
         entries.sort_by_key(|e| e.session_id());
         entries

@@ -51,6 +51,8 @@ pub struct ClusterConfig {
     /// Signs QR links here, so any replica verifies them.
     pub links: LinkSigner,
     pub public_url: String,
+    /// Webhook URLs are checked against the same policy the session pods enforce.
+    pub egress: wagate_session::egress::EgressPolicy,
 }
 
 /// State shared by the backend, its routes and its background tasks.

@@ -47,20 +47,18 @@ impl PodClient {
         Self { http, token }
     }
 
-    /// Forwards `request` to the pod as is (path, query, headers, body), streaming both
-    /// bodies, and returns the pod's answer as is.
+    /// Forwards `request` to `path_and_query` on the pod (headers and body as they are,
+    /// both bodies streamed) and returns the pod's answer as is.
     pub async fn forward(
         &self,
         session_id: &str,
         pod: &PodAddress,
+        path: &str,
         request: axum::extract::Request,
     ) -> Result<Response, ApiError> {
         let (parts, body) = request.into_parts();
-        let path = parts
-            .uri
-            .path_and_query()
-            .map(|p| p.as_str())
-            .unwrap_or("/");
+        let may_have_applied =
+            parts.method != http::Method::GET && parts.method != http::Method::HEAD;
         let mut outbound = self
             .http
             .request(parts.method.clone(), format!("http://{}{path}", pod.http))
@@ -71,10 +69,32 @@ impl PodClient {
                 outbound = outbound.header(name, value);
             }
         }
+        // Once the request may have reached the pod, a broken or silent connection says
+        // nothing about whether it was applied: not a retryable 503 but a 504 that tells the
+        // caller to retry with the same idempotency key.
+        let in_doubt = |why: &str| {
+            if may_have_applied {
+                ApiError::new(
+                    ErrorCode::UpstreamTimeout,
+                    format!(
+                        "The pod of session '{session_id}' {why}; the request may have been \
+                         applied: retry with the same idempotencyKey"
+                    ),
+                )
+            } else {
+                unreachable(session_id, why)
+            }
+        };
         let answer = tokio::time::timeout(HEADERS_TIMEOUT, outbound.send())
             .await
-            .map_err(|_| unreachable(session_id, "did not answer in time"))?
-            .map_err(|e| unreachable(session_id, &connect_reason(&e)))?;
+            .map_err(|_| in_doubt("did not answer in time"))?
+            .map_err(|e| {
+                if e.is_connect() {
+                    unreachable(session_id, &connect_reason(&e))
+                } else {
+                    in_doubt(&connect_reason(&e))
+                }
+            })?;
         let mut response = Response::builder().status(answer.status());
         for (name, value) in answer.headers() {
             if !NOT_FORWARDED.contains(&name.as_str()) {

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{FromRequestParts, Request, State};
+use axum::extract::{FromRequestParts, Path, Request, State};
 use axum::http::request::Parts;
 use axum::response::Response;
 use axum::routing::{any, get, post, put};
@@ -100,16 +100,89 @@ async fn qr_link(
     .map(Json)
 }
 
+/// The per-session routes pods serve that the router forwards, by first segment after
+/// the id (the rest of the contract it answers itself).
+const FORWARDED: [&str; 11] = [
+    "logout",
+    "restart",
+    "qr",
+    "pair-code",
+    "messages",
+    "check-numbers",
+    "groups",
+    "webhook",
+    "events",
+    "media",
+    "sandbox",
+];
+
+/// The path to ask the pod for: rebuilt from the validated id and the decoded segments of
+/// a contract route, each encoded again, so nothing in the caller's spelling can make the
+/// pod (or a URL parser on the way) see another route.
+fn pod_path(id: &str, rest: &str, query: Option<&str>) -> Result<String, ApiError> {
+    let segments: Vec<&str> = rest.split('/').collect();
+    if !FORWARDED.contains(&segments[0]) {
+        return Err(ApiError::new(
+            wagate_api::ErrorCode::NotFound,
+            format!("No route for /v1/sessions/{id}/{}", segments[0]),
+        ));
+    }
+    let mut path = format!("/v1/sessions/{id}");
+    for segment in segments {
+        if segment.is_empty() || segment == "." || segment == ".." {
+            return Err(ApiError::field(
+                "path",
+                "may not contain empty, '.' or '..' segments",
+            ));
+        }
+        path.push('/');
+        path.push_str(&wagate_session::media::url_segment(segment));
+    }
+    if let Some(query) = query {
+        path.push('?');
+        path.push_str(query);
+    }
+    Ok(path)
+}
+
 /// Everything else: to the ready pod, streaming; `503` at once when there is none.
 async fn proxy(
     State(shared): State<Arc<Shared>>,
     Session(entry): Session,
+    Path((_, rest)): Path<(String, String)>,
     request: Request,
 ) -> Result<Response, ApiError> {
     let id = entry.session_id();
+    let path = pod_path(&id, &rest, request.uri().query())?;
     let pod = entry
         .pod
         .as_ref()
         .ok_or_else(|| not_ready(&id, &entry.phase()))?;
-    shared.pods.forward(&id, pod, request).await
+    shared.pods.forward(&id, pod, &path, request).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pod_path;
+
+    #[test]
+    fn pod_paths_are_rebuilt_from_contract_routes() {
+        assert_eq!(
+            pod_path("a", "messages/3EB0", Some("async=true")).unwrap(),
+            "/v1/sessions/a/messages/3EB0?async=true"
+        );
+        assert_eq!(
+            pod_path("a", "media/x y", None).unwrap(),
+            "/v1/sessions/a/media/x%20y"
+        );
+        for bad in [
+            "x/../webhook",
+            "healthz",
+            "messages/..",
+            "messages//x",
+            "../../metrics",
+        ] {
+            assert!(pod_path("a", bad, None).is_err(), "{bad}");
+        }
+    }
 }

@@ -30,7 +30,7 @@ const POLL: Duration = Duration::from_millis(50);
 impl Shared {
     pub(super) async fn create(&self, request: CreateSessionRequest) -> Result<Created, ApiError> {
         if let Some(webhook) = &request.webhook {
-            webhook.validate()?;
+            self.config.egress.check_webhook(webhook)?;
         }
         self.index_ready().await?;
         let id = request.session_id.as_str();
@@ -39,7 +39,7 @@ impl Shared {
         }
         let name = resource_name(id);
         let secret = request.webhook.as_ref().and_then(|w| w.secret.clone());
-        let secret_name = secret.as_ref().map(|s| webhook_secret_name(&name, s));
+        let secret_name = secret.as_ref().map(|_| webhook_secret_name(&name));
         let webhook = request.webhook.as_ref().map(|w| {
             webhook_spec(
                 w,
@@ -215,7 +215,7 @@ impl Shared {
         config: Option<&WebhookConfig>,
     ) -> Result<SessionInfo, ApiError> {
         if let Some(config) = config {
-            config.validate()?;
+            self.config.egress.check_webhook(config)?;
         }
         let updated = self.patch_webhook(entry, config).await?;
         Ok(self.index.info(&Entry {
@@ -236,7 +236,7 @@ impl Shared {
             Some(config) => {
                 let secret_ref = match &config.secret {
                     Some(secret) => {
-                        let secret_name = webhook_secret_name(&name, secret);
+                        let secret_name = webhook_secret_name(&name);
                         self.ensure_secret(&entry.resource, &secret_name, secret)
                             .await?;
                         Some(SecretKeyRef {

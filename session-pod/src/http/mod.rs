@@ -19,7 +19,7 @@ use wagate_api::MediaLimits;
 
 pub use extract::{ApiJson, ApiQuery, JsonOrDefault, SessionHandle, api_fallback, path_session_id};
 pub use handlers::DeleteQuery;
-pub use layers::{common_layers, metrics_router};
+pub use layers::{common_layers, limit_inflight, metrics_router};
 pub use qr::{LinkQuery, signed_qr_link};
 
 use crate::link::LinkSigner;
@@ -43,10 +43,15 @@ pub struct HttpState {
     pub public_url: String,
 }
 
+/// Largest request body of a send: inline media arrives base64-encoded inside JSON, so 4/3
+/// of the cap plus headroom. Every route that takes a send uses it.
+pub fn send_body_limit(limits: &MediaLimits) -> usize {
+    limits.inline_max_bytes / 3 * 4 + 1024 * 1024
+}
+
 /// The `/v1/sessions/{id}/...` routes (and `GET`/`DELETE` of the session itself).
 pub fn session_routes(state: HttpState) -> Router {
-    // Inline media arrives base64-encoded inside JSON: 4/3 of the cap plus headroom.
-    let body_limit = state.limits.inline_max_bytes / 3 * 4 + 1024 * 1024;
+    let body_limit = send_body_limit(&state.limits);
     Router::new()
         .route(
             "/v1/sessions/{id}",

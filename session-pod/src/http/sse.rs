@@ -11,6 +11,10 @@ use wagate_api::{EventKind, GatewayEvent};
 
 use super::SessionHandle;
 
+/// A request header that makes event streams leave out `qr` events. The router sets it for
+/// read-only keys (a QR is a credential); it can only hide, never reveal.
+pub const HIDE_CREDENTIALS_HEADER: &str = "x-wagate-hide-credentials";
+
 pub fn to_sse(event: &GatewayEvent) -> Event {
     Event::default()
         .event(event.event.sse_name())
@@ -21,10 +25,13 @@ pub fn to_sse(event: &GatewayEvent) -> Event {
 #[utoipa::path(get, path = "/v1/sessions/{id}/events", tag = "events", params(("id" = String, Path, description = "Session id (1-64 of A-Z a-z 0-9 _ -)")), responses((status = 200, description = "`text/event-stream` of `status`, `qr`, `message.received`, `message.status`", content_type = "text/event-stream", body = String), super::openapi::ErrorResponses))]
 pub async fn events(
     SessionHandle(session): SessionHandle,
+    headers: http::HeaderMap,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let hide_qr = headers.contains_key(HIDE_CREDENTIALS_HEADER);
     // Subscribe before reading the snapshot so nothing falls between the two.
-    let live = BroadcastStream::new(session.subscribe()).filter_map(|item| async move {
+    let live = BroadcastStream::new(session.subscribe()).filter_map(move |item| async move {
         match item {
+            Ok(event) if hide_qr && event.event == EventKind::Qr => None,
             Ok(event) => Some(Ok(to_sse(&event))),
             // A slow reader skipped events; tell it so it can resync with a GET.
             Err(tokio_stream::wrappers::errors::BroadcastStreamRecvError::Lagged(n)) => {
@@ -39,7 +46,7 @@ pub async fn events(
         timestamp: Utc::now(),
         data: serde_json::to_value(&info).expect("serializable"),
     }];
-    if let Some(qr) = session.snapshot().live_qr(Utc::now()) {
+    if let Some(qr) = session.snapshot().live_qr(Utc::now()).filter(|_| !hide_qr) {
         initial.push(GatewayEvent {
             event: EventKind::Qr,
             session_id: info.session_id,

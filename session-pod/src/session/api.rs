@@ -122,7 +122,14 @@ impl Session {
                     wagate_api::MediaSource::Inline(bytes) => {
                         (StoredMediaSource::Inline, Some(bytes))
                     }
-                    wagate_api::MediaSource::Url(url) => (StoredMediaSource::Url { url }, None),
+                    wagate_api::MediaSource::Url(url) => {
+                        self.config
+                            .egress
+                            .policy()
+                            .check_url(&url)
+                            .map_err(|e| ApiError::field("media.url", e.to_string()))?;
+                        (StoredMediaSource::Url { url }, None)
+                    }
                 };
                 (
                     StoredBody::Media {
@@ -341,7 +348,7 @@ impl Session {
     ) -> Result<SessionInfo, ApiError> {
         let target = match config {
             Some(config) => {
-                config.validate()?;
+                self.config.egress.policy().check_webhook(&config)?;
                 // An update without a secret keeps the one already set.
                 let previous_secret = self
                     .webhook
@@ -400,7 +407,7 @@ impl Session {
             .media_get(message_id.to_string())
             .await?
             .ok_or_else(not_found)?;
-        let path = self.media.path_of(message_id);
+        let path = self.media.path_of(&media.message_id);
         if !tokio::fs::try_exists(&path).await.unwrap_or(false) {
             return Err(not_found());
         }

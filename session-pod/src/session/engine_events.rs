@@ -187,7 +187,10 @@ impl Session {
             tracing::warn!(session = %self.id, error = %e, "cannot record inbound chat");
         }
         let media = match &message.media {
-            Some(media) => self.keep_media(&message.id, media).await,
+            Some(media) => {
+                let media_id = crate::media::media_id(&message.id, &message.chat, &message.from);
+                self.keep_media(&media_id, media).await
+            }
             None => None,
         };
         let media_kept = message.media.is_none() || media.is_some();
@@ -213,15 +216,15 @@ impl Session {
 
     async fn keep_media(
         &self,
-        message_id: &str,
+        media_id: &str,
         media: &crate::engine::InboundMediaBytes,
     ) -> Option<InboundMedia> {
-        if let Err(e) = self.media.save(message_id, &media.bytes).await {
+        if let Err(e) = self.media.save(media_id, &media.bytes).await {
             tracing::error!(session = %self.id, error = %e, "cannot store inbound media");
             return None;
         }
         let stored = StoredMedia {
-            message_id: message_id.to_string(),
+            message_id: media_id.to_string(),
             mime_type: media.mime_type.clone(),
             file_name: media.file_name.clone(),
             size: media.bytes.len() as u64,
@@ -237,7 +240,9 @@ impl Session {
             size: media.bytes.len() as u64,
             url: format!(
                 "{}/v1/sessions/{}/media/{}",
-                self.config.public_url, self.id, message_id
+                self.config.public_url,
+                self.id,
+                crate::media::url_segment(media_id)
             ),
         })
     }

@@ -43,19 +43,6 @@ pub enum SessionError {
 /// allocated up front, per session: keep it small for processes with thousands of them).
 const EVENT_BUFFER: usize = 128;
 
-/// One HTTP client (connection pool, TLS roots) for every session of the process.
-fn shared_http_client() -> reqwest::Client {
-    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
-    CLIENT
-        .get_or_init(|| {
-            reqwest::Client::builder()
-                .user_agent(concat!("wagate/", env!("CARGO_PKG_VERSION")))
-                .build()
-                .expect("HTTP client builds with static settings")
-        })
-        .clone()
-}
-
 pub struct Session {
     id: String,
     dir: PathBuf,
@@ -64,7 +51,6 @@ pub struct Session {
     store: GatewayStore,
     media: MediaDir,
     metrics: Arc<Metrics>,
-    http: reqwest::Client,
     events: broadcast::Sender<GatewayEvent>,
     state: watch::Sender<Snapshot>,
     created_at: DateTime<Utc>,
@@ -86,11 +72,13 @@ impl Session {
         config: SessionConfig,
         metrics: Arc<Metrics>,
     ) -> Result<Arc<Self>, SessionError> {
-        std::fs::create_dir_all(dir).map_err(|source| SessionError::Folder {
+        let folder_error = |source| SessionError::Folder {
             path: dir.to_path_buf(),
             source,
-        })?;
+        };
+        crate::private_files::private_dir(dir).map_err(folder_error)?;
         let store = GatewayStore::open(dir)?;
+        crate::private_files::restrict_session_folder(dir).map_err(folder_error)?;
         let created_at = match store.meta_get::<DateTime<Utc>>(MetaKey::CreatedAt).await? {
             Some(at) => at,
             None => {
@@ -109,13 +97,11 @@ impl Session {
         let labels = store.meta_get(MetaKey::Labels).await?.unwrap_or_default();
         let (sink, engine_events) = mpsc::unbounded_channel();
         let engine = engine::build_engine(config.engine, id, dir, &config.engine_options, sink);
-        let http = shared_http_client();
         let session = Arc::new(Self {
             id: id.to_string(),
             dir: dir.to_path_buf(),
             media: MediaDir::new(dir),
             metrics,
-            http,
             events: broadcast::channel(EVENT_BUFFER).0,
             state: watch::Sender::new(snapshot),
             created_at,
@@ -149,16 +135,8 @@ impl Session {
                 engine_events,
                 token.clone(),
             )),
-            tokio::spawn(crate::outbox::run(
-                self.clone(),
-                self.http.clone(),
-                token.clone(),
-            )),
-            tokio::spawn(crate::webhook::run(
-                self.clone(),
-                self.http.clone(),
-                token.clone(),
-            )),
+            tokio::spawn(crate::outbox::run(self.clone(), token.clone())),
+            tokio::spawn(crate::webhook::run(self.clone(), token.clone())),
             tokio::spawn(prune_media(self.clone(), token)),
         ];
         self.tasks

@@ -24,11 +24,19 @@ impl GatewayStore {
         .await
     }
 
-    pub async fn media_get(&self, message_id: String) -> Result<Option<StoredMedia>, StoreError> {
+    /// The media stored under `key` (its media id), or under the one media id that starts
+    /// with `key` + `-` (a bare message id, as apps that build the URL themselves send it;
+    /// ambiguous when two senders chose the same id, and then not found).
+    pub async fn media_get(&self, key: String) -> Result<Option<StoredMedia>, StoreError> {
         self.call(move |c| {
             c.query_row(
-                "SELECT message_id, mime_type, file_name, size FROM media WHERE message_id = ?1",
-                [message_id],
+                "SELECT message_id, mime_type, file_name, size FROM media WHERE message_id = ?1 \
+                 UNION ALL SELECT * FROM ( \
+                   SELECT message_id, mime_type, file_name, size FROM media \
+                   WHERE substr(message_id, 1, length(?1) + 1) = ?1 || '-' \
+                   AND NOT EXISTS (SELECT 1 FROM media WHERE message_id = ?1) \
+                   AND (SELECT COUNT(*) FROM media WHERE substr(message_id, 1, length(?1) + 1) = ?1 || '-') = 1)",
+                [key],
                 |r| {
                     Ok(StoredMedia {
                         message_id: r.get(0)?,

@@ -225,16 +225,31 @@ impl GatewayStore {
         .await
     }
 
+    /// Gives back an attempt that never reached WhatsApp (the session was offline).
+    pub async fn forget_attempt(&self, id: String) -> Result<(), StoreError> {
+        self.call(move |c| {
+            c.execute(
+                "UPDATE messages SET attempts = MAX(attempts - 1, 0) WHERE id = ?1",
+                [id],
+            )
+            .map(|_| ())
+        })
+        .await
+    }
+
+    /// Keeps a message queued for another try; `attempts` is the count including the one
+    /// that just failed (a failed media download counts although nothing reached WhatsApp).
     pub async fn schedule_retry(
         &self,
         id: String,
+        attempts: u32,
         next_attempt_at: i64,
         error: String,
     ) -> Result<(), StoreError> {
         self.call(move |c| {
             c.execute(
-                "UPDATE messages SET next_attempt_at = ?2, error_message = ?3 WHERE id = ?1",
-                params![id, next_attempt_at, error],
+                "UPDATE messages SET attempts = ?4, next_attempt_at = ?2, error_message = ?3 WHERE id = ?1",
+                params![id, next_attempt_at, error, attempts],
             )
             .map(|_| ())
         })

@@ -1,0 +1,625 @@
+//! The gateway as an attacker meets it: API callers, senders and URLs are untrusted. Each
+//! test drives the real router binary (simulator engine, the shipped egress default unless
+//! it says otherwise) over HTTP and asserts what the attacker would notice.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::os::unix::fs::PermissionsExt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Redirect};
+use axum::routing::{get, post};
+use base64::Engine as _;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use support::{Api, KEY, Process, Router, wait_until};
+
+/// The shipped egress policy: the harness's loopback allowance removed.
+const SHIPPED_EGRESS: (&str, &str) = ("WAGATE_EGRESS_ALLOW_CIDRS", "");
+
+fn router_with_env(home: &std::path::Path, extra: &[&str], env: &[(&str, &str)]) -> Router {
+    let mut args: Vec<String> = vec!["--data-dir".into(), home.to_string_lossy().into()];
+    args.extend(
+        [
+            "--listen",
+            "127.0.0.1:0",
+            "--engine",
+            "simulator",
+            "--send-interval-ms",
+            "0",
+        ]
+        .map(String::from),
+    );
+    args.extend(extra.iter().map(|s| s.to_string()));
+    if !extra.contains(&"--api-keys-file") {
+        args.extend(["--api-key".to_string(), KEY.to_string()]);
+    }
+    let env = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let process = Process::start_with_env(support::BIN, args, env);
+    let api = Api::new(&process.base, KEY);
+    Router { process, api }
+}
+
+/// An HTTP server that counts every request it gets: the target an attacker wants reached.
+#[derive(Clone)]
+struct Target {
+    base: String,
+    hits: Arc<AtomicUsize>,
+}
+
+#[derive(serde::Deserialize)]
+struct To {
+    to: String,
+}
+
+impl Target {
+    async fn start(ip: &str) -> Self {
+        let hits = Arc::new(AtomicUsize::new(0));
+        let app = axum::Router::new()
+            .route(
+                "/file.png",
+                get(|| async { ([("content-type", "image/png")], vec![7u8; 64]) }),
+            )
+            .route("/fail", get(|| async { StatusCode::INTERNAL_SERVER_ERROR }))
+            .route(
+                "/redirect",
+                get(|Query(to): Query<To>| async move { Redirect::temporary(&to.to) }),
+            )
+            .route("/hook", post(|| async { "ok" }))
+            .layer(axum::middleware::from_fn_with_state(
+                hits.clone(),
+                |State(hits): State<Arc<AtomicUsize>>,
+                 request: axum::extract::Request,
+                 next: axum::middleware::Next| async move {
+                    hits.fetch_add(1, Ordering::SeqCst);
+                    next.run(request).await.into_response()
+                },
+            ));
+        let listener = tokio::net::TcpListener::bind((ip, 0))
+            .await
+            .expect("bind target");
+        let addr: SocketAddr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Self {
+            base: format!("http://{addr}"),
+            hits,
+        }
+    }
+
+    fn port(&self) -> u16 {
+        self.base.rsplit(':').next().unwrap().parse().unwrap()
+    }
+
+    fn hits(&self) -> usize {
+        self.hits.load(Ordering::SeqCst)
+    }
+}
+
+fn media_send(url: &str) -> Value {
+    json!({ "to": "971501234567", "media": { "type": "image", "url": url } })
+}
+
+async fn linked(api: &Api, id: &str) {
+    let (status, body) = api.post("/v1/sessions", json!({ "sessionId": id })).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    api.link(id, None).await;
+}
+
+/// Item 1: literal internal addresses in any spelling are refused at request time, for
+/// media and webhooks, and nothing reaches them.
+#[tokio::test]
+async fn literal_internal_urls_are_refused_before_anything_is_fetched() {
+    let target = Target::start("127.0.0.1").await;
+    let home = tempfile::tempdir().unwrap();
+    let router = router_with_env(home.path(), &[], &[SHIPPED_EGRESS]);
+    let api = &router.api;
+    linked(api, "ssrf").await;
+    let port = target.port();
+    for url in [
+        format!("http://127.0.0.1:{port}/file.png"),
+        format!("http://[::1]:{port}/file.png"),
+        format!("http://[::ffff:127.0.0.1]:{port}/file.png"),
+        format!("http://2130706433:{port}/file.png"),
+        format!("http://0x7f.0.0.1:{port}/file.png"),
+        "http://169.254.169.254/latest/meta-data/".to_string(),
+        "http://10.0.0.1/file.png".to_string(),
+        "http://[fd00:ec2::254]/latest".to_string(),
+    ] {
+        let (status, body) = api
+            .post("/v1/sessions/ssrf/messages", media_send(&url))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{url}: {body}");
+        assert_eq!(body["error"]["code"], "validation_error", "{url}");
+        assert!(
+            body["error"]["details"]["media.url"].is_string(),
+            "{url}: {body}"
+        );
+        // The same through the send-by-body route.
+        let mut by_body = media_send(&url);
+        by_body["sessionId"] = json!("ssrf");
+        assert_eq!(
+            api.post("/v1/messages", by_body).await.0,
+            StatusCode::BAD_REQUEST
+        );
+        let (status, body) = api
+            .put(
+                "/v1/sessions/ssrf/webhook",
+                json!({ "url": url.replace("file.png", "hook") }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "webhook {url}: {body}");
+        assert!(
+            body["error"]["details"]["webhook.url"].is_string(),
+            "{body}"
+        );
+    }
+    let (status, _) = api
+        .post(
+            "/v1/sessions",
+            json!({ "sessionId": "ssrf-2", "webhook": { "url": format!("http://127.0.0.1:{port}/hook") } }),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "create with an internal webhook"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(target.hits(), 0, "the internal target was reached");
+}
+
+/// Item 1: a host name that resolves to loopback passes the literal check and is refused
+/// when resolved: the message fails `egress_denied`, the webhook delivery is dead-lettered
+/// with that reason, and neither error text carries the URL. Nothing reaches the target.
+#[tokio::test]
+async fn names_resolving_inside_fail_as_egress_denied() {
+    let target = Target::start("127.0.0.1").await;
+    let home = tempfile::tempdir().unwrap();
+    let router = router_with_env(home.path(), &[], &[SHIPPED_EGRESS]);
+    let api = &router.api;
+    linked(api, "rebind").await;
+    let url = format!("http://localhost:{}/file.png?token=s3cr3t", target.port());
+    let (status, body) = api
+        .post("/v1/sessions/rebind/messages", media_send(&url))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"]["code"], "egress_denied", "{body}");
+    assert!(
+        !body.to_string().contains("s3cr3t"),
+        "the URL is echoed: {body}"
+    );
+
+    let hook = format!("http://localhost:{}/hook?token=s3cr3t", target.port());
+    let (status, body) = api
+        .put("/v1/sessions/rebind/webhook", json!({ "url": hook }))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    api.post(
+        "/v1/sessions/rebind/sandbox/inbound",
+        json!({ "from": "971500000001", "text": "hi" }),
+    )
+    .await;
+    let dead = wait_until(Duration::from_secs(5), || async {
+        let (_, list) = api.get("/v1/sessions/rebind/webhook/dead-letters").await;
+        list["deadLetters"]
+            .as_array()
+            .is_some_and(|l| !l.is_empty())
+    })
+    .await;
+    assert!(dead, "the delivery was not dead-lettered");
+    let (_, list) = api.get("/v1/sessions/rebind/webhook/dead-letters").await;
+    let reason = list["deadLetters"][0]["lastError"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(reason.starts_with("egress_denied"), "{reason}");
+    assert!(!list.to_string().contains("s3cr3t"), "{list}");
+    assert_eq!(target.hits(), 0, "the internal target was reached");
+}
+
+/// Item 1 and 5: with one address explicitly allowed, media from it is fetched (the guard
+/// is not simply closed), a redirect from it to loopback is refused without reaching the
+/// target, and a URL that keeps failing uses up its attempts instead of freezing the queue.
+#[tokio::test]
+async fn allowed_hosts_work_redirects_are_rechecked_and_failures_count() {
+    let allowed = Target::start("127.0.0.2").await;
+    let inside = Target::start("127.0.0.1").await;
+    let home = tempfile::tempdir().unwrap();
+    let router = router_with_env(
+        home.path(),
+        &["--send-retry-base-ms", "10"],
+        &[("WAGATE_EGRESS_ALLOW_CIDRS", "127.0.0.2/32")],
+    );
+    let api = &router.api;
+    linked(api, "allow").await;
+
+    let (status, body) = api
+        .post(
+            "/v1/sessions/allow/messages",
+            media_send(&format!("{}/file.png", allowed.base)),
+        )
+        .await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (StatusCode::OK, Some("sent")),
+        "{body}"
+    );
+
+    let before = allowed.hits();
+    let redirect = format!(
+        "{}/redirect?to=http://127.0.0.1:{}/file.png",
+        allowed.base,
+        inside.port()
+    );
+    let (status, body) = api
+        .post("/v1/sessions/allow/messages", media_send(&redirect))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"]["code"], "egress_denied", "{body}");
+    assert_eq!(allowed.hits(), before + 1, "the first hop was fetched");
+    assert_eq!(inside.hits(), 0, "the redirect target was reached");
+
+    // A media URL that answers 500 every time: retried, counted, then failed; the text
+    // queued behind it goes out.
+    let (status, failing) = api
+        .post(
+            "/v1/sessions/allow/messages?async=true",
+            media_send(&format!("{}/fail", allowed.base)),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{failing}");
+    let (_, behind) = api
+        .post(
+            "/v1/sessions/allow/messages?async=true",
+            json!({ "to": "971501234567", "text": "behind the failing media" }),
+        )
+        .await;
+    let id = failing["id"].as_str().unwrap();
+    let gave_up = wait_until(Duration::from_secs(20), || async {
+        let (_, m) = api.get(&format!("/v1/sessions/allow/messages/{id}")).await;
+        m["status"] == "failed"
+    })
+    .await;
+    let (_, m) = api.get(&format!("/v1/sessions/allow/messages/{id}")).await;
+    assert!(gave_up, "a failing media URL froze the queue: {m}");
+    assert!(
+        m["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("gave up after 8 attempts"),
+        "{m}"
+    );
+    let behind = behind["id"].as_str().unwrap();
+    let sent = wait_until(Duration::from_secs(5), || async {
+        let (_, m) = api
+            .get(&format!("/v1/sessions/allow/messages/{behind}"))
+            .await;
+        m["status"] == "sent"
+    })
+    .await;
+    assert!(sent, "the message behind it never went out");
+}
+
+fn read_only_keys(dir: &std::path::Path) -> String {
+    let path = dir.join("keys.yaml");
+    std::fs::write(
+        &path,
+        "keys:\n\
+         - { name: admin, secret: admin-secret-0123456789, sessions: [\"*\"] }\n\
+         - { name: auditor, secret: auditor-secret-0123456789, sessions: [\"*\"], readOnly: true }\n\
+         - { name: acme, secret: acme-secret-0123456789, sessions: [\"acme-*\"] }\n",
+    )
+    .unwrap();
+    path.to_string_lossy().into()
+}
+
+/// Opens an SSE stream and returns what arrived within `wait`.
+async fn sse_for(api: &Api, path: &str, wait: Duration) -> String {
+    let mut response = api
+        .http
+        .get(api.url(path))
+        .bearer_auth(&api.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut text = String::new();
+    let _ = tokio::time::timeout(wait, async {
+        while let Ok(Some(chunk)) = response.chunk().await {
+            text.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    })
+    .await;
+    text
+}
+
+/// Item 4: a QR or pairing code is a credential; a read-only key gets 403 for it and
+/// event streams without `qr` events. `/metrics` on the API port needs a key that sees
+/// every session.
+#[tokio::test]
+async fn read_only_keys_never_see_a_qr_and_metrics_need_a_key() {
+    let home = tempfile::tempdir().unwrap();
+    let keys = read_only_keys(home.path());
+    let router = router_with_env(home.path(), &["--api-keys-file", &keys], &[]);
+    let admin = router.as_key("admin-secret-0123456789");
+    let auditor = router.as_key("auditor-secret-0123456789");
+    admin
+        .post("/v1/sessions", json!({ "sessionId": "acme-qr" }))
+        .await;
+    admin
+        .wait_status("acme-qr", "qr", Duration::from_secs(5))
+        .await;
+
+    assert_eq!(
+        admin.get("/v1/sessions/acme-qr/qr?format=json").await.0,
+        StatusCode::OK
+    );
+    let (status, body) = auditor.get("/v1/sessions/acme-qr/qr?format=json").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(
+        auditor.get("/v1/sessions/acme-qr").await.0,
+        StatusCode::OK,
+        "reading the session is fine"
+    );
+
+    let seen = sse_for(
+        &admin,
+        "/v1/sessions/acme-qr/events",
+        Duration::from_millis(500),
+    )
+    .await;
+    assert!(seen.contains("event: qr"), "the admin sees the QR: {seen}");
+    let seen = sse_for(
+        &auditor,
+        "/v1/sessions/acme-qr/events",
+        Duration::from_millis(500),
+    )
+    .await;
+    assert!(
+        seen.contains("event: status") && !seen.contains("event: qr"),
+        "{seen}"
+    );
+    // The all-sessions stream: a restart makes a new QR while the auditor listens.
+    let auditor_stream = {
+        let auditor = auditor.clone();
+        tokio::spawn(
+            async move { sse_for(&auditor, "/v1/events", Duration::from_millis(1500)).await },
+        )
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    admin.post("/v1/sessions/acme-qr/logout", json!({})).await;
+    let seen = auditor_stream.await.unwrap();
+    assert!(!seen.contains("event: qr"), "{seen}");
+
+    let metrics = |key: Option<&str>| {
+        let api = admin.clone();
+        let key = key.map(String::from);
+        async move {
+            let mut request = api.http.get(api.url("/metrics"));
+            if let Some(key) = key {
+                request = request.bearer_auth(key);
+            }
+            request.send().await.unwrap().status()
+        }
+    };
+    assert_eq!(metrics(None).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        metrics(Some("acme-secret-0123456789")).await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        metrics(Some("admin-secret-0123456789")).await,
+        StatusCode::OK
+    );
+}
+
+/// Sends a request line as written (an HTTP client would normalise the path first).
+fn raw_request(base: &str, method: &str, path: &str, body: &str) -> (u16, String) {
+    let addr = base.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {KEY}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    let status = answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, answer)
+}
+
+/// Item 4: scope is matched on the decoded id, and paths with dot segments are refused in
+/// every spelling rather than resolved to another route.
+#[tokio::test]
+async fn dot_segments_and_encoded_ids_cannot_cross_routes_or_tenants() {
+    let home = tempfile::tempdir().unwrap();
+    let keys = read_only_keys(home.path());
+    let router = router_with_env(home.path(), &["--api-keys-file", &keys], &[]);
+    let admin = router.as_key("admin-secret-0123456789");
+    admin
+        .post("/v1/sessions", json!({ "sessionId": "a" }))
+        .await;
+    let base = &router.process.base;
+    let hook = r#"{"url":"https://hooks.example.com/x"}"#;
+    for path in [
+        "/v1/sessions/a/x/../webhook",
+        "/v1/sessions/a/x/%2e%2e/webhook",
+        "/v1/sessions/a/x/%2E./webhook",
+        "/v1/sessions/a/./webhook",
+    ] {
+        let (status, answer) = raw_request(base, "PUT", path, hook);
+        assert_eq!(status, 400, "{path}: {answer}");
+        assert!(answer.contains("validation_error"), "{answer}");
+    }
+    let (_, info) = admin.get("/v1/sessions/a").await;
+    assert_eq!(
+        info["webhook"],
+        Value::Null,
+        "a refused path changed the webhook"
+    );
+
+    // `acme-*` may not reach `a` by encoding, nor `acme-x` be refused for its spelling.
+    let acme = router.as_key("acme-secret-0123456789");
+    admin
+        .post("/v1/sessions", json!({ "sessionId": "acme-x" }))
+        .await;
+    assert_eq!(acme.get("/v1/sessions/acme%2Dx").await.0, StatusCode::OK);
+    assert_eq!(acme.get("/v1/sessions/%61").await.0, StatusCode::FORBIDDEN);
+    assert_eq!(
+        acme.get("/v1/sessions/acme-%2F..%2Fa").await.0,
+        StatusCode::BAD_REQUEST
+    );
+}
+
+/// Item 5 and 6: `POST /v1/messages` takes what the per-session send takes; webhook
+/// secrets shorter than 16 bytes are refused.
+#[tokio::test]
+async fn send_by_body_takes_large_media_and_short_secrets_are_refused() {
+    let home = tempfile::tempdir().unwrap();
+    let router = router_with_env(home.path(), &[], &[]);
+    let api = &router.api;
+    linked(api, "big").await;
+    let data = base64::engine::general_purpose::STANDARD.encode(vec![1u8; 3 * 1024 * 1024]);
+    let (status, body) = api
+        .post(
+            "/v1/messages?async=true",
+            json!({ "sessionId": "big", "to": "971501234567",
+                    "media": { "type": "document", "data": data, "mimeType": "application/pdf" } }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+
+    let (status, body) = api
+        .put(
+            "/v1/sessions/big/webhook",
+            json!({ "url": "https://hooks.example.com/x", "secret": "short" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["error"]["details"]["webhook.secret"].is_string(),
+        "{body}"
+    );
+}
+
+fn mode(path: &std::path::Path) -> u32 {
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+/// Item 6: media is kept per (chat, sender, id), so one sender cannot replace another's
+/// by reusing an id; it is served as a download unless it is a plain image/audio/video,
+/// never sniffed; the session's files are private to the gateway's user.
+#[tokio::test]
+async fn inbound_media_is_private_keyed_by_origin_and_never_rendered_as_a_page() {
+    let home = tempfile::tempdir().unwrap();
+    let router = router_with_env(home.path(), &[], &[]);
+    let api = &router.api;
+    linked(api, "media").await;
+    let inbound = |from: &str, mime: &str, bytes: &[u8]| {
+        json!({ "from": from, "id": "SAMEID1", "media": {
+            "type": "document", "mimeType": mime,
+            "data": base64::engine::general_purpose::STANDARD.encode(bytes) } })
+    };
+    let mut stream = api
+        .http
+        .get(api.url("/v1/sessions/media/events"))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap();
+    api.post(
+        "/v1/sessions/media/sandbox/inbound",
+        inbound("971500000001", "text/html", b"<script>alert(1)</script>"),
+    )
+    .await;
+    api.post(
+        "/v1/sessions/media/sandbox/inbound",
+        inbound("971500000002", "image/png", b"png bytes"),
+    )
+    .await;
+    let mut urls = Vec::new();
+    let mut buffer = String::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+        while urls.len() < 2 {
+            let Ok(Some(chunk)) = stream.chunk().await else {
+                break;
+            };
+            buffer.push_str(&String::from_utf8_lossy(&chunk));
+            urls = buffer
+                .lines()
+                .filter_map(|l| l.strip_prefix("data:"))
+                .filter_map(|d| serde_json::from_str::<Value>(d.trim()).ok())
+                .filter_map(|e| e["data"]["media"]["url"].as_str().map(String::from))
+                .collect();
+        }
+    })
+    .await;
+    assert_eq!(urls.len(), 2, "{buffer}");
+    assert_ne!(urls[0], urls[1], "two senders' media under one key");
+
+    let fetch = |url: String| {
+        let api = api.clone();
+        async move {
+            let response = api
+                .http
+                .get(api.url(&url))
+                .bearer_auth(KEY)
+                .send()
+                .await
+                .unwrap();
+            let headers = response.headers().clone();
+            (headers, response.bytes().await.unwrap())
+        }
+    };
+    let (html_headers, html) = fetch(urls[0].clone()).await;
+    assert_eq!(&html[..], b"<script>alert(1)</script>");
+    assert_eq!(html_headers["x-content-type-options"], "nosniff");
+    assert!(
+        html_headers["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment")
+    );
+    let (png_headers, png) = fetch(urls[1].clone()).await;
+    assert_eq!(
+        &png[..],
+        b"png bytes",
+        "the second sender replaced the first's media or vice versa"
+    );
+    assert!(
+        png_headers["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with("inline")
+    );
+
+    let dir = home.path().join("media");
+    assert_eq!(mode(&dir), 0o700, "session folder");
+    for file in ["gateway.db", "gateway.db-wal"] {
+        assert_eq!(mode(&dir.join(file)), 0o600, "{file}");
+    }
+    for entry in std::fs::read_dir(dir.join("media")).unwrap() {
+        assert_eq!(mode(&entry.unwrap().path()), 0o600, "media file");
+    }
+    assert_eq!(mode(&dir.join("media")), 0o700, "media folder");
+}
