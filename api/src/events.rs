@@ -95,6 +95,10 @@ pub struct InboundMedia {
     pub file_name: Option<String>,
     pub caption: Option<String>,
     pub size: u64,
-    /// Path of `GET .../media/{messageId}` to fetch the bytes.
-    pub url: String,
+    /// URL of `GET .../media/{mediaId}` to fetch the bytes; `null` when they were not kept.
+    pub url: Option<String>,
+    /// Why the bytes were not kept (larger than the inbound cap, quota full, download
+    /// failed); the message itself is delivered all the same.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }

@@ -518,6 +518,100 @@ async fn send_by_body_takes_large_media_and_short_secrets_are_refused() {
     );
 }
 
+/// Delivers `messages` through the sandbox and returns the `media` of each
+/// `message.received` event, in order.
+async fn inbound_media_events(api: &Api, id: &str, messages: Vec<Value>) -> Vec<Value> {
+    let mut stream = api
+        .http
+        .get(api.url(&format!("/v1/sessions/{id}/events")))
+        .bearer_auth(&api.key)
+        .send()
+        .await
+        .unwrap();
+    let count = messages.len();
+    for message in messages {
+        let (status, body) = api
+            .post(&format!("/v1/sessions/{id}/sandbox/inbound"), message)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let mut media = Vec::new();
+    let mut buffer = String::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+        while media.len() < count {
+            let Ok(Some(chunk)) = stream.chunk().await else {
+                break;
+            };
+            buffer.push_str(&String::from_utf8_lossy(&chunk));
+            media = buffer
+                .lines()
+                .filter_map(|l| l.strip_prefix("data:"))
+                .filter_map(|d| serde_json::from_str::<Value>(d.trim()).ok())
+                .filter(|e| e["event"] == "message.received")
+                .map(|e| e["data"]["media"].clone())
+                .collect();
+        }
+    })
+    .await;
+    assert_eq!(media.len(), count, "{buffer}");
+    media
+}
+
+/// Item 2: a session keeps at most its media quota, evicting the oldest media first; an
+/// attachment larger than the quota is dropped and its message still delivered, saying
+/// why.
+#[tokio::test]
+async fn media_beyond_the_quota_evicts_the_oldest_and_refusals_still_deliver() {
+    let home = tempfile::tempdir().unwrap();
+    let router = router_with_env(home.path(), &["--media-quota-mb", "1"], &[]);
+    let api = &router.api;
+    linked(api, "quota").await;
+    let attachment = |from: &str, size: usize| {
+        json!({ "from": from, "media": { "type": "document", "mimeType": "application/pdf",
+            "data": base64::engine::general_purpose::STANDARD.encode(vec![9u8; size]) } })
+    };
+    let received = inbound_media_events(
+        api,
+        "quota",
+        vec![
+            attachment("971500000001", 600 * 1024),
+            attachment("971500000002", 600 * 1024),
+            attachment("971500000003", 2 * 1024 * 1024),
+        ],
+    )
+    .await;
+    let fetch = |media: &Value| {
+        let url = media["url"].as_str().unwrap_or_default().to_string();
+        let api = api.clone();
+        async move { api.get(&url).await.0 }
+    };
+    assert_eq!(
+        fetch(&received[0]).await,
+        StatusCode::NOT_FOUND,
+        "the oldest was kept"
+    );
+    assert_eq!(fetch(&received[1]).await, StatusCode::OK);
+    let refused = &received[2];
+    assert_eq!(refused["url"], Value::Null, "{refused}");
+    assert!(
+        refused["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("quota"),
+        "{refused}"
+    );
+    let kept: u64 = std::fs::read_dir(home.path().join("quota").join("media"))
+        .unwrap()
+        .filter_map(|e| e.ok()?.metadata().ok())
+        .filter(|m| m.is_file())
+        .map(|m| m.len())
+        .sum();
+    assert!(
+        kept <= 1024 * 1024,
+        "{kept} bytes of media kept under a 1 MiB quota"
+    );
+}
+
 fn mode(path: &std::path::Path) -> u32 {
     std::fs::metadata(path)
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
@@ -540,41 +634,19 @@ async fn inbound_media_is_private_keyed_by_origin_and_never_rendered_as_a_page()
             "type": "document", "mimeType": mime,
             "data": base64::engine::general_purpose::STANDARD.encode(bytes) } })
     };
-    let mut stream = api
-        .http
-        .get(api.url("/v1/sessions/media/events"))
-        .bearer_auth(KEY)
-        .send()
-        .await
-        .unwrap();
-    api.post(
-        "/v1/sessions/media/sandbox/inbound",
-        inbound("971500000001", "text/html", b"<script>alert(1)</script>"),
+    let received = inbound_media_events(
+        api,
+        "media",
+        vec![
+            inbound("971500000001", "text/html", b"<script>alert(1)</script>"),
+            inbound("971500000002", "image/png", b"png bytes"),
+        ],
     )
     .await;
-    api.post(
-        "/v1/sessions/media/sandbox/inbound",
-        inbound("971500000002", "image/png", b"png bytes"),
-    )
-    .await;
-    let mut urls = Vec::new();
-    let mut buffer = String::new();
-    let _ = tokio::time::timeout(Duration::from_secs(5), async {
-        while urls.len() < 2 {
-            let Ok(Some(chunk)) = stream.chunk().await else {
-                break;
-            };
-            buffer.push_str(&String::from_utf8_lossy(&chunk));
-            urls = buffer
-                .lines()
-                .filter_map(|l| l.strip_prefix("data:"))
-                .filter_map(|d| serde_json::from_str::<Value>(d.trim()).ok())
-                .filter_map(|e| e["data"]["media"]["url"].as_str().map(String::from))
-                .collect();
-        }
-    })
-    .await;
-    assert_eq!(urls.len(), 2, "{buffer}");
+    let urls: Vec<String> = received
+        .iter()
+        .map(|m| m["url"].as_str().unwrap_or_default().to_string())
+        .collect();
     assert_ne!(urls[0], urls[1], "two senders' media under one key");
 
     let fetch = |url: String| {

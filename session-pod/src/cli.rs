@@ -138,6 +138,14 @@ pub struct RuntimeArgs {
     pub send_wait_secs: u64,
     #[arg(long, env = "WAGATE_MEDIA_RETENTION_HOURS", default_value_t = 168)]
     pub media_retention_hours: u64,
+    /// Inbound media (sent by anyone who messages the number) larger than this is not
+    /// kept; the message is delivered with `media.error`.
+    #[arg(long, env = "WAGATE_MAX_INBOUND_MEDIA_MB", default_value_t = 64)]
+    pub max_inbound_media_mb: u64,
+    /// Inbound media a session keeps on its volume, oldest evicted first. Default: 80 % of
+    /// the volume (1 GiB when its size cannot be read), so gateway.db always has room.
+    #[arg(long, env = "WAGATE_MEDIA_QUOTA_MB")]
+    pub media_quota_mb: Option<u64>,
     #[arg(long, env = "WAGATE_MAX_INLINE_MEDIA_MB", default_value_t = 16)]
     pub max_inline_media_mb: usize,
     #[arg(long, env = "WAGATE_MAX_URL_MEDIA_MB", default_value_t = 64)]
@@ -220,6 +228,7 @@ impl RuntimeArgs {
             engine: self.engine,
             engine_options: EngineOptions {
                 whatsapp_ws_url: self.whatsapp_ws_url.clone(),
+                max_inbound_media_bytes: self.max_inbound_media_mb * 1024 * 1024,
                 whatsapp_version: self.whatsapp_version,
             },
             send_min_interval: Duration::from_millis(self.send_interval_ms),
@@ -242,6 +251,7 @@ impl RuntimeArgs {
                 give_up_after: Duration::from_secs(self.webhook_retry_for_secs),
             },
             media_retention: Duration::from_secs(self.media_retention_hours * 3600),
+            media_quota: self.media_quota_mb.map(|mb| mb * 1024 * 1024),
             media_limits: MediaLimits {
                 inline_max_bytes: self.max_inline_media_mb * 1024 * 1024,
                 url_max_bytes: self.max_url_media_mb * 1024 * 1024,

@@ -41,6 +41,8 @@ pub struct SessionConfig {
     pub webhook_retry: RetryPolicy,
     pub webhook_timeout: Duration,
     pub media_retention: Duration,
+    /// Bytes of inbound media a session keeps; `None`: 80 % of its volume (or 1 GiB).
+    pub media_quota: Option<u64>,
     pub media_limits: MediaLimits,
     /// Prefix for links the session hands out (media URLs in webhooks); empty = relative paths.
     pub public_url: String,
@@ -73,6 +75,7 @@ impl Default for SessionConfig {
             },
             webhook_timeout: Duration::from_secs(10),
             media_retention: Duration::from_secs(7 * 24 * 3600),
+            media_quota: None,
             media_limits: MediaLimits::default(),
             public_url: String::new(),
             shutdown_timeout: Duration::from_secs(20),

@@ -433,6 +433,77 @@ mod tests {
         assert!(policy.check_url("http://1.1.1.1/").is_ok());
     }
 
+    /// A resolver that answers every name with one address, as a rebinding attacker's DNS
+    /// would.
+    struct AlwaysResolvesTo(IpAddr);
+
+    impl Lookup for AlwaysResolvesTo {
+        fn lookup(&self, _host: String) -> BoxFuture<'static, std::io::Result<Vec<IpAddr>>> {
+            let ip = self.0;
+            Box::pin(async move { Ok(vec![ip]) })
+        }
+    }
+
+    /// A loopback server that counts the requests that reach it.
+    async fn counting_server() -> (u16, Arc<std::sync::atomic::AtomicUsize>) {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let hits = Arc::new(AtomicUsize::new(0));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let counter = hits.clone();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                counter.fetch_add(1, Ordering::SeqCst);
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                let mut request = [0u8; 2048];
+                let _ = socket.read(&mut request).await;
+                let _ = socket
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                    .await;
+            }
+        });
+        (port, hits)
+    }
+
+    #[tokio::test]
+    async fn a_public_looking_name_resolving_inside_is_never_connected_to() {
+        use std::sync::atomic::Ordering;
+        let (port, hits) = counting_server().await;
+        let loopback = Arc::new(AlwaysResolvesTo("127.0.0.1".parse().unwrap()));
+        let guarded = Egress::with_lookup(EgressPolicy::default(), loopback.clone());
+        let url = format!("http://media.example.com:{port}/a.jpg");
+        let error = guarded
+            .request(reqwest::Method::GET, &url)
+            .unwrap()
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(
+            FetchFailure::of(&error),
+            FetchFailure::Denied(EgressError::Denied)
+        );
+        assert!(!FetchFailure::of(&error).to_string().contains("example"));
+        assert_eq!(
+            hits.load(Ordering::SeqCst),
+            0,
+            "the internal server was reached"
+        );
+
+        // The same name with loopback allowed is fetched: the refusal above is the policy.
+        let open = Egress::with_lookup(
+            EgressPolicy::new(vec![parse_cidr("127.0.0.0/8").unwrap()], vec![]),
+            loopback,
+        );
+        let answer = open
+            .request(reqwest::Method::GET, &url)
+            .unwrap()
+            .send()
+            .await
+            .unwrap();
+        assert!(answer.status().is_success());
+        assert_eq!(hits.load(Ordering::SeqCst), 1);
+    }
+
     #[test]
     fn cidrs_parse_with_or_without_a_prefix() {
         assert_eq!(parse_cidr("10.1.2.3").unwrap().to_string(), "10.1.2.3/32");

@@ -7,6 +7,7 @@ pub mod config;
 pub mod egress;
 pub mod engine;
 pub mod http;
+pub mod inbound_media;
 pub mod link;
 pub mod media;
 pub mod metrics;

@@ -4,6 +4,8 @@ use std::path::{Path, PathBuf};
 
 use tokio::io::AsyncWriteExt;
 
+use crate::inbound_media::AttachmentContent;
+
 /// Where a session keeps the bytes of inbound media.
 #[derive(Clone)]
 pub struct MediaDir {
@@ -55,6 +57,40 @@ impl MediaDir {
             format!("x{}", hex::encode(message_id))
         };
         self.dir.join(name)
+    }
+
+    /// Downloads in progress; emptied when the session opens (a crash mid-download leaves
+    /// only what nothing refers to).
+    pub fn incoming(&self) -> PathBuf {
+        self.dir.join(".incoming")
+    }
+
+    pub async fn clear_incoming(&self) {
+        let _ = tokio::fs::remove_dir_all(self.incoming()).await;
+    }
+
+    /// Puts an attachment in place under `media_id`: a downloaded file is renamed (it is on
+    /// the same volume), bytes are written. `Ok(None)` for content that was not kept.
+    pub async fn put(
+        &self,
+        media_id: &str,
+        content: &AttachmentContent,
+    ) -> std::io::Result<Option<u64>> {
+        match content {
+            AttachmentContent::File { path, size } => {
+                let dir = self.dir.clone();
+                tokio::task::spawn_blocking(move || crate::private_files::private_dir(&dir))
+                    .await
+                    .map_err(std::io::Error::other)??;
+                tokio::fs::rename(path, self.path_of(media_id)).await?;
+                Ok(Some(*size))
+            }
+            AttachmentContent::Bytes(bytes) => {
+                self.save(media_id, bytes).await?;
+                Ok(Some(bytes.len() as u64))
+            }
+            AttachmentContent::Missing(_) => Ok(None),
+        }
     }
 
     /// Writes to a temporary name first so a crash never leaves a truncated file behind.

@@ -5,6 +5,7 @@
 pub mod simulator;
 pub mod whatsapp;
 
+use crate::inbound_media::AttachmentContent;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -84,7 +85,7 @@ impl std::fmt::Debug for Committed {
     }
 }
 
-/// An inbound message, with its media already downloaded.
+/// An inbound message, with its media already on the volume (or the reason it is not).
 #[derive(Debug, Clone)]
 pub struct InboundMessage {
     pub id: String,
@@ -96,15 +97,15 @@ pub struct InboundMessage {
     pub timestamp: DateTime<Utc>,
     pub kind: MessageKind,
     pub text: Option<String>,
-    pub media: Option<InboundMediaBytes>,
+    pub media: Option<InboundAttachment>,
 }
 
 #[derive(Debug, Clone)]
-pub struct InboundMediaBytes {
+pub struct InboundAttachment {
     pub mime_type: String,
     pub file_name: Option<String>,
     pub caption: Option<String>,
-    pub bytes: Vec<u8>,
+    pub content: AttachmentContent,
 }
 
 /// One message for the engine to deliver, with the id the gateway chose before sending.
@@ -223,12 +224,24 @@ impl EngineKind {
 }
 
 /// Engine settings that are not per session.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct EngineOptions {
     /// Override of WhatsApp's WebSocket URL (the protocol simulator in tests).
     pub whatsapp_ws_url: Option<String>,
+    /// Inbound media larger than this is not kept (declared or actual size).
+    pub max_inbound_media_bytes: u64,
     /// Pinned WhatsApp Web version; `None` reads the current one from web.whatsapp.com.
     pub whatsapp_version: Option<(u32, u32, u32)>,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        Self {
+            whatsapp_ws_url: None,
+            max_inbound_media_bytes: 64 * 1024 * 1024,
+            whatsapp_version: None,
+        }
+    }
 }
 
 /// Builds the engine of `kind` for the session whose volume is `dir`.

@@ -16,7 +16,8 @@ use wagate_api::{
 
 use super::{ApiJson, HttpState, JsonOrDefault, SessionHandle};
 use crate::engine::simulator::Sandbox;
-use crate::engine::{EngineError, InboundMediaBytes, InboundMessage};
+use crate::engine::{EngineError, InboundAttachment, InboundMessage};
+use crate::inbound_media::AttachmentContent;
 use crate::session::Session;
 
 pub fn routes() -> Router<HttpState> {
@@ -133,11 +134,11 @@ async fn inbound(
                 .unwrap_or_else(|| m.kind.default_mime().to_string());
             (
                 kind,
-                Some(InboundMediaBytes {
+                Some(InboundAttachment {
                     mime_type,
                     file_name: m.file_name,
                     caption: m.caption,
-                    bytes,
+                    content: AttachmentContent::Bytes(bytes),
                 }),
             )
         }

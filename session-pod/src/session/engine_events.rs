@@ -8,6 +8,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use wagate_api::{EventKind, InboundMedia, InboundMessageData, MessageStatus, SessionState};
 
+use crate::inbound_media::AttachmentContent;
+
 use super::Session;
 use super::state::{PairCodeState, QrState, Snapshot};
 use crate::engine::{EngineEvent, InboundMessage};
@@ -186,14 +188,14 @@ impl Session {
         {
             tracing::warn!(session = %self.id, error = %e, "cannot record inbound chat");
         }
-        let media = match &message.media {
-            Some(media) => {
-                let media_id = crate::media::media_id(&message.id, &message.chat, &message.from);
-                self.keep_media(&media_id, media).await
-            }
-            None => None,
+        let media_id = crate::media::media_id(&message.id, &message.chat, &message.from);
+        let (media, media_kept) = match message.media {
+            Some(attachment) => match self.keep_media(&media_id, attachment).await {
+                Some(media) => (Some(media), true),
+                None => (None, false),
+            },
+            None => (None, true),
         };
-        let media_kept = message.media.is_none() || media.is_some();
         let data = InboundMessageData {
             message_id: message.id,
             from: message.from,
@@ -214,37 +216,101 @@ impl Session {
         queued && media_kept
     }
 
+    /// Puts an attachment under the media quota (evicting the oldest media first) and
+    /// indexes it. What will not fit or was refused is announced with `media.error`;
+    /// `None` only for a failure worth WhatsApp's redelivery (the index could not be
+    /// written), so a refused attachment never loops.
     async fn keep_media(
         &self,
         media_id: &str,
-        media: &crate::engine::InboundMediaBytes,
+        attachment: crate::engine::InboundAttachment,
     ) -> Option<InboundMedia> {
-        if let Err(e) = self.media.save(media_id, &media.bytes).await {
-            tracing::error!(session = %self.id, error = %e, "cannot store inbound media");
-            return None;
-        }
+        let announce = |size: u64, url: Option<String>, error: Option<String>| InboundMedia {
+            mime_type: attachment.mime_type.clone(),
+            file_name: attachment.file_name.clone(),
+            caption: attachment.caption.clone(),
+            size,
+            url,
+            error,
+        };
+        let content = match self.fit_in_quota(attachment.content.clone()).await {
+            Ok(content) => content,
+            Err(()) => return None,
+        };
+        let size = match self.media.put(media_id, &content).await {
+            Ok(Some(size)) => size,
+            Ok(None) => {
+                let AttachmentContent::Missing(why) = content else {
+                    unreachable!("put keeps every content but Missing")
+                };
+                return Some(announce(0, None, Some(why)));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::StorageFull => {
+                discard(&content).await;
+                tracing::error!(session = %self.id, "volume full; inbound media dropped");
+                return Some(announce(
+                    0,
+                    None,
+                    Some("the session's volume is full".into()),
+                ));
+            }
+            Err(e) => {
+                discard(&content).await;
+                tracing::error!(session = %self.id, error = %e, "cannot store inbound media");
+                return None;
+            }
+        };
         let stored = StoredMedia {
             message_id: media_id.to_string(),
-            mime_type: media.mime_type.clone(),
-            file_name: media.file_name.clone(),
-            size: media.bytes.len() as u64,
+            mime_type: attachment.mime_type.clone(),
+            file_name: attachment.file_name.clone(),
+            size,
         };
         if let Err(e) = self.store.media_put(stored, now_ms()).await {
             tracing::error!(session = %self.id, error = %e, "cannot index inbound media");
             return None;
         }
-        Some(InboundMedia {
-            mime_type: media.mime_type.clone(),
-            file_name: media.file_name.clone(),
-            caption: media.caption.clone(),
-            size: media.bytes.len() as u64,
-            url: format!(
-                "{}/v1/sessions/{}/media/{}",
-                self.config.public_url,
-                self.id,
-                crate::media::url_segment(media_id)
-            ),
-        })
+        let url = format!(
+            "{}/v1/sessions/{}/media/{}",
+            self.config.public_url,
+            self.id,
+            crate::media::url_segment(media_id)
+        );
+        Some(announce(size, Some(url), None))
+    }
+
+    /// Makes room for `content` under the quota by evicting the oldest media; content
+    /// larger than the whole quota becomes `Missing`. `Err` when the index failed.
+    async fn fit_in_quota(&self, content: AttachmentContent) -> Result<AttachmentContent, ()> {
+        let size = match &content {
+            AttachmentContent::File { size, .. } => *size,
+            AttachmentContent::Bytes(bytes) => bytes.len() as u64,
+            AttachmentContent::Missing(_) => return Ok(content),
+        };
+        let quota = self.media_quota;
+        if size > quota {
+            discard(&content).await;
+            return Ok(AttachmentContent::Missing(
+                "larger than the session's media quota".into(),
+            ));
+        }
+        let total = self.store.media_total().await.map_err(|e| {
+            tracing::error!(session = %self.id, error = %e, "cannot read the media quota");
+        })?;
+        if total + size > quota {
+            let evicted = self
+                .store
+                .media_evict_oldest(total + size - quota)
+                .await
+                .map_err(|e| {
+                    tracing::error!(session = %self.id, error = %e, "cannot evict old media");
+                })?;
+            for id in &evicted {
+                self.media.remove(id).await;
+            }
+            tracing::info!(session = %self.id, evicted = evicted.len(), "media quota reached; oldest media removed");
+        }
+        Ok(content)
     }
 
     async fn apply_receipt(&self, id: String, status: MessageStatus) {
@@ -260,5 +326,12 @@ impl Session {
             Ok(None) => {}
             Err(e) => tracing::warn!(session = %self.id, error = %e, "cannot apply receipt"),
         }
+    }
+}
+
+/// Deletes a downloaded file that will not be kept.
+async fn discard(content: &AttachmentContent) {
+    if let AttachmentContent::File { path, .. } = content {
+        let _ = tokio::fs::remove_file(path).await;
     }
 }

@@ -50,6 +50,8 @@ pub struct Session {
     engine: Arc<dyn Engine>,
     store: GatewayStore,
     media: MediaDir,
+    /// Bytes of inbound media kept at most; the oldest go first.
+    media_quota: u64,
     metrics: Arc<Metrics>,
     events: broadcast::Sender<GatewayEvent>,
     state: watch::Sender<Snapshot>,
@@ -101,6 +103,9 @@ impl Session {
             id: id.to_string(),
             dir: dir.to_path_buf(),
             media: MediaDir::new(dir),
+            media_quota: config
+                .media_quota
+                .unwrap_or_else(|| crate::inbound_media::default_quota(dir)),
             metrics,
             events: broadcast::channel(EVENT_BUFFER).0,
             state: watch::Sender::new(snapshot),
@@ -117,6 +122,7 @@ impl Session {
             store,
         });
         session.metrics.set_state(id, session.snapshot().status);
+        session.media.clear_incoming().await;
         session.spawn_workers(engine_events);
         session.engine.start().await?;
         tracing::info!(

@@ -51,6 +51,43 @@ impl GatewayStore {
         .await
     }
 
+    /// Bytes of media kept.
+    pub async fn media_total(&self) -> Result<u64, StoreError> {
+        self.call(|c| {
+            c.query_row("SELECT COALESCE(SUM(size), 0) FROM media", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map(|total| total.max(0) as u64)
+        })
+        .await
+    }
+
+    /// Removes the oldest media until at least `bytes` are freed; their ids.
+    pub async fn media_evict_oldest(&self, bytes: u64) -> Result<Vec<String>, StoreError> {
+        self.call(move |c| {
+            let tx = c.transaction()?;
+            let mut evicted = Vec::new();
+            {
+                let mut stmt = tx.prepare(
+                    "SELECT message_id, size FROM media ORDER BY created_at, message_id",
+                )?;
+                let mut rows = stmt.query([])?;
+                let mut freed = 0u64;
+                while freed < bytes {
+                    let Some(row) = rows.next()? else { break };
+                    evicted.push(row.get::<_, String>(0)?);
+                    freed += row.get::<_, i64>(1)?.max(0) as u64;
+                }
+            }
+            for id in &evicted {
+                tx.execute("DELETE FROM media WHERE message_id = ?1", [id])?;
+            }
+            tx.commit()?;
+            Ok(evicted)
+        })
+        .await
+    }
+
     /// Removes and returns the ids of media older than `before` (unix ms).
     pub async fn media_expire(&self, before: i64) -> Result<Vec<String>, StoreError> {
         self.call(move |c| {

@@ -58,6 +58,7 @@ impl Handled {
 pub struct QueueBeforeAck {
     pub sink: EventSink,
     pub handled: Arc<Handled>,
+    pub media: inbound::MediaSink,
 }
 
 #[async_trait]
@@ -72,7 +73,8 @@ impl InboundDurabilityHook for QueueBeforeAck {
             // Remembered whatever the outcome: a failed commit is redelivered through the
             // hook again, never through the event.
             self.handled.insert(Handled::key(message));
-            let Some(converted) = inbound::convert(Some(&client), message).await else {
+            let Some(converted) = inbound::convert(Some(&client), &self.media, message).await
+            else {
                 continue;
             };
             let (committed, answer) = Committed::channel();

@@ -6,14 +6,21 @@ use wagate_api::MessageKind;
 use whatsapp_rust::download::Downloadable;
 use whatsapp_rust::prelude::*;
 
-use crate::engine::{InboundMediaBytes, InboundMessage};
+use crate::engine::{InboundAttachment, InboundMessage};
+use crate::inbound_media::{AttachmentContent, download_to_volume};
 
-/// Inbound media larger than this is announced without its bytes.
-const MAX_INBOUND_MEDIA: u64 = 100 * 1024 * 1024;
+/// Where inbound media is bounded and put: the cap, and the folder of files in progress
+/// (on the session volume, so the finished file is renamed into place, not copied).
+#[derive(Debug, Clone)]
+pub struct MediaSink {
+    pub cap: u64,
+    pub incoming: std::path::PathBuf,
+}
 
 /// `None` for our own messages echoed from another device and for protocol-only stanzas.
 pub async fn convert(
     client: Option<&Client>,
+    sink: &MediaSink,
     inbound: &whatsapp_rust::prelude::InboundMessage,
 ) -> Option<InboundMessage> {
     let info = &inbound.info;
@@ -85,7 +92,9 @@ pub async fn convert(
         MessageKind::Unknown
     };
     let media = match (media, client) {
-        (Some((meta, downloadable)), Some(client)) => download(client, meta, downloadable).await,
+        (Some((meta, downloadable)), Some(client)) => {
+            Some(download(client, sink, meta, downloadable).await)
+        }
         _ => None,
     };
     if let Some(m) = &media {
@@ -141,28 +150,25 @@ impl MediaMeta {
     }
 }
 
+/// Streams the attachment onto the volume within the cap (whatsapp-rust decrypts as it
+/// reads, ~40 KB of memory whatever the size).
 async fn download(
     client: &Client,
+    sink: &MediaSink,
     meta: MediaMeta,
     downloadable: &dyn Downloadable,
-) -> Option<InboundMediaBytes> {
-    if meta.size > MAX_INBOUND_MEDIA {
-        tracing::warn!(
-            size = meta.size,
-            "inbound media too large to keep; announcing without bytes"
-        );
-        return None;
+) -> InboundAttachment {
+    let content = download_to_volume(&sink.incoming, sink.cap, meta.size, |writer| {
+        client.download_to_writer(downloadable, writer)
+    })
+    .await;
+    if let AttachmentContent::Missing(why) = &content {
+        tracing::warn!(declared = meta.size, %why, "inbound media not kept");
     }
-    match client.download(downloadable).await {
-        Ok(bytes) => Some(InboundMediaBytes {
-            mime_type: meta.mime_type,
-            file_name: meta.file_name,
-            caption: meta.caption,
-            bytes,
-        }),
-        Err(e) => {
-            tracing::warn!(error = %e, "inbound media download failed");
-            None
-        }
+    InboundAttachment {
+        mime_type: meta.mime_type,
+        file_name: meta.file_name,
+        caption: meta.caption,
+        content,
     }
 }

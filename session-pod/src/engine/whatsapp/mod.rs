@@ -49,6 +49,8 @@ const REGISTERED_CACHE_MAX: usize = 10_000;
 
 struct Inner {
     dir: PathBuf,
+    /// Where inbound media goes and how large it may be.
+    media: inbound::MediaSink,
     ws_url: Option<String>,
     version: Option<(u32, u32, u32)>,
     sink: EventSink,
@@ -75,6 +77,10 @@ impl WhatsAppEngine {
         let (commands, mut command_rx) = mpsc::unbounded_channel();
         let inner = Arc::new_cyclic(|me| Inner {
             dir: dir.to_path_buf(),
+            media: inbound::MediaSink {
+                cap: options.max_inbound_media_bytes,
+                incoming: crate::media::MediaDir::new(dir).incoming(),
+            },
             ws_url: options.whatsapp_ws_url.clone(),
             version: options.whatsapp_version,
             sink,
@@ -157,6 +163,7 @@ impl Inner {
             .with_inbound_durability_hook(durability::QueueBeforeAck {
                 sink: self.sink.clone(),
                 handled: self.handled.clone(),
+                media: self.media.clone(),
             })
             .on_event(move |event, _client| {
                 let tx = tx.clone();
@@ -300,7 +307,9 @@ impl Inner {
                     if self.handled.contains(&durability::Handled::key(message)) {
                         continue;
                     }
-                    if let Some(inbound) = inbound::convert(client.as_deref(), message).await {
+                    if let Some(inbound) =
+                        inbound::convert(client.as_deref(), &self.media, message).await
+                    {
                         self.emit(EngineEvent::Message(
                             Box::new(inbound),
                             Committed::not_awaited(),
