@@ -42,8 +42,8 @@ pub const ROUTER_CALLS: &[ApiCall] = &[
     ("wagate.dev", "whatsappsessions", "delete"),
     ("", "pods", "list"),
     ("", "pods", "watch"),
-    // Webhook secrets the router stores for sessions it creates.
-    ("", "secrets", "get"),
+    // Webhook secrets the router stores for sessions it creates; it never reads a Secret
+    // (the resource's annotation names the one it made).
     ("", "secrets", "create"),
     ("", "secrets", "delete"),
 ];

@@ -23,6 +23,9 @@ pub const LABELS_ANNOTATION: &str = "wagate.dev/labels";
 /// Marks objects the router made (the webhook Secrets it may replace and delete).
 pub const CREATED_BY_LABEL: &str = "app.kubernetes.io/created-by";
 pub const ROUTER: &str = "wagate-router";
+/// Names the webhook Secret the router made for a resource: only that one is ever deleted
+/// by the router, which needs no right to read Secrets to know it.
+pub const ROUTER_SECRET_ANNOTATION: &str = "wagate.dev/router-webhook-secret";
 /// Key of the HMAC secret inside a webhook Secret.
 pub const WEBHOOK_SECRET_KEY: &str = "secret";
 const DEFAULT_HTTP_PORT: i32 = 8080;

@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Secret;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 use wagate_api::crd::{SecretKeyRef, WebhookSpec, WhatsAppSession, resource_name};
@@ -15,7 +14,7 @@ use wagate_api::{
 };
 
 use super::convert::{
-    CREATED_BY_LABEL, LABELS_ANNOTATION, ROUTER, WEBHOOK_SECRET_KEY, session_resource,
+    LABELS_ANNOTATION, ROUTER_SECRET_ANNOTATION, WEBHOOK_SECRET_KEY, session_resource,
     webhook_secret, webhook_secret_name, webhook_spec,
 };
 use super::index::Entry;
@@ -49,7 +48,14 @@ impl Shared {
                 }),
             )
         });
-        let resource = session_resource(id, webhook, &request.labels);
+        let mut resource = session_resource(id, webhook, &request.labels);
+        if let Some(secret_name) = &secret_name {
+            resource
+                .metadata
+                .annotations
+                .get_or_insert_default()
+                .insert(ROUTER_SECRET_ANNOTATION.into(), secret_name.clone());
+        }
         let created = match self
             .resources
             .create(&PostParams::default(), &resource)
@@ -231,14 +237,20 @@ impl Shared {
     ) -> Result<WhatsAppSession, ApiError> {
         let name = entry.name();
         let current = entry.resource.spec.webhook.clone();
+        // The Secret the router made and the resource points at: `null` once none is.
+        let mut made = None;
         let spec = match config {
-            None => None,
+            None => {
+                made = Some(Value::Null);
+                None
+            }
             Some(config) => {
                 let secret_ref = match &config.secret {
                     Some(secret) => {
                         let secret_name = webhook_secret_name(&name);
                         self.ensure_secret(&entry.resource, &secret_name, secret)
                             .await?;
+                        made = Some(json!(secret_name));
                         Some(SecretKeyRef {
                             name: secret_name,
                             key: WEBHOOK_SECRET_KEY.into(),
@@ -250,7 +262,10 @@ impl Shared {
                 Some(webhook_spec(config, secret_ref))
             }
         };
-        let patch = json!({ "spec": { "webhook": webhook_patch(spec.as_ref()) } });
+        let mut patch = json!({ "spec": { "webhook": webhook_patch(spec.as_ref()) } });
+        if let Some(made) = made {
+            patch["metadata"] = json!({ "annotations": { ROUTER_SECRET_ANNOTATION: made } });
+        }
         let updated = self
             .resources
             .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
@@ -258,7 +273,15 @@ impl Shared {
             .map_err(|e| kube_error("update session webhook", e))?;
         let old_secret = current.and_then(|w| w.secret_ref).map(|r| r.name);
         let new_secret = spec.and_then(|w| w.secret_ref).map(|r| r.name);
-        if let Some(old) = old_secret.filter(|old| Some(old) != new_secret.as_ref()) {
+        let router_made = entry
+            .resource
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(ROUTER_SECRET_ANNOTATION));
+        if let Some(old) = old_secret.filter(|old| Some(old) != new_secret.as_ref())
+            && router_made == Some(&old)
+        {
             self.delete_own_secret(&old).await;
         }
         Ok(updated)
@@ -300,25 +323,13 @@ impl Shared {
         }
     }
 
-    /// Deletes a webhook Secret no longer referenced, if the router made it.
+    /// Deletes a webhook Secret the router made that nothing references any more.
     async fn delete_own_secret(&self, name: &str) {
-        let ours = |secret: &Secret| {
-            secret
-                .metadata
-                .labels
-                .as_ref()
-                .and_then(|l| l.get(CREATED_BY_LABEL))
-                .is_some_and(|v| v == ROUTER)
-        };
-        match self.secrets.get_opt(name).await {
-            Ok(Some(secret)) if ours(&secret) => {
-                if let Err(e) = self.secrets.delete(name, &DeleteParams::default()).await {
-                    tracing::warn!(secret = %name, error = %e, "cannot delete a replaced webhook secret");
-                }
-            }
+        match self.secrets.delete(name, &DeleteParams::default()).await {
             Ok(_) => {}
+            Err(kube::Error::Api(status)) if status.code == 404 => {}
             Err(e) => {
-                tracing::warn!(secret = %name, error = %e, "cannot read a replaced webhook secret")
+                tracing::warn!(secret = %name, error = %e, "cannot delete a replaced webhook secret")
             }
         }
     }

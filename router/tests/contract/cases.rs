@@ -290,3 +290,52 @@ async fn openapi_and_docs_are_served_without_a_key() {
         "Swagger UI from vendored assets"
     );
 }
+
+/// A delete without `purge` keeps the WhatsApp link (README, CRD `retainAuthOnDelete`):
+/// the same id created again is connected with the same phone and never shows a QR.
+#[tokio::test]
+async fn delete_without_purge_keeps_the_link_for_the_next_create() {
+    let home = tempfile::tempdir().unwrap();
+    let router = Router::start(home.path(), &[]);
+    let api = &router.api;
+    let (status, _) = api
+        .post("/v1/sessions", json!({ "sessionId": "keep_me" }))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    api.link("keep_me", Some("971500000042")).await;
+    let (status, deleted) = api.delete("/v1/sessions/keep_me").await;
+    assert_eq!(
+        (status, deleted),
+        (StatusCode::OK, json!({ "deleted": true, "purged": false }))
+    );
+    let gone = wait_until(Duration::from_secs(10), || async {
+        api.get("/v1/sessions/keep_me").await.0 == StatusCode::NOT_FOUND
+    })
+    .await;
+    assert!(gone, "the deleted session is still listed");
+
+    let created = wait_until(Duration::from_secs(10), || async {
+        let (status, _) = api
+            .post("/v1/sessions", json!({ "sessionId": "keep_me" }))
+            .await;
+        status.is_success()
+    })
+    .await;
+    assert!(created, "the session could not be created again");
+    let mut seen = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let connected = loop {
+        let (_, info) = api.get("/v1/sessions/keep_me").await;
+        let status = info["status"].as_str().unwrap_or_default().to_string();
+        seen.push(status.clone());
+        if status == "connected" && info["phone"] == "971500000042" {
+            break true;
+        }
+        if std::time::Instant::now() > deadline {
+            break false;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    };
+    assert!(connected, "not connected again; states seen: {seen:?}");
+    assert!(!seen.iter().any(|s| s == "qr"), "a QR was shown: {seen:?}");
+}
