@@ -695,3 +695,51 @@ async fn inbound_media_is_private_keyed_by_origin_and_never_rendered_as_a_page()
     }
     assert_eq!(mode(&dir.join("media")), 0o700, "media folder");
 }
+
+/// Item 5: SIGTERM is not held up by a media URL that never answers: the download is
+/// abandoned, the process exits well within a pod's grace period, and the message is still
+/// queued after the restart.
+#[tokio::test]
+async fn shutdown_does_not_wait_for_a_silent_media_host() {
+    let silent = tokio::net::TcpListener::bind("127.0.0.2:0").await.unwrap();
+    let silent_addr = silent.local_addr().unwrap();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counter = accepted.clone();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+            held.push(socket);
+        }
+    });
+    let home = tempfile::tempdir().unwrap();
+    let allow = [("WAGATE_EGRESS_ALLOW_CIDRS", "127.0.0.2/32")];
+    let mut router = router_with_env(home.path(), &[], &allow);
+    linked(&router.api, "slow").await;
+    let (status, queued) = router
+        .api
+        .post(
+            "/v1/sessions/slow/messages?async=true",
+            media_send(&format!("http://{silent_addr}/never.png")),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{queued}");
+    assert!(
+        wait_until(Duration::from_secs(5), || async {
+            accepted.load(Ordering::SeqCst) > 0
+        })
+        .await,
+        "the download never started"
+    );
+    let (took, clean) = router.process.terminate();
+    assert!(clean, "the router did not exit cleanly");
+    assert!(took < Duration::from_secs(5), "SIGTERM took {took:?}");
+
+    let again = router_with_env(home.path(), &[], &allow);
+    let id = queued["id"].as_str().unwrap();
+    let (_, message) = again
+        .api
+        .get(&format!("/v1/sessions/slow/messages/{id}"))
+        .await;
+    assert_eq!(message["status"], "queued", "{message}");
+}

@@ -182,3 +182,62 @@ pub fn not_ready(session_id: &str, phase: &str) -> ApiError {
     )
     .with_retry_after(2)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A pod that reads the whole request and then drops the connection unanswered.
+    async fn hangs_up_after_reading() -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                use tokio::io::AsyncReadExt;
+                let mut request = [0u8; 4096];
+                let _ = socket.read(&mut request).await;
+                drop(socket);
+            }
+        });
+        addr
+    }
+
+    async fn forward(method: http::Method, http: String) -> ApiError {
+        let pod = PodAddress {
+            http,
+            metrics: String::new(),
+            uid: "uid".into(),
+        };
+        let request = axum::extract::Request::builder()
+            .method(method)
+            .uri("/v1/sessions/a/messages")
+            .body(Body::from("{}"))
+            .unwrap();
+        PodClient::new("token".into())
+            .forward("a", &pod, "/v1/sessions/a/messages", request)
+            .await
+            .unwrap_err()
+    }
+
+    #[tokio::test]
+    async fn a_write_cut_off_after_it_was_sent_is_in_doubt_not_retryable() {
+        let pod = hangs_up_after_reading().await;
+        let error = forward(http::Method::POST, pod.clone()).await;
+        assert_eq!(error.code, ErrorCode::UpstreamTimeout, "{error:?}");
+        assert!(
+            error.message.contains("idempotencyKey"),
+            "{}",
+            error.message
+        );
+        // A read can simply be retried.
+        let error = forward(http::Method::GET, pod).await;
+        assert_eq!(error.code, ErrorCode::SessionNotReady, "{error:?}");
+        // Nothing listening: the request never left, so a retry is safe.
+        let closed = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap().to_string()
+        };
+        let error = forward(http::Method::POST, closed).await;
+        assert_eq!(error.code, ErrorCode::SessionNotReady, "{error:?}");
+    }
+}
