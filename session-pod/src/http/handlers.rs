@@ -167,7 +167,7 @@ pub async fn replay_dead_letters(
 }
 
 /// Streams the file from the session volume rather than loading it whole.
-#[utoipa::path(get, path = "/v1/sessions/{id}/media/{message_id}", tag = "messages", params(("id" = String, Path, description = "Session id (1-64 of A-Z a-z 0-9 _ -)"), ("message_id" = String, Path, description = "Message id")), responses((status = 200, description = "The media bytes, with their MIME type", content_type = "application/octet-stream", body = Vec<u8>), super::openapi::ErrorResponses))]
+#[utoipa::path(get, path = "/v1/sessions/{id}/media/{message_id}", tag = "messages", params(("id" = String, Path, description = "Session id (1-64 of A-Z a-z 0-9 _ -)"), ("message_id" = String, Path, description = "Media id, as in the `media.url` of the `message.received` event (a bare message id works while only one sender used it)")), responses((status = 200, description = "The media bytes, with their MIME type", content_type = "application/octet-stream", body = Vec<u8>), super::openapi::ErrorResponses))]
 pub async fn media(
     SessionHandle(session): SessionHandle,
     Path((_, message_id)): Path<(String, String)>,
