@@ -122,7 +122,11 @@ async fn main() -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
-    tracing::info!("health and metrics on http://{}", listener.local_addr()?);
+    // On stdout like the other binaries, for scripts and the test harness.
+    println!(
+        "wagate-operator listening on http://{} (health and metrics)",
+        listener.local_addr()?
+    );
     tokio::spawn(async move { axum::serve(listener, health).await });
 
     // Standby replicas wait here; losing the Lease later ends the process so that

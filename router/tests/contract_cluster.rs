@@ -394,3 +394,105 @@ async fn a_50_mib_download_streams_through_the_router() {
     println!("router RSS {before} KiB before, growth {growth} KiB over two 50 MiB downloads");
     assert!(growth < 10 * 1024, "router RSS grew {growth} KiB");
 }
+
+/// Polls the router until session `id` is `status`; the states seen on the way.
+async fn states_until(api: &Api, id: &str, status: &str, timeout: Duration) -> (bool, Vec<String>) {
+    let deadline = Instant::now() + timeout;
+    let mut seen: Vec<String> = Vec::new();
+    loop {
+        let (_, info) = api.get(&format!("/v1/sessions/{id}")).await;
+        let now = info["status"].as_str().unwrap_or("<none>").to_string();
+        if seen.last() != Some(&now) {
+            seen.push(now.clone());
+        }
+        if now == status {
+            return (true, seen);
+        }
+        if Instant::now() > deadline {
+            return (false, seen);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The **real operator's** deletion path (issue: a test double that never logged out hid
+/// that the operator unlinked the phone on every delete): a delete without purge keeps the
+/// link, so the same id created again is connected without a QR; a purge unlinks and wipes
+/// the volume, so the next create needs a new QR.
+#[tokio::test]
+async fn real_operator_delete_keeps_the_link_and_purge_unlinks() {
+    let home = tempfile::tempdir().unwrap();
+    let cluster = support::kubelet::RealCluster::start(home.path());
+    let api = &cluster.api;
+    let (status, created) = api
+        .post("/v1/sessions", json!({ "sessionId": "Keep_1" }))
+        .await;
+    assert!(status.is_success(), "{status}: {created}");
+    let (ready, seen) = states_until(api, "Keep_1", "qr", Duration::from_secs(20)).await;
+    assert!(
+        ready,
+        "no QR; states: {seen:?}; API calls: {:?}",
+        cluster.kube.calls()
+    );
+    api.link("Keep_1", Some("971500000077")).await;
+
+    let (status, deleted) = api.delete("/v1/sessions/Keep_1").await;
+    assert_eq!(
+        (status, deleted),
+        (StatusCode::OK, json!({ "deleted": true, "purged": false }))
+    );
+    let gone = wait_until(Duration::from_secs(20), || async {
+        api.get("/v1/sessions/Keep_1").await.0 == StatusCode::NOT_FOUND
+    })
+    .await;
+    assert!(gone, "the resource was not finalized");
+    let name = wagate_api::crd::resource_name("Keep_1");
+    let stopped = wait_until(Duration::from_secs(10), || async {
+        cluster.kubelet.pod_base(&name).is_none()
+    })
+    .await;
+    assert!(stopped, "the pod outlived its resource");
+
+    let created = wait_until(Duration::from_secs(20), || async {
+        api.post("/v1/sessions", json!({ "sessionId": "Keep_1" }))
+            .await
+            .0
+            .is_success()
+    })
+    .await;
+    assert!(created, "could not create the session again");
+    let (connected, seen) = states_until(api, "Keep_1", "connected", Duration::from_secs(20)).await;
+    assert!(connected, "not connected again; states: {seen:?}");
+    assert!(
+        !seen.iter().any(|s| s == "qr"),
+        "a QR after a plain delete: {seen:?}"
+    );
+    let (_, info) = api.get("/v1/sessions/Keep_1").await;
+    assert_eq!(info["phone"], "971500000077");
+
+    let (status, _) = api.delete("/v1/sessions/Keep_1?purge=true").await;
+    assert_eq!(status, StatusCode::OK);
+    let gone = wait_until(Duration::from_secs(20), || async {
+        api.get("/v1/sessions/Keep_1").await.0 == StatusCode::NOT_FOUND
+    })
+    .await;
+    assert!(gone, "the purged resource was not finalized");
+    let wiped = wait_until(Duration::from_secs(10), || async {
+        !home.path().join(format!("volume-{name}")).exists()
+    })
+    .await;
+    assert!(
+        wiped,
+        "the operator did not delete the volume claim on purge"
+    );
+    let created = wait_until(Duration::from_secs(20), || async {
+        api.post("/v1/sessions", json!({ "sessionId": "Keep_1" }))
+            .await
+            .0
+            .is_success()
+    })
+    .await;
+    assert!(created);
+    let (qr, seen) = states_until(api, "Keep_1", "qr", Duration::from_secs(20)).await;
+    assert!(qr, "a purged session must be linked anew; states: {seen:?}");
+}
