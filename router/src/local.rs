@@ -190,8 +190,9 @@ impl SessionBackend for LocalBackend {
     }
 
     async fn create(&self, request: CreateSessionRequest) -> Result<Created, ApiError> {
+        // Before anything starts: a refused webhook must not leave a running session.
         if let Some(webhook) = &request.webhook {
-            webhook.validate()?;
+            self.config.egress.policy().check_webhook(webhook)?;
         }
         let _guard = self.creating.lock().await;
         let id = request.session_id.as_str().to_string();

@@ -42,7 +42,12 @@ fn path_session(path: &str) -> Result<Option<String>, ApiError> {
 fn reads_credentials(path: &str) -> bool {
     path.strip_prefix("/v1/sessions/")
         .and_then(|rest| rest.split_once('/'))
-        .is_some_and(|(_, route)| matches!(route, "qr" | "qr-link" | "pair-code"))
+        .is_some_and(|(_, route)| {
+            // Decoded as the router decodes `{*rest}` before proxying: `%71r` is `qr`.
+            let route = percent_encoding::percent_decode_str(route).decode_utf8_lossy();
+            let first = route.split('/').next().unwrap_or_default();
+            matches!(first, "qr" | "qr-link" | "pair-code")
+        })
 }
 
 /// Set on requests of read-only keys: event streams leave out `qr` events for them. It
@@ -148,6 +153,9 @@ mod tests {
             "/v1/sessions/a/qr",
             "/v1/sessions/a/qr-link",
             "/v1/sessions/a/pair-code",
+            "/v1/sessions/a/%71r",
+            "/v1/sessions/a/qr%2Dlink",
+            "/v1/sessions/a/qr/",
         ] {
             assert!(reads_credentials(path), "{path}");
         }

@@ -496,3 +496,58 @@ async fn real_operator_delete_keeps_the_link_and_purge_unlinks() {
     let (qr, seen) = states_until(api, "Keep_1", "qr", Duration::from_secs(20)).await;
     assert!(qr, "a purged session must be linked anew; states: {seen:?}");
 }
+
+/// A read-only key gets no QR in cluster mode however the route is spelled: the router
+/// decodes the route before deciding, and the pod refuses a request marked read-only.
+#[tokio::test]
+async fn read_only_keys_get_no_qr_through_an_encoded_route() {
+    let home = tempfile::tempdir().unwrap();
+    let keys = home.path().join("keys.yaml");
+    std::fs::write(
+        &keys,
+        format!(
+            "keys:\n\
+             - {{ name: admin, secret: {KEY}, sessions: [\"*\"] }}\n\
+             - {{ name: auditor, secret: auditor-secret-0123456789, sessions: [\"*\"], readOnly: true }}\n"
+        ),
+    )
+    .unwrap();
+    let router = Router::start(home.path(), &["--api-keys-file", &keys.to_string_lossy()]);
+    let (status, _) = router
+        .api
+        .post("/v1/sessions", json!({ "sessionId": "enc" }))
+        .await;
+    assert!(status.is_success());
+    router
+        .api
+        .wait_status("enc", "qr", Duration::from_secs(10))
+        .await;
+    let auditor = router.as_key("auditor-secret-0123456789");
+    for path in [
+        "/v1/sessions/enc/qr",
+        "/v1/sessions/enc/%71r",
+        "/v1/sessions/enc/%71%72?format=json",
+    ] {
+        let (status, body) = auditor.get(path).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}: {body}");
+    }
+    assert_eq!(
+        router.api.get("/v1/sessions/enc/%71r?format=json").await.0,
+        StatusCode::OK,
+        "the admin reads it"
+    );
+    // The pod's own line of defence: a request marked read-only gets no QR.
+    let pod = router
+        .operator
+        .pod_base(&wagate_api::crd::resource_name("enc"))
+        .unwrap();
+    let status = reqwest::Client::new()
+        .get(format!("{pod}/v1/sessions/enc/qr?format=json"))
+        .bearer_auth(INTERNAL_TOKEN)
+        .header("x-wagate-hide-credentials", "1")
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}

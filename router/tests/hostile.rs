@@ -743,3 +743,81 @@ async fn shutdown_does_not_wait_for_a_silent_media_host() {
         .await;
     assert_eq!(message["status"], "queued", "{message}");
 }
+
+/// Item 5: past `--max-inflight` requests the API answers `503 overloaded` instead of
+/// queueing without bound; health stays reachable.
+#[tokio::test]
+async fn requests_past_the_inflight_limit_are_refused_not_queued() {
+    let home = tempfile::tempdir().unwrap();
+    let router = router_with_env(
+        home.path(),
+        &["--max-inflight", "1", "--send-wait-secs", "3"],
+        &[],
+    );
+    let api = &router.api;
+    linked(api, "busy").await;
+    // Every send fails transiently, so a synchronous send holds its place for a while.
+    let (status, _) = api
+        .post(
+            "/v1/sessions/busy/sandbox/fail-sends",
+            json!({ "count": 1000 }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let holder = {
+        let api = api.clone();
+        tokio::spawn(async move {
+            api.post(
+                "/v1/sessions/busy/messages",
+                json!({ "to": "971501234567", "text": "slow" }),
+            )
+            .await
+        })
+    };
+    let refused = wait_until(Duration::from_secs(3), || async {
+        let (status, body) = api.get("/v1/sessions/busy").await;
+        status == StatusCode::SERVICE_UNAVAILABLE && body["error"]["code"] == "overloaded"
+    })
+    .await;
+    assert!(
+        refused,
+        "a second request was not refused while one was in flight"
+    );
+    let health = api.http.get(api.url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+    let (status, _) = holder.await.unwrap();
+    assert_eq!(status, StatusCode::ACCEPTED, "the held send answers queued");
+}
+
+/// Item 1: a webhook delivery does not follow redirects: the body and its signature never
+/// reach a host the webhook does not name.
+#[tokio::test]
+async fn webhook_deliveries_do_not_follow_redirects() {
+    let first = Target::start("127.0.0.2").await;
+    let elsewhere = Target::start("127.0.0.2").await;
+    let home = tempfile::tempdir().unwrap();
+    let router = router_with_env(
+        home.path(),
+        &["--webhook-retry-base-ms", "50"],
+        &[("WAGATE_EGRESS_ALLOW_CIDRS", "127.0.0.2/32")],
+    );
+    let api = &router.api;
+    linked(api, "redir").await;
+    let hook = format!("{}/redirect?to={}/hook", first.base, elsewhere.base);
+    let (status, body) = api
+        .put("/v1/sessions/redir/webhook", json!({ "url": hook }))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    api.post(
+        "/v1/sessions/redir/sandbox/inbound",
+        json!({ "from": "971500000001", "text": "hi" }),
+    )
+    .await;
+    let tried = wait_until(Duration::from_secs(5), || async { first.hits() >= 2 }).await;
+    assert!(tried, "the webhook was not attempted");
+    assert_eq!(
+        elsewhere.hits(),
+        0,
+        "a redirect carried the delivery elsewhere"
+    );
+}

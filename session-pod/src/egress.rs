@@ -47,13 +47,16 @@ const DEFAULT_DENY: &[&str] = &[
     "224.0.0.0/4",     // multicast
     "240.0.0.0/4",     // reserved, broadcast
     // IPv6 (IPv4-mapped, NAT64 and 6to4 forms are checked as the IPv4 address they carry)
-    "::/96",         // unspecified, loopback, IPv4-compatible
-    "100::/64",      // discard-only
-    "2001:db8::/32", // documentation
-    "fc00::/7",      // unique local (RFC 4193), incl. fd00:ec2::254 metadata
-    "fe80::/10",     // link-local
-    "fec0::/10",     // site-local (deprecated)
-    "ff00::/8",      // multicast
+    "::/96",           // unspecified, loopback, IPv4-compatible
+    "::ffff:0:0:0/96", // IPv4-translated (RFC 2765)
+    "64:ff9b:1::/48",  // local-use NAT64 (RFC 8215)
+    "2001::/32",       // Teredo: tunnels to an IPv4 address
+    "100::/64",        // discard-only
+    "2001:db8::/32",   // documentation
+    "fc00::/7",        // unique local (RFC 4193), incl. fd00:ec2::254 metadata
+    "fe80::/10",       // link-local
+    "fec0::/10",       // site-local (deprecated)
+    "ff00::/8",        // multicast
 ];
 
 fn default_deny() -> &'static [IpNet] {
@@ -215,11 +218,15 @@ impl Resolve for GuardedResolver {
     }
 }
 
-/// The guarded HTTP client and its policy; one per process, cheap to clone.
+/// The guarded HTTP clients and their policy; one per process, cheap to clone.
 #[derive(Clone)]
 pub struct Egress {
     policy: Arc<EgressPolicy>,
+    /// Follows checked redirects (media downloads).
     client: reqwest::Client,
+    /// Follows none: a webhook delivery carries a body and its signature, which a redirect
+    /// would hand to another host.
+    no_redirects: reqwest::Client,
 }
 
 impl std::fmt::Debug for Egress {
@@ -262,15 +269,21 @@ impl Egress {
                 Err(e) => attempt.error(e),
             }
         });
-        let client = reqwest::Client::builder()
-            .user_agent(concat!("wagate/", env!("CARGO_PKG_VERSION")))
-            .dns_resolver(resolver)
-            .redirect(redirects)
-            .no_proxy()
-            .connect_timeout(Duration::from_secs(10))
-            .build()
-            .expect("HTTP client builds with static settings");
-        Self { policy, client }
+        let build = |redirect| {
+            reqwest::Client::builder()
+                .user_agent(concat!("wagate/", env!("CARGO_PKG_VERSION")))
+                .dns_resolver(resolver.clone())
+                .redirect(redirect)
+                .no_proxy()
+                .connect_timeout(Duration::from_secs(10))
+                .build()
+                .expect("HTTP client builds with static settings")
+        };
+        Self {
+            policy,
+            client: build(redirects),
+            no_redirects: build(reqwest::redirect::Policy::none()),
+        }
     }
 
     pub fn policy(&self) -> &EgressPolicy {
@@ -285,6 +298,16 @@ impl Egress {
     ) -> Result<reqwest::RequestBuilder, EgressError> {
         self.policy.check_url(url)?;
         Ok(self.client.request(method, url))
+    }
+
+    /// Like [`Egress::request`], but a redirect is an answer, not followed.
+    pub fn request_no_redirects(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+    ) -> Result<reqwest::RequestBuilder, EgressError> {
+        self.policy.check_url(url)?;
+        Ok(self.no_redirects.request(method, url))
     }
 }
 
@@ -359,6 +382,9 @@ mod tests {
             "::ffff:10.0.0.1",
             "64:ff9b::a9fe:a9fe",
             "2002:7f00:1::",
+            "::ffff:0:7f00:1",
+            "64:ff9b:1::a00:1",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
         ] {
             assert!(!policy.permits(ip(denied)), "{denied} permitted");
         }
@@ -488,6 +514,17 @@ mod tests {
             0,
             "the internal server was reached"
         );
+        // A literal address never gets as far as a request.
+        for literal in [
+            format!("http://127.0.0.1:{port}/a.jpg"),
+            format!("http://[::ffff:127.0.0.1]:{port}/a.jpg"),
+        ] {
+            assert_eq!(
+                guarded.request(reqwest::Method::GET, &literal).err(),
+                Some(EgressError::Denied),
+                "{literal}"
+            );
+        }
 
         // The same name with loopback allowed is fetched: the refusal above is the policy.
         let open = Egress::with_lookup(

@@ -51,10 +51,13 @@ impl MediaDir {
             && message_id
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        // Anything else gets a fixed-length name (a long id in hex would pass the file
+        // system's 255-byte limit, and its store would fail on every redelivery).
         let name = if safe {
             message_id.to_string()
         } else {
-            format!("x{}", hex::encode(message_id))
+            use sha2::{Digest, Sha256};
+            format!("x{}", hex::encode(Sha256::digest(message_id.as_bytes())))
         };
         self.dir.join(name)
     }

@@ -63,7 +63,7 @@ async fn post(
     timeout: Duration,
 ) -> Outcome {
     let denied = |e: EgressError| Outcome::Denied(format!("egress_denied: {e}"));
-    let mut request = match egress.request(reqwest::Method::POST, &target.url) {
+    let mut request = match egress.request_no_redirects(reqwest::Method::POST, &target.url) {
         Ok(request) => request,
         Err(e) => return denied(e),
     }

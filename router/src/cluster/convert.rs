@@ -73,6 +73,20 @@ pub fn webhook_secret_name(resource_name: &str) -> String {
     format!("{resource_name}-webhook-{}", hex::encode(suffix))
 }
 
+/// Whether `name` has the shape of a Secret [`webhook_secret_name`] makes for the resource:
+/// the annotation that names it can be edited by whoever edits the resource, and must not
+/// make the router delete another Secret (the internal token, say).
+pub fn is_webhook_secret_name(resource_name: &str, name: &str) -> bool {
+    name.strip_prefix(resource_name)
+        .and_then(|rest| rest.strip_prefix("-webhook-"))
+        .is_some_and(|suffix| {
+            suffix.len() == 10
+                && suffix
+                    .bytes()
+                    .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        })
+}
+
 /// The `spec.webhook` of an API webhook; `secret_ref` names the Secret with its secret.
 pub fn webhook_spec(config: &WebhookConfig, secret_ref: Option<SecretKeyRef>) -> WebhookSpec {
     WebhookSpec {
@@ -268,6 +282,14 @@ mod tests {
             secret: Some("s3cret".into()),
         };
         let secret_name = webhook_secret_name("trainer-1-5f3a");
+        assert!(is_webhook_secret_name("trainer-1-5f3a", &secret_name));
+        for other in [
+            "wagate-internal-token",
+            "trainer-1-5f3a-webhook-",
+            "trainer-1-5f3a-webhook-0123456789x",
+        ] {
+            assert!(!is_webhook_secret_name("trainer-1-5f3a", other), "{other}");
+        }
         let digest = {
             use sha2::Digest;
             hex::encode(sha2::Sha256::digest(b"s3cret"))

@@ -14,8 +14,8 @@ use wagate_api::{
 };
 
 use super::convert::{
-    LABELS_ANNOTATION, ROUTER_SECRET_ANNOTATION, WEBHOOK_SECRET_KEY, session_resource,
-    webhook_secret, webhook_secret_name, webhook_spec,
+    LABELS_ANNOTATION, ROUTER_SECRET_ANNOTATION, WEBHOOK_SECRET_KEY, is_webhook_secret_name,
+    session_resource, webhook_secret, webhook_secret_name, webhook_spec,
 };
 use super::index::Entry;
 use super::{Shared, kube_error};
@@ -281,6 +281,7 @@ impl Shared {
             .and_then(|a| a.get(ROUTER_SECRET_ANNOTATION));
         if let Some(old) = old_secret.filter(|old| Some(old) != new_secret.as_ref())
             && router_made == Some(&old)
+            && is_webhook_secret_name(&name, &old)
         {
             self.delete_own_secret(&old).await;
         }

@@ -66,8 +66,10 @@ pub async fn restart(SessionHandle(session): SessionHandle) -> Result<impl IntoR
 #[utoipa::path(post, path = "/v1/sessions/{id}/pair-code", tag = "sessions", params(("id" = String, Path, description = "Session id (1-64 of A-Z a-z 0-9 _ -)")), request_body = wagate_api::PairCodeRequest, responses((status = 200, body = wagate_api::PairCodeResponse), super::openapi::ErrorResponses))]
 pub async fn pair_code(
     SessionHandle(session): SessionHandle,
+    headers: http::HeaderMap,
     ApiJson(body): ApiJson<PairCodeRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
+    super::sse::refuse_if_hidden(&headers)?;
     Ok(Json(session.pair_code(&body.phone).await?))
 }
 

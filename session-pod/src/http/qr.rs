@@ -70,6 +70,7 @@ pub async fn get_qr(
     ApiQuery(query): ApiQuery<QrQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    super::sse::refuse_if_hidden(&headers)?;
     let format = negotiate(query.format.as_deref(), &headers)?;
     let snap = session.snapshot();
     let live = snap.live_qr(Utc::now()).cloned();
@@ -149,7 +150,9 @@ pub async fn create_link(
     State(state): State<HttpState>,
     SessionHandle(session): SessionHandle,
     ApiQuery(query): ApiQuery<LinkQuery>,
+    headers: HeaderMap,
 ) -> Result<Json<QrLinkResponse>, ApiError> {
+    super::sse::refuse_if_hidden(&headers)?;
     signed_qr_link(&state.links, &state.public_url, session.id(), query.ttl).map(Json)
 }
 

@@ -15,6 +15,18 @@ use super::SessionHandle;
 /// read-only keys (a QR is a credential); it can only hide, never reveal.
 pub const HIDE_CREDENTIALS_HEADER: &str = "x-wagate-hide-credentials";
 
+/// A second line behind the router's own check: a request marked as coming from a
+/// read-only key never gets a QR, link or pairing code, however its path was spelled.
+pub fn refuse_if_hidden(headers: &http::HeaderMap) -> Result<(), wagate_api::ApiError> {
+    if headers.contains_key(HIDE_CREDENTIALS_HEADER) {
+        Err(wagate_api::ApiError::forbidden(
+            "QR and pairing codes need a key that may write",
+        ))
+    } else {
+        Ok(())
+    }
+}
+
 pub fn to_sse(event: &GatewayEvent) -> Event {
     Event::default()
         .event(event.event.sse_name())

@@ -235,7 +235,10 @@ impl Session {
         };
         let content = match self.fit_in_quota(attachment.content.clone()).await {
             Ok(content) => content,
-            Err(()) => return None,
+            Err(()) => {
+                discard(&attachment.content).await;
+                return None;
+            }
         };
         let size = match self.media.put(media_id, &content).await {
             Ok(Some(size)) => size,
@@ -268,6 +271,8 @@ impl Session {
         };
         if let Err(e) = self.store.media_put(stored, now_ms()).await {
             tracing::error!(session = %self.id, error = %e, "cannot index inbound media");
+            // Unindexed, it would sit outside the quota and the pruning for good.
+            self.media.remove(media_id).await;
             return None;
         }
         let url = format!(

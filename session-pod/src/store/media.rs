@@ -24,9 +24,9 @@ impl GatewayStore {
         .await
     }
 
-    /// The media stored under `key` (its media id), or under the one media id that starts
-    /// with `key` + `-` (a bare message id, as apps that build the URL themselves send it;
-    /// ambiguous when two senders chose the same id, and then not found).
+    /// The media stored under `key` (its media id), or under the one media id that is
+    /// `key` + `-` + a 12-digit origin (a bare message id, as apps that build the URL
+    /// themselves send it; not found when two senders chose the same id).
     pub async fn media_get(&self, key: String) -> Result<Option<StoredMedia>, StoreError> {
         self.call(move |c| {
             c.query_row(
@@ -34,8 +34,11 @@ impl GatewayStore {
                  UNION ALL SELECT * FROM ( \
                    SELECT message_id, mime_type, file_name, size FROM media \
                    WHERE substr(message_id, 1, length(?1) + 1) = ?1 || '-' \
+                   AND length(message_id) = length(?1) + 13 \
                    AND NOT EXISTS (SELECT 1 FROM media WHERE message_id = ?1) \
-                   AND (SELECT COUNT(*) FROM media WHERE substr(message_id, 1, length(?1) + 1) = ?1 || '-') = 1)",
+                   AND (SELECT COUNT(*) FROM media \
+                        WHERE substr(message_id, 1, length(?1) + 1) = ?1 || '-' \
+                        AND length(message_id) = length(?1) + 13) = 1)",
                 [key],
                 |r| {
                     Ok(StoredMedia {

@@ -150,6 +150,24 @@ impl MediaMeta {
     }
 }
 
+/// Whether the library would fetch the attachment from the media hosts WhatsApp named.
+/// The sender writes the message, so it chooses `static_url` (fetched as given) and
+/// `direct_path` (appended to `https://{host}`: `@10.0.0.1/x` would make the host a user
+/// name); either could point the pod at an internal address, past the egress guard that
+/// this download does not go through.
+fn from_whatsapp_cdn(downloadable: &dyn Downloadable) -> bool {
+    if downloadable.static_url().is_some() {
+        return false;
+    }
+    downloadable.direct_path().is_some_and(|path| {
+        path.starts_with('/')
+            && !path.starts_with("//")
+            && !path
+                .chars()
+                .any(|c| matches!(c, '@' | '\\' | '#') || c.is_whitespace() || c.is_control())
+    })
+}
+
 /// Streams the attachment onto the volume within the cap (whatsapp-rust decrypts as it
 /// reads, ~40 KB of memory whatever the size).
 async fn download(
@@ -158,10 +176,14 @@ async fn download(
     meta: MediaMeta,
     downloadable: &dyn Downloadable,
 ) -> InboundAttachment {
-    let content = download_to_volume(&sink.incoming, sink.cap, meta.size, |writer| {
-        client.download_to_writer(downloadable, writer)
-    })
-    .await;
+    let content = if from_whatsapp_cdn(downloadable) {
+        download_to_volume(&sink.incoming, sink.cap, meta.size, |writer| {
+            client.download_to_writer(downloadable, writer)
+        })
+        .await
+    } else {
+        AttachmentContent::Missing("its download location is not WhatsApp's media servers".into())
+    };
     if let AttachmentContent::Missing(why) = &content {
         tracing::warn!(declared = meta.size, %why, "inbound media not kept");
     }
@@ -170,5 +192,33 @@ async fn download(
         file_name: meta.file_name,
         caption: meta.caption,
         content,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use whatsapp_rust::download::{DownloadParams, MediaType};
+
+    use super::from_whatsapp_cdn;
+
+    #[test]
+    fn only_paths_on_the_media_hosts_are_downloaded() {
+        let params = |path: &str| {
+            DownloadParams::encrypted(path, &[1; 32], &[2; 32], &[3; 32], 10, MediaType::Image)
+        };
+        assert!(from_whatsapp_cdn(&params(
+            "/v/t62.7118-24/1_2_3.enc?ccb=11-4&oh=x&oe=y"
+        )));
+        for hostile in [
+            "@10.0.0.1:8443/x",
+            "//169.254.169.254/latest",
+            "/x@127.0.0.1/",
+            "\\\\evil/x",
+            "relative/path",
+            "/a b",
+            "",
+        ] {
+            assert!(!from_whatsapp_cdn(&params(hostile)), "{hostile:?}");
+        }
     }
 }
