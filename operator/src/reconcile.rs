@@ -219,32 +219,9 @@ async fn apply(session: &WhatsAppSession, namespace: &str, ctx: &Context) -> Res
         pairing_code(&mut status, previous, &addr, &session_id, phone, ctx).await;
     }
     let phase = status.phase.unwrap_or(Phase::Pending);
-    if previous != Some(&status) {
-        let api: Api<WhatsAppSession> = Api::namespaced(ctx.client.clone(), namespace);
-        let patch = serde_json::json!({ "status": status });
-        api.patch_status(
-            &session.name_any(),
-            &PatchParams::default(),
-            &Patch::Merge(&patch),
-        )
-        .await?;
-    }
+    write_status(session, namespace, &status, ctx).await?;
     if let Some((reason, note, warning)) = transition_event(previous.and_then(|s| s.phase), phase) {
-        let event = Event {
-            type_: if warning {
-                EventType::Warning
-            } else {
-                EventType::Normal
-            },
-            reason: reason.into(),
-            note: Some(note.into()),
-            action: "Reconcile".into(),
-            secondary: None,
-        };
-        // An Event is best effort: never fail the reconcile over it.
-        if let Err(e) = ctx.recorder.publish(&event, &session.object_ref(&())).await {
-            tracing::warn!(session = %key(session), "cannot publish event {reason}: {e}");
-        }
+        publish(session, ctx, warning, reason, note.into()).await;
     }
     ctx.metrics.set_phase(&key(session), Some(phase));
     Ok(Action::requeue(if phase == Phase::Connected {
@@ -252,6 +229,51 @@ async fn apply(session: &WhatsAppSession, namespace: &str, ctx: &Context) -> Res
     } else {
         config.requeue_pending
     }))
+}
+
+/// Writes `status` unless the resource already shows it.
+async fn write_status(
+    session: &WhatsAppSession,
+    namespace: &str,
+    status: &WhatsAppSessionStatus,
+    ctx: &Context,
+) -> Result<(), Error> {
+    if session.status.as_ref() == Some(status) {
+        return Ok(());
+    }
+    let api: Api<WhatsAppSession> = Api::namespaced(ctx.client.clone(), namespace);
+    let patch = serde_json::json!({ "status": status });
+    api.patch_status(
+        &session.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(&patch),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Publishes an Event about `session`; best effort, never fails the reconcile.
+async fn publish(
+    session: &WhatsAppSession,
+    ctx: &Context,
+    warning: bool,
+    reason: &str,
+    note: String,
+) {
+    let event = Event {
+        type_: if warning {
+            EventType::Warning
+        } else {
+            EventType::Normal
+        },
+        reason: reason.into(),
+        note: Some(note),
+        action: "Reconcile".into(),
+        secondary: None,
+    };
+    if let Err(e) = ctx.recorder.publish(&event, &session.object_ref(&())).await {
+        tracing::warn!(session = %key(session), "cannot publish event {reason}: {e}");
+    }
 }
 
 /// A second resource for a session id that another one owns: no StatefulSet (two pods
@@ -272,28 +294,10 @@ async fn refuse_duplicate(
     let already = previous.is_some_and(|s| s.conditions.iter().any(|c| c.reason == REASON));
     let status =
         crate::status::duplicate_status(previous, session.meta().generation, REASON, &message);
-    if previous != Some(&status) {
-        let api: Api<WhatsAppSession> = Api::namespaced(ctx.client.clone(), namespace);
-        let patch = serde_json::json!({ "status": status });
-        api.patch_status(
-            &session.name_any(),
-            &PatchParams::default(),
-            &Patch::Merge(&patch),
-        )
-        .await?;
-    }
+    write_status(session, namespace, &status, ctx).await?;
     if !already {
         tracing::warn!(session = %key(session), %owner, "duplicate sessionId; not run");
-        let event = Event {
-            type_: EventType::Warning,
-            reason: REASON.into(),
-            note: Some(message),
-            action: "Reconcile".into(),
-            secondary: None,
-        };
-        if let Err(e) = ctx.recorder.publish(&event, &session.object_ref(&())).await {
-            tracing::warn!(session = %key(session), "cannot publish event {REASON}: {e}");
-        }
+        publish(session, ctx, true, REASON, message).await;
     }
     ctx.metrics.set_phase(&key(session), Some(Phase::Failed));
     // The owner may go away; look again then (its deletion also triggers a reconcile of

@@ -296,8 +296,7 @@ impl Egress {
         method: reqwest::Method,
         url: &str,
     ) -> Result<reqwest::RequestBuilder, EgressError> {
-        self.policy.check_url(url)?;
-        Ok(self.client.request(method, url))
+        self.checked(&self.client, method, url)
     }
 
     /// Like [`Egress::request`], but a redirect is an answer, not followed.
@@ -306,8 +305,17 @@ impl Egress {
         method: reqwest::Method,
         url: &str,
     ) -> Result<reqwest::RequestBuilder, EgressError> {
+        self.checked(&self.no_redirects, method, url)
+    }
+
+    fn checked(
+        &self,
+        client: &reqwest::Client,
+        method: reqwest::Method,
+        url: &str,
+    ) -> Result<reqwest::RequestBuilder, EgressError> {
         self.policy.check_url(url)?;
-        Ok(self.no_redirects.request(method, url))
+        Ok(client.request(method, url))
     }
 }
 
