@@ -551,3 +551,135 @@ async fn read_only_keys_get_no_qr_through_an_encoded_route() {
         .status();
     assert_eq!(status, StatusCode::FORBIDDEN);
 }
+
+/// The real operator through a session's life: a webhook change rolls the pod (which
+/// resumes without a QR and delivers to the new receiver), suspend stops it and resume
+/// brings it back linked, and a pod moved to another address is reached there.
+#[tokio::test]
+async fn real_operator_rolls_suspends_and_follows_a_moved_pod() {
+    let home = tempfile::tempdir().unwrap();
+    let cluster = support::kubelet::RealCluster::start(home.path());
+    let api = &cluster.api;
+    let name = wagate_api::crd::resource_name("life");
+    let (status, _) = api
+        .post("/v1/sessions", json!({ "sessionId": "life" }))
+        .await;
+    assert!(status.is_success());
+    let (ready, seen) = states_until(api, "life", "qr", Duration::from_secs(20)).await;
+    assert!(ready, "no QR; states: {seen:?}");
+    api.link("life", Some("971500000088")).await;
+
+    // A webhook change: new pod template, new pod, same link, events to the new receiver.
+    let receiver = support::WebhookReceiver::start().await;
+    let (status, body) = api
+        .put(
+            "/v1/sessions/life/webhook",
+            json!({ "url": receiver.url, "secret": "life-secret-0123456789" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let rolled = wait_until(Duration::from_secs(20), || async {
+        cluster.kubelet.starts(&name) >= 2
+    })
+    .await;
+    assert!(
+        rolled,
+        "the operator did not roll the pod for the new webhook"
+    );
+    let (connected, seen) = states_until(api, "life", "connected", Duration::from_secs(20)).await;
+    assert!(connected, "not connected after the roll; states: {seen:?}");
+    assert!(!seen.iter().any(|s| s == "qr"), "{seen:?}");
+    api.post(
+        "/v1/sessions/life/sandbox/inbound",
+        json!({ "from": "971500000001", "text": "after the roll" }),
+    )
+    .await;
+    let delivered = wait_until(Duration::from_secs(10), || async {
+        receiver.deliveries().iter().any(|d| {
+            d.body.contains("after the roll") && !d.header("x-wagate-signature").is_empty()
+        })
+    })
+    .await;
+    assert!(
+        delivered,
+        "the rolled pod did not deliver to the new, signed webhook"
+    );
+
+    // Suspend: no pod, `stopped`; resume: linked again without a QR.
+    cluster.kube.merge(
+        SESSIONS,
+        NAMESPACE,
+        &name,
+        json!({ "spec": { "suspend": true } }),
+    );
+    let gone = wait_until(Duration::from_secs(20), || async {
+        cluster.kubelet.pod_ip(&name).is_none()
+    })
+    .await;
+    assert!(gone, "a suspended session kept its pod");
+    let (status, _) = api
+        .post(
+            "/v1/sessions/life/messages",
+            json!({ "to": "971501234567", "text": "while suspended" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    cluster.kube.merge(
+        SESSIONS,
+        NAMESPACE,
+        &name,
+        json!({ "spec": { "suspend": false } }),
+    );
+    let (connected, seen) = states_until(api, "life", "connected", Duration::from_secs(20)).await;
+    assert!(connected, "not connected after resume; states: {seen:?}");
+    assert!(!seen.iter().any(|s| s == "qr"), "{seen:?}");
+
+    // The pod moves: the router reaches it at its new address.
+    let before = cluster.kubelet.pod_ip(&name).unwrap();
+    cluster.kubelet.move_pod(&name);
+    let moved = wait_until(Duration::from_secs(20), || async {
+        cluster.kubelet.pod_ip(&name).is_some_and(|ip| ip != before)
+    })
+    .await;
+    assert!(moved, "the pod did not come back");
+    let (connected, seen) = states_until(api, "life", "connected", Duration::from_secs(20)).await;
+    assert!(connected, "{seen:?}");
+    let sent = wait_until(Duration::from_secs(20), || async {
+        api.post(
+            "/v1/sessions/life/messages",
+            json!({ "to": "971501234567", "text": "from the moved pod" }),
+        )
+        .await
+        .0 == StatusCode::OK
+    })
+    .await;
+    assert!(sent, "no send through the moved pod");
+}
+
+/// The real operator asks the pod for a pairing code when the resource names a phone and
+/// keeps it in `status.pairingCode` while the session waits to be linked.
+#[tokio::test]
+async fn real_operator_keeps_a_pairing_code_in_status() {
+    let home = tempfile::tempdir().unwrap();
+    let cluster = support::kubelet::RealCluster::start(home.path());
+    cluster.kube.put(
+        SESSIONS,
+        NAMESPACE,
+        json!({ "apiVersion": "wagate.dev/v1alpha1", "kind": "WhatsAppSession",
+                "metadata": { "name": "paired" },
+                "spec": { "sessionId": "paired", "pairing": { "phoneNumber": "971500000099" } } }),
+    );
+    let code = wait_until(Duration::from_secs(30), || async {
+        cluster
+            .kube
+            .get(SESSIONS, NAMESPACE, "paired")
+            .and_then(|r| r["status"]["pairingCode"].as_str().map(String::from))
+            .is_some_and(|c| c.len() == 8)
+    })
+    .await;
+    let resource = cluster.kube.get(SESSIONS, NAMESPACE, "paired");
+    assert!(code, "no pairing code in status: {resource:?}");
+    let status = &resource.unwrap()["status"];
+    assert!(status["pairingCodeExpiresAt"].is_string(), "{status}");
+    assert_eq!(status["status"], "qr", "{status}");
+}

@@ -295,6 +295,20 @@ impl Kubelet {
         Some(format!("http://{}:{port}", pod.ip))
     }
 
+    /// The pod is evicted and comes back on another node: same volume, a new IP.
+    pub fn move_pod(&self, statefulset: &str) {
+        self.stop_pod(statefulset);
+    }
+
+    /// The IP of the running pod of `statefulset`.
+    pub fn pod_ip(&self, statefulset: &str) -> Option<String> {
+        self.pods
+            .lock()
+            .unwrap()
+            .get(statefulset)
+            .map(|p| p.ip.clone())
+    }
+
     /// How many times a pod of `statefulset` was started.
     pub fn starts(&self, statefulset: &str) -> usize {
         self.starts
