@@ -263,6 +263,16 @@ pub fn owner_of_session_id<'a>(
 }
 
 impl WhatsAppSession {
+    /// Whether this resource claims session `id`, without allocating (the router asks it
+    /// of every resource on every request).
+    pub fn has_session_id(&self, id: &str) -> bool {
+        self.spec
+            .session_id
+            .as_deref()
+            .or(self.metadata.name.as_deref())
+            == Some(id)
+    }
+
     /// The external session id: `spec.sessionId`, else the resource name.
     pub fn session_id(&self) -> String {
         self.spec

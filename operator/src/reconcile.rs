@@ -94,10 +94,9 @@ impl Context {
     fn owner_if_duplicate(&self, session: &WhatsAppSession, namespace: &str) -> Option<String> {
         let state = self.sessions.as_ref()?.state();
         let id = session.session_id();
-        let claimants = state
-            .iter()
-            .map(|r| r.as_ref())
-            .filter(|r| r.namespace().as_deref() == Some(namespace) && r.session_id() == id);
+        let claimants = state.iter().map(|r| r.as_ref()).filter(|r| {
+            r.metadata.namespace.as_deref() == Some(namespace) && r.has_session_id(&id)
+        });
         let owner = owner_of_session_id(claimants)?;
         (owner.uid() != session.uid()).then(|| owner.name_any())
     }

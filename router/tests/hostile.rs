@@ -386,17 +386,22 @@ async fn read_only_keys_never_see_a_qr_and_metrics_need_a_key() {
         seen.contains("event: status") && !seen.contains("event: qr"),
         "{seen}"
     );
-    // The all-sessions stream: a restart makes a new QR while the auditor listens.
-    let auditor_stream = {
-        let auditor = auditor.clone();
-        tokio::spawn(
-            async move { sse_for(&auditor, "/v1/events", Duration::from_millis(1500)).await },
-        )
+    // The all-sessions stream: a logout makes a new QR while both listen; only the admin
+    // sees it (so the auditor's silence is the filter, not a missing event).
+    let listen = |api: Api| {
+        tokio::spawn(async move { sse_for(&api, "/v1/events", Duration::from_millis(1500)).await })
     };
+    admin.link("acme-qr", None).await;
+    let (auditor_stream, admin_stream) = (listen(auditor.clone()), listen(admin.clone()));
     tokio::time::sleep(Duration::from_millis(300)).await;
     admin.post("/v1/sessions/acme-qr/logout", json!({})).await;
     let seen = auditor_stream.await.unwrap();
     assert!(!seen.contains("event: qr"), "{seen}");
+    let admin_seen = admin_stream.await.unwrap();
+    assert!(
+        admin_seen.contains("event: qr"),
+        "no new QR event: {admin_seen}"
+    );
 
     let metrics = |key: Option<&str>| {
         let api = admin.clone();

@@ -107,7 +107,7 @@ impl SessionIndex {
             state
                 .iter()
                 .map(|r| r.as_ref())
-                .filter(|r| r.session_id() == id),
+                .filter(|r| r.has_session_id(id)),
         )?;
         let owner = state
             .iter()
