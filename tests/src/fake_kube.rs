@@ -32,6 +32,9 @@ pub struct ApiCall {
     pub resource: String,
     pub namespace: String,
     pub name: Option<String>,
+    /// Who called: the bearer token of its kubeconfig (see [`FakeKube::write_kubeconfig`]),
+    /// so a test can check each component's calls against that component's RBAC.
+    pub user: String,
 }
 
 impl ApiCall {
@@ -121,11 +124,17 @@ impl FakeKube {
         rx.recv().expect("fake kube API started")
     }
 
-    /// A kubeconfig pointing at this server with `namespace` as the default.
-    pub fn write_kubeconfig(&self, dir: &std::path::Path, namespace: &str) -> std::path::PathBuf {
-        let path = dir.join("kubeconfig");
+    /// A kubeconfig pointing at this server with `namespace` as the default; the calls
+    /// made with it are recorded as `user`'s (its token). Written to `dir/kubeconfig-<user>`.
+    pub fn write_kubeconfig(
+        &self,
+        dir: &std::path::Path,
+        namespace: &str,
+        user: &str,
+    ) -> std::path::PathBuf {
+        let path = dir.join(format!("kubeconfig-{user}"));
         let config = format!(
-            "apiVersion: v1\nkind: Config\ncurrent-context: fake\nclusters:\n- name: fake\n  cluster:\n    server: {}\ncontexts:\n- name: fake\n  context:\n    cluster: fake\n    user: fake\n    namespace: {namespace}\nusers:\n- name: fake\n  user:\n    token: fake-token\n",
+            "apiVersion: v1\nkind: Config\ncurrent-context: fake\nclusters:\n- name: fake\n  cluster:\n    server: {}\ncontexts:\n- name: fake\n  context:\n    cluster: fake\n    user: fake\n    namespace: {namespace}\nusers:\n- name: fake\n  user:\n    token: {user}\n",
             self.base
         );
         std::fs::write(&path, config).expect("write kubeconfig");
@@ -442,6 +451,13 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
         },
         namespace: target.namespace.clone(),
         name: target.name.clone(),
+        user: parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or_default()
+            .to_string(),
     });
     let body = axum::body::to_bytes(body, 64 * 1024 * 1024)
         .await
@@ -732,6 +748,7 @@ mod tests {
             resource: format!("{SESSIONS}/status"),
             namespace: "ns".into(),
             name: Some("x".into()),
+            user: "router".into(),
         };
         let rule = call.rule();
         assert_eq!(
@@ -743,6 +760,7 @@ mod tests {
             resource: PODS.into(),
             namespace: "ns".into(),
             name: None,
+            user: "router".into(),
         };
         assert_eq!(pods.rule(), ("".into(), "pods".into(), "list".into()));
     }

@@ -1,5 +1,5 @@
 //! The contract cases, run against both backends: `contract.rs` (local) and
-//! `contract_cluster.rs` (cluster, with a fake Kubernetes API and fake operator) each bind
+//! `contract_cluster.rs` (cluster: fake Kubernetes API, real operator and pods) each bind
 //! `crate::Router` to their backend and include this file.
 
 use std::time::Duration;

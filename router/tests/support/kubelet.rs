@@ -1,5 +1,5 @@
-//! The real operator in a stand-in cluster: `FakeKube` holds the objects, the real
-//! `wagate-operator` binary reconciles them, and [`Kubelet`] plays the StatefulSet
+//! The kubelet of the test cluster (see `cluster.rs`): `FakeKube` holds the objects, the
+//! real `wagate-operator` binary reconciles them, and [`Kubelet`] plays the StatefulSet
 //! controller and the kubelet. A StatefulSet with a replica becomes a Pod object and a
 //! `wagate-session` process that runs the pod template's command with its env, on a
 //! loopback address of its own (127.0.1.x stands in for the pod IP; the ports are the
@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use wagate_e2e::fake_kube::{FakeKube, PODS, SECRETS, SESSIONS};
 
 use super::cluster::{INTERNAL_TOKEN, NAMESPACE};
-use super::{Api, BIN, KEY, Process};
+use super::{BIN, Process};
 
 const STATEFULSETS: &str = "apis/apps/v1/statefulsets";
 const CLAIMS: &str = "api/v1/persistentvolumeclaims";
@@ -30,7 +30,7 @@ fn next_pod_ip() -> String {
 
 /// A binary of the workspace next to the router's. `cargo test --workspace` builds them all
 /// first; a filtered run may find an old one: `cargo test --workspace --no-run` refreshes.
-fn sibling_bin(name: &str) -> PathBuf {
+pub fn sibling_bin(name: &str) -> PathBuf {
     let path = Path::new(BIN).with_file_name(name);
     if !path.exists() {
         let package = if name == "wagate-operator" {
@@ -64,6 +64,11 @@ pub struct Kubelet {
     claims: Mutex<Vec<String>>,
     /// Pods started, by StatefulSet, for tests that count restarts.
     starts: Mutex<HashMap<String, usize>>,
+    /// StatefulSets whose pod a test took away (no node to run it) until `restore_pod`.
+    held: Mutex<Vec<String>>,
+    /// Held by a sync pass, so a test's `take_pod_away` does not race a pass that is
+    /// about to start the pod.
+    syncing: Mutex<()>,
     stop: AtomicBool,
 }
 
@@ -75,6 +80,8 @@ impl Kubelet {
             pods: Mutex::default(),
             claims: Mutex::default(),
             starts: Mutex::default(),
+            held: Mutex::default(),
+            syncing: Mutex::default(),
             stop: AtomicBool::new(false),
         });
         let looping = Arc::downgrade(&kubelet);
@@ -96,6 +103,7 @@ impl Kubelet {
     }
 
     fn sync(&self) {
+        let _pass = self.syncing.lock().unwrap();
         let sessions: Vec<String> = self
             .kube
             .list(SESSIONS, NAMESPACE)
@@ -124,9 +132,11 @@ impl Kubelet {
                 .unwrap()
                 .get(&name)
                 .map(|p| p.template.clone());
+            let held = self.held.lock().unwrap().contains(&name);
             match (replicas, current) {
                 (0, Some(_)) => self.stop_pod(&name),
                 (0, None) => {}
+                (_, None) if held => {}
                 (_, Some(running)) if running == template => {}
                 (_, _) => {
                     self.stop_pod(&name);
@@ -192,6 +202,12 @@ impl Kubelet {
             ("WAGATE_ENGINE".to_string(), "simulator".to_string()),
             ("RUST_LOG".to_string(), "warn".to_string()),
         ];
+        // This test cluster's node-level settings, as the local harness passes them as
+        // flags: no pacing between sends, room for the 50 MiB streaming test's media.
+        let overrides = [
+            ("WAGATE_SEND_INTERVAL_MS", "0"),
+            ("WAGATE_MAX_INLINE_MEDIA_MB", "64"),
+        ];
         for var in container["env"].as_array().into_iter().flatten() {
             let name = var["name"].as_str().unwrap().to_string();
             let Some(value) = var["value"].as_str() else {
@@ -216,6 +232,8 @@ impl Kubelet {
             };
             env.push((name, value));
         }
+        env.retain(|(name, _)| !overrides.iter().any(|(o, _)| o == name));
+        env.extend(overrides.map(|(n, v)| (n.to_string(), v.to_string())));
         env
     }
 
@@ -295,9 +313,33 @@ impl Kubelet {
         Some(format!("http://{}:{port}", pod.ip))
     }
 
-    /// The pod is evicted and comes back on another node: same volume, a new IP.
-    pub fn move_pod(&self, statefulset: &str) {
+    /// The pod is evicted and comes back on another node: same volume, a new IP. Returns
+    /// the new IP once the pod runs again.
+    pub fn move_pod(&self, statefulset: &str) -> String {
+        let before = self.pod_ip(statefulset);
+        {
+            let _pass = self.syncing.lock().unwrap();
+            self.stop_pod(statefulset);
+        }
+        let moved = crate::support::wait_until_blocking(Duration::from_secs(10), || {
+            self.pod_ip(statefulset)
+                .is_some_and(|ip| Some(&ip) != before.as_ref())
+        });
+        assert!(moved, "the pod of {statefulset} came back");
+        self.pod_ip(statefulset).unwrap()
+    }
+
+    /// The pod of `statefulset` is killed and not started again (its node is gone) until
+    /// `restore_pod`.
+    pub fn take_pod_away(&self, statefulset: &str) {
+        let _pass = self.syncing.lock().unwrap();
+        self.held.lock().unwrap().push(statefulset.to_string());
         self.stop_pod(statefulset);
+    }
+
+    /// The pod of `statefulset` may run again.
+    pub fn restore_pod(&self, statefulset: &str) {
+        self.held.lock().unwrap().retain(|s| s != statefulset);
     }
 
     /// The IP of the running pod of `statefulset`.
@@ -323,74 +365,5 @@ impl Kubelet {
 impl Drop for Kubelet {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
-    }
-}
-
-/// FakeKube, the kubelet stand-in, the real operator and the real router in cluster mode.
-pub struct RealCluster {
-    pub api: Api,
-    pub kube: Arc<FakeKube>,
-    pub kubelet: Arc<Kubelet>,
-    _operator: Process,
-    _router: Process,
-}
-
-impl RealCluster {
-    pub fn start(home: &Path) -> Self {
-        let kube = Arc::new(FakeKube::start_detached());
-        let kubeconfig = kube.write_kubeconfig(home, NAMESPACE);
-        let kubelet = Kubelet::start(kube.clone(), home);
-        let token = home.join("internal-token");
-        std::fs::write(&token, format!("{INTERNAL_TOKEN}\n")).unwrap();
-        let env = vec![(
-            "KUBECONFIG".to_string(),
-            kubeconfig.to_string_lossy().into_owned(),
-        )];
-        let operator = Process::start_with_env(
-            &sibling_bin("wagate-operator").to_string_lossy(),
-            [
-                "--namespace",
-                NAMESPACE,
-                "--leader-election=false",
-                "--listen",
-                "127.0.0.1:0",
-                "--internal-token-file",
-                &token.to_string_lossy(),
-            ]
-            .map(String::from)
-            .to_vec(),
-            env.clone(),
-        );
-        let router_dir = home.join("router");
-        let router = Process::start_with_env(
-            BIN,
-            [
-                "--backend",
-                "cluster",
-                "--namespace",
-                NAMESPACE,
-                "--listen",
-                "127.0.0.1:0",
-                "--create-wait-secs",
-                "10",
-                "--data-dir",
-                &router_dir.to_string_lossy(),
-                "--internal-token-file",
-                &token.to_string_lossy(),
-                "--api-key",
-                KEY,
-            ]
-            .map(String::from)
-            .to_vec(),
-            env,
-        );
-        let api = Api::new(&router.base, KEY);
-        Self {
-            api,
-            kube,
-            kubelet,
-            _operator: operator,
-            _router: router,
-        }
     }
 }
