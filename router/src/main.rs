@@ -77,8 +77,12 @@ async fn cluster_config(
     })
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    telemetry::errors_without_backtraces();
+    tokio::runtime::Runtime::new()?.block_on(run())
+}
+
+async fn run() -> anyhow::Result<()> {
     wagate_session::private_files::restrict_new_files();
     telemetry::init_tracing();
     let args = RouterArgs::parse();

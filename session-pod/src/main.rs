@@ -37,8 +37,12 @@ impl SessionResolver for OneSession {
     }
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    telemetry::errors_without_backtraces();
+    tokio::runtime::Runtime::new()?.block_on(run())
+}
+
+async fn run() -> anyhow::Result<()> {
     wagate_session::private_files::restrict_new_files();
     telemetry::init_tracing();
     let args = SessionArgs::parse();

@@ -2,6 +2,20 @@
 
 use tracing_subscriber::EnvFilter;
 
+/// Error values go without backtraces unless `RUST_LIB_BACKTRACE` asks for them; panics
+/// keep theirs (`RUST_BACKTRACE`). whatsapp-rust's errors are `anyhow` errors, which capture
+/// a backtrace whenever `RUST_BACKTRACE` is set, and it logs them with `{:?}`, which
+/// resolves it: every failed media download or dropped socket then cost milliseconds and
+/// tens of MiB of debug info in memory (the inbound-media test saw +46 MiB in a debug build).
+/// Call first in `main`, before any thread exists.
+pub fn errors_without_backtraces() {
+    if std::env::var_os("RUST_LIB_BACKTRACE").is_none() {
+        // SAFETY: `main` calls this before it starts the runtime or any other thread, so
+        // nothing reads the environment concurrently.
+        unsafe { std::env::set_var("RUST_LIB_BACKTRACE", "0") };
+    }
+}
+
 pub fn init_tracing() {
     // The WhatsApp client logs protocol chatter at info; keep it at warn unless asked.
     let filter = EnvFilter::try_from_default_env()

@@ -243,3 +243,188 @@ async fn a_pairing_code_typed_on_the_phone_links_without_a_qr() {
         .expect("delivered");
     assert_eq!(got.text.as_deref(), Some("linked by code"));
 }
+
+/// A field of `/proc/<pid>/status` in KiB (`VmRSS`, `RssAnon`, …); 0 once it is gone.
+fn proc_status_kib(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Files under `dir`, recursively, with their sizes.
+fn files_under(dir: &std::path::Path) -> Vec<(std::path::PathBuf, u64)> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(files_under(&path));
+        } else if let Ok(meta) = entry.metadata() {
+            found.push((path, meta.len()));
+        }
+    }
+    found
+}
+
+/// Media a contact sends comes in through the real download path (the `media_conn` IQ,
+/// WhatsApp's HTTPS media host, streaming decryption): an honest document is stored byte for
+/// byte. A lying sender (1 KiB declared, 200 MiB streamed) is cut off at the cap while the
+/// session process's memory stays flat; nothing past the cap stays on disk, the message is
+/// acknowledged once and its webhook says why the media is missing.
+#[tokio::test]
+async fn inbound_media_is_streamed_within_the_cap_and_a_lying_sender_is_cut_off() {
+    /// The default `--max-inbound-media-mb`.
+    const CAP_MIB: u64 = 64;
+    const STREAMED: u64 = 200 * 1024 * 1024;
+    let sim = Simulator::start().await.expect("simulator");
+    sim.add_account(PHONE, "Coach Ann").await;
+    sim.add_contact(ANN, "Ann", None).await;
+    let receiver = WebhookReceiver::start().await;
+    let linked = whatsapp::linked(
+        &sim,
+        "media",
+        PHONE,
+        &["--webhook-url", receiver.url.as_str()],
+    )
+    .await;
+    let session = &linked.session;
+    let received = |id: &str| {
+        receiver
+            .accepted("message.received")
+            .into_iter()
+            .map(|d| d.json())
+            .find(|e| e["data"]["messageId"] == id)
+    };
+
+    // An honest document: downloaded, decrypted, served back as sent.
+    let pdf: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
+    let (honest, _) = sim
+        .send_document(
+            ANN,
+            PHONE,
+            wagate_wa_sim::SentDocument::encrypt(&pdf, "application/pdf", "menu.pdf"),
+        )
+        .await
+        .expect("contact sends a document");
+    assert!(
+        wait_until(WAIT, || async { received(&honest).is_some() }).await,
+        "the document's message.received did not arrive"
+    );
+    let event = received(&honest).unwrap();
+    let media = &event["data"]["media"];
+    assert_eq!(media["fileName"], "menu.pdf", "{event}");
+    assert_eq!(media["size"], pdf.len(), "{event}");
+    assert!(media["error"].is_null(), "{event}");
+    let url = media["url"].as_str().expect("a media url");
+    let path = url.rfind("/media/").map(|i| &url[i..]).expect("media path");
+    let body = session
+        .client()
+        .get(session.url(path))
+        .bearer_auth(wagate_e2e::KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(body.status(), StatusCode::OK);
+    assert_eq!(body.bytes().await.unwrap().as_ref(), pdf.as_slice());
+
+    // A lying sender: 1 KiB declared, 200 MiB streamed. Memory is sampled all along: the
+    // anonymous part (heap, stacks) is what holding media would grow; the rest of the RSS is
+    // the binary's code paged in as the TLS and AES paths first run (large in a debug build).
+    let pid = session.pid();
+    let anon_before = proc_status_kib(pid, "RssAnon");
+    let peaks = std::sync::Arc::new([
+        std::sync::atomic::AtomicU64::new(0),
+        std::sync::atomic::AtomicU64::new(0),
+    ]);
+    let sampling = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let sampler = {
+        let (peaks, sampling) = (peaks.clone(), sampling.clone());
+        std::thread::spawn(move || {
+            while sampling.load(std::sync::atomic::Ordering::SeqCst) {
+                for (peak, field) in peaks.iter().zip(["RssAnon", "VmRSS"]) {
+                    peak.fetch_max(
+                        proc_status_kib(pid, field),
+                        std::sync::atomic::Ordering::SeqCst,
+                    );
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        })
+    };
+    let (lying, direct_path) = sim
+        .send_document(
+            ANN,
+            PHONE,
+            wagate_wa_sim::SentDocument::lying(1024, STREAMED),
+        )
+        .await
+        .expect("contact sends a document");
+    let arrived = wait_until(Duration::from_secs(60), || async {
+        received(&lying).is_some()
+    })
+    .await;
+    sampling.store(false, std::sync::atomic::Ordering::SeqCst);
+    sampler.join().unwrap();
+    assert!(
+        arrived,
+        "the lying document's message.received did not arrive"
+    );
+    let event = received(&lying).unwrap();
+    let media = &event["data"]["media"];
+    assert!(media["url"].is_null(), "{event}");
+    assert!(
+        media["error"].as_str().is_some_and(|e| e.contains("limit")),
+        "the webhook says why the media is missing: {event}"
+    );
+
+    let served = sim.media_served(&direct_path);
+    assert!(
+        (CAP_MIB * 1024 * 1024..STREAMED).contains(&served),
+        "the download went on past the cap: {served} of {STREAMED} bytes served"
+    );
+    let [anon_peak, rss_peak] = [0, 1].map(|i| peaks[i].load(std::sync::atomic::Ordering::SeqCst));
+    println!(
+        "session process during the lying download: anonymous memory {anon_before} KiB before, \
+         {anon_peak} KiB at peak; whole RSS {rss_peak} KiB at peak"
+    );
+    assert!(
+        rss_peak < 64 * 1024 && anon_peak.saturating_sub(anon_before) < 16 * 1024,
+        "the session process grew during the download: RSS {rss_peak} KiB at peak, anonymous \
+         memory {anon_before} KiB before and {anon_peak} KiB at peak"
+    );
+    let large: Vec<_> = files_under(&session.dir)
+        .into_iter()
+        .filter(|(_, size)| *size > CAP_MIB * 1024 * 1024)
+        .collect();
+    assert!(large.is_empty(), "past the cap on disk: {large:?}");
+    let partial: Vec<_> = files_under(&session.dir.join("media"))
+        .into_iter()
+        .filter(|(path, _)| path.extension().is_some_and(|e| e == "part"))
+        .collect();
+    assert!(
+        partial.is_empty(),
+        "a partial download was left: {partial:?}"
+    );
+
+    // Acknowledged once: WhatsApp does not redeliver it, and no second event.
+    assert!(sim.wait_client_receipt(WAIT, &lying).await.is_some());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let receipts = sim
+        .client_receipts()
+        .await
+        .into_iter()
+        .filter(|r| r.id == lying && r.kind == "delivery")
+        .count();
+    assert_eq!(
+        receipts, 1,
+        "the lying message was receipted {receipts} times"
+    );
+    let events = receiver
+        .accepted("message.received")
+        .iter()
+        .filter(|d| d.json()["data"]["messageId"] == lying.as_str())
+        .count();
+    assert_eq!(events, 1);
+}

@@ -1,9 +1,10 @@
 //! The shipped binaries never carry the simulator's test-only feature: with it, the client
-//! accepts any server certificate chain. Only this package's dev-dependencies enable it.
+//! accepts any server certificate chain and any media host's TLS certificate. Only this
+//! package's dev-dependencies enable it.
 
 use std::process::Command;
 
-fn features_reaching_noise(package: &str) -> String {
+fn features_reaching(package: &str, krate: &str) -> String {
     let output = Command::new(env!("CARGO"))
         .args([
             "tree",
@@ -13,7 +14,7 @@ fn features_reaching_noise(package: &str) -> String {
             "-e",
             "normal,build,features",
         ])
-        .args(["-i", "wacore-noise"])
+        .args(["-i", krate])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .expect("cargo tree");
@@ -28,12 +29,16 @@ fn features_reaching_noise(package: &str) -> String {
 #[test]
 fn release_dependency_graphs_verify_the_server_certificate() {
     for package in ["wagate-session", "wagate-router"] {
-        let tree = features_reaching_noise(package);
-        assert!(tree.contains("wacore-noise"), "{package}: {tree}");
-        for test_only in ["danger-skip-cert-chain-verify", "test-util"] {
+        for (krate, test_only) in [
+            ("wacore-noise", "danger-skip-cert-chain-verify"),
+            ("wacore-noise", "test-util"),
+            ("whatsapp-rust-ureq-http-client", "danger-skip-tls-verify"),
+        ] {
+            let tree = features_reaching(package, krate);
+            assert!(tree.contains(krate), "{package}: {tree}");
             assert!(
                 !tree.contains(test_only),
-                "{package} builds wacore-noise with {test_only}:\n{tree}"
+                "{package} builds {krate} with {test_only}:\n{tree}"
             );
         }
     }

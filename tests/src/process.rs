@@ -245,6 +245,11 @@ impl SessionProcess {
         process
     }
 
+    /// The operating system's id of the session process (to read its `/proc` entries).
+    pub fn pid(&self) -> u32 {
+        self.process.pid()
+    }
+
     /// A session in `home` (kept by the caller, so its data can outlive the process).
     pub fn spawn(bin: &str, id: &str, home: &Path, extra: &[&str]) -> Self {
         let dir = home.join(id);

@@ -63,6 +63,7 @@ impl World {
                 Some((phone, _)) => self.participating_groups(&id, &phone).await,
                 None => iq_error(&id, 401, "not-authorized"),
             },
+            ("w:m", "media_conn") => self.media_conn(&id),
             ("blocklist", _) if kind == "get" => {
                 iq_result(&id, vec![NodeBuilder::new("list").build()])
             }
@@ -95,6 +96,17 @@ impl World {
             }
         };
         conn.send(answer);
+    }
+
+    /// `xmlns="w:m"`: where media is up- and downloaded (the simulator's media host).
+    fn media_conn(&self, id: &str) -> Node {
+        use wacore::iq::mediaconn::{HostType, MediaConnHostExtended, MediaConnResponseExtended};
+        let Some(media) = self.media.get() else {
+            return iq_error(id, 501, "feature-not-implemented");
+        };
+        let host = MediaConnHostExtended::simple(media.hostname(), HostType::Primary);
+        let answer = MediaConnResponseExtended::mock("sim-media-auth".into(), 3600, vec![host]);
+        iq_result(id, vec![answer.into_node()])
     }
 
     /// `xmlns="encrypt"`: pre-key upload, count, fetch, digest and signed pre-key rotation.

@@ -16,6 +16,7 @@ mod faults;
 pub mod http;
 mod iq;
 mod link;
+pub mod media;
 mod messaging;
 mod nodes;
 pub mod noise;
@@ -33,6 +34,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use link::{LinkError, LinkedDevice};
+pub use messaging::SentDocument;
 pub use world::{Admin, ClientReceipt, Delivered, Group};
 
 use world::World;
@@ -58,6 +60,7 @@ impl Simulator {
 
     pub async fn bind(addr: SocketAddr) -> std::io::Result<Self> {
         let world = World::new();
+        let _ = world.media.set(media::MediaHost::start().await?);
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let app = http::router(world.clone());
@@ -121,6 +124,22 @@ impl Simulator {
         let members: Vec<(String, Admin)> =
             members.iter().map(|(p, a)| (p.to_string(), *a)).collect();
         self.world.add_group(subject, &members).await
+    }
+
+    /// Contact `from` sends a document to account `to` through the media host; returns the
+    /// message id and the blob's direct path.
+    pub async fn send_document(
+        &self,
+        from: &str,
+        to: &str,
+        document: SentDocument,
+    ) -> Result<(String, String), String> {
+        self.world.send_document(from, to, document).await
+    }
+
+    /// Bytes the media host has served of the blob at `direct_path`.
+    pub fn media_served(&self, direct_path: &str) -> u64 {
+        self.world.media.get().map_or(0, |m| m.served(direct_path))
     }
 
     /// Contact `from` sends `text` to account `to`; returns the message id.

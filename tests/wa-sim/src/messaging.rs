@@ -10,9 +10,54 @@ use wacore_binary::builder::NodeBuilder;
 use wacore_binary::{Jid, Node};
 use waproto::whatsapp as wa;
 
+use crate::media::Blob;
 use crate::nodes::{attr, bytes, child, children, jid_attr, new_id, now_secs};
 use crate::signal::SignalDevice;
 use crate::world::{ClientReceipt, ConnHandle, Delivered, State, World, address};
+
+/// A document a contact sends: the blob the media host serves and what the message says
+/// about it. [`SentDocument::encrypt`] makes an honest one.
+pub struct SentDocument {
+    pub blob: Blob,
+    pub media_key: [u8; 32],
+    pub file_sha256: [u8; 32],
+    pub file_enc_sha256: [u8; 32],
+    pub declared_len: u64,
+    pub mime_type: String,
+    pub file_name: String,
+}
+
+impl SentDocument {
+    /// `plaintext` encrypted as a phone uploads it (wacore's own media encryption).
+    pub fn encrypt(plaintext: &[u8], mime_type: &str, file_name: &str) -> Self {
+        let encrypted =
+            wacore::upload::encrypt_media(plaintext, wacore::download::MediaType::Document)
+                .expect("media encryption");
+        Self {
+            blob: Blob::Bytes(encrypted.data_to_upload.into()),
+            media_key: encrypted.media_key,
+            file_sha256: encrypted.file_sha256,
+            file_enc_sha256: encrypted.file_enc_sha256,
+            declared_len: plaintext.len() as u64,
+            mime_type: mime_type.into(),
+            file_name: file_name.into(),
+        }
+    }
+
+    /// A hostile sender: the message declares `declared_len` bytes, the host streams
+    /// `served_len` bytes of filler.
+    pub fn lying(declared_len: u64, served_len: u64) -> Self {
+        Self {
+            blob: Blob::Filler { len: served_len },
+            media_key: [7; 32],
+            file_sha256: [1; 32],
+            file_enc_sha256: [2; 32],
+            declared_len,
+            mime_type: "application/pdf".into(),
+            file_name: "invoice.pdf".into(),
+        }
+    }
+}
 
 /// Padding version of `<enc v="2">` payloads.
 const PADDING_V2: u8 = 2;
@@ -183,6 +228,48 @@ impl World {
             conversation: Some(text.to_string()),
             ..Default::default()
         };
+        self.send_message(from, to, &message, "text").await
+    }
+
+    /// Contact `from` sends a document to account `to`: the blob goes onto the media host
+    /// and the message names it, as a phone's upload does. `declared_len` is what the
+    /// message claims the file's size is (a hostile sender lies). Returns the message id and
+    /// the blob's direct path.
+    pub async fn send_document(
+        &self,
+        from: &str,
+        to: &str,
+        document: SentDocument,
+    ) -> Result<(String, String), String> {
+        let media = self.media.get().ok_or("the simulator has no media host")?;
+        let direct_path = media.put(document.blob);
+        let message = wa::Message {
+            document_message: waproto::buffa::MessageField::some(wa::message::DocumentMessage {
+                url: Some(format!("https://{}{direct_path}", media.hostname())),
+                direct_path: Some(direct_path.clone()),
+                mimetype: Some(document.mime_type),
+                file_name: Some(document.file_name),
+                file_length: Some(document.declared_len),
+                media_key: Some(document.media_key.to_vec()),
+                file_sha256: Some(document.file_sha256.to_vec()),
+                file_enc_sha256: Some(document.file_enc_sha256.to_vec()),
+                media_key_timestamp: Some(now_secs()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let id = self.send_message(from, to, &message, "media").await?;
+        Ok((id, direct_path))
+    }
+
+    /// Contact `from` sends `message` to account `to`: one encrypted copy per linked device.
+    async fn send_message(
+        &self,
+        from: &str,
+        to: &str,
+        message: &wa::Message,
+        kind: &str,
+    ) -> Result<String, String> {
         let mut state = self.state.lock().await;
         let push_name = state
             .contacts
@@ -190,12 +277,12 @@ impl World {
             .map(|c| c.push_name.clone())
             .ok_or_else(|| format!("{from} is not a simulated contact"))?;
         let id = new_id();
-        let sent = encrypt_to_companions(&mut state, from, to, &message, |enc| {
+        let sent = encrypt_to_companions(&mut state, from, to, message, |enc| {
             NodeBuilder::new("message")
                 .attr("from", Jid::pn(from))
                 .attr("id", id.as_str())
                 .attr("t", now_secs().to_string())
-                .attr("type", "text")
+                .attr("type", kind)
                 .attr("notify", push_name.as_str())
                 .children([enc])
                 .build()

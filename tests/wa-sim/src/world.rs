@@ -297,6 +297,8 @@ pub struct World {
     /// Woken on every change a test may be waiting for.
     pub changed: Notify,
     next_conn: AtomicU64,
+    /// The media CDN, once the simulator serves.
+    pub media: std::sync::OnceLock<crate::media::MediaHost>,
 }
 
 impl World {
@@ -306,6 +308,7 @@ impl World {
             state: Mutex::new(State::default()),
             changed: Notify::new(),
             next_conn: AtomicU64::new(1),
+            media: std::sync::OnceLock::new(),
         })
     }
 

@@ -1,0 +1,178 @@
+//! WhatsApp's media CDN: an HTTPS host that the `media_conn` IQ names, serving what the
+//! simulated contacts send as encrypted blobs by direct path, and counting the bytes it
+//! served (a test of a download cap checks how much was read). The client builds
+//! `https://{host}{directPath}?…` URLs, so the host speaks TLS, with a certificate made per
+//! run that only a client built for the simulator accepts.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::rustls;
+
+/// What the host serves at one direct path.
+#[derive(Clone)]
+pub enum Blob {
+    /// An encrypted media file, as uploaded.
+    Bytes(Bytes),
+    /// A hostile stream: `len` bytes of filler, whatever the message declared.
+    Filler { len: u64 },
+}
+
+#[derive(Default)]
+struct Store {
+    blobs: Mutex<HashMap<String, Blob>>,
+    /// Bytes handed to the connection, by direct path.
+    served: Mutex<HashMap<String, Arc<AtomicU64>>>,
+}
+
+/// The running host; stops when dropped.
+pub struct MediaHost {
+    addr: SocketAddr,
+    store: Arc<Store>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for MediaHost {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+impl MediaHost {
+    pub async fn start() -> std::io::Result<Self> {
+        let tcp = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = tcp.local_addr()?;
+        let listener = TlsListener {
+            tcp,
+            acceptor: acceptor()?,
+        };
+        let store = Arc::new(Store::default());
+        let app = axum::Router::new()
+            .fallback(serve_blob)
+            .with_state(store.clone());
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(Self {
+            addr,
+            store,
+            server,
+        })
+    }
+
+    /// The `hostname` the `media_conn` answer carries (`127.0.0.1:<port>`).
+    pub fn hostname(&self) -> String {
+        self.addr.to_string()
+    }
+
+    /// Stores `blob` at a new direct path and returns the path.
+    pub fn put(&self, blob: Blob) -> String {
+        let path = format!("/v/t62.7119-24/sim-{:016x}.enc", rand::random::<u64>());
+        self.store.blobs.lock().unwrap().insert(path.clone(), blob);
+        path
+    }
+
+    /// Bytes of the blob at `direct_path` the host has sent so far.
+    pub fn served(&self, direct_path: &str) -> u64 {
+        self.store
+            .served
+            .lock()
+            .unwrap()
+            .get(direct_path)
+            .map_or(0, |n| n.load(Ordering::SeqCst))
+    }
+}
+
+async fn serve_blob(State(store): State<Arc<Store>>, request: Request) -> Response {
+    let path = request.uri().path().to_string();
+    let Some(blob) = store.blobs.lock().unwrap().get(&path).cloned() else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let served = store
+        .served
+        .lock()
+        .unwrap()
+        .entry(path)
+        .or_default()
+        .clone();
+    match blob {
+        Blob::Bytes(bytes) => {
+            served.fetch_add(bytes.len() as u64, Ordering::SeqCst);
+            bytes.into_response()
+        }
+        Blob::Filler { len } => {
+            const CHUNK: u64 = 64 * 1024;
+            let chunks = futures::stream::unfold(0u64, move |sent| {
+                let served = served.clone();
+                async move {
+                    if sent >= len {
+                        return None;
+                    }
+                    let n = CHUNK.min(len - sent);
+                    served.fetch_add(n, Ordering::SeqCst);
+                    let chunk = Bytes::from(vec![0x5a; n as usize]);
+                    Some((Ok::<_, std::io::Error>(chunk), sent + n))
+                }
+            });
+            Body::from_stream(chunks).into_response()
+        }
+    }
+}
+
+/// A self-signed certificate for 127.0.0.1, made now.
+fn acceptor() -> std::io::Result<TlsAcceptor> {
+    let invalid = |e: &dyn std::fmt::Display| std::io::Error::other(e.to_string());
+    let certified =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).map_err(|e| invalid(&e))?;
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(certified.signing_key.serialize_der().into());
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| invalid(&e))?
+    .with_no_client_auth()
+    .with_single_cert(vec![certified.cert.der().clone()], key)
+    .map_err(|e| invalid(&e))?;
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+struct TlsListener {
+    tcp: TcpListener,
+    acceptor: TlsAcceptor,
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = tokio_rustls::server::TlsStream<TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let (tcp, addr) = match self.tcp.accept().await {
+                Ok(accepted) => accepted,
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            };
+            // A client that never finishes its handshake does not hold the host.
+            let handshake = tokio::time::timeout(Duration::from_secs(5), self.acceptor.accept(tcp));
+            if let Ok(Ok(tls)) = handshake.await {
+                return (tls, addr);
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.tcp.local_addr()
+    }
+}
