@@ -241,28 +241,52 @@ pub enum Phase {
     Failed,
 }
 
-/// Of the resources that claim one session id, the one that owns it: the oldest (by
-/// creation time, then name) that is not being deleted. The operator runs only it and the
-/// router routes only to it; a later duplicate (a hand-written YAML with another name)
-/// never takes over a linked number.
+/// The reason of the `Ready=False` condition the operator gives a resource whose session id
+/// another resource owns.
+pub const DUPLICATE_SESSION_ID: &str = "DuplicateSessionId";
+
+/// Of the resources that claim one session id, the one that owns it: the oldest that is not
+/// being deleted. The operator runs only it and the router routes only to it; a later
+/// duplicate (a hand-written YAML with another name) never takes over a linked number.
+/// Creation times have a resolution of one second, so a tie goes to the resource the
+/// operator already runs (it has a status and was not refused), then to one it has not seen
+/// yet, then by name: a duplicate created in the same second as the owner cannot displace it.
 pub fn owner_of_session_id<'a>(
     claimants: impl IntoIterator<Item = &'a WhatsAppSession>,
 ) -> Option<&'a WhatsAppSession> {
     claimants
         .into_iter()
         .filter(|r| r.metadata.deletion_timestamp.is_none())
-        .min_by(|a, b| {
-            let created = |r: &WhatsAppSession| r.metadata.creation_timestamp.clone().map(|t| t.0);
+        .min_by_key(|r| {
+            let created = r.metadata.creation_timestamp.clone().map(|t| t.0);
             // A resource without a timestamp (not yet stored) sorts after every stored one.
-            (created(a).is_none(), created(a), &a.metadata.name).cmp(&(
-                created(b).is_none(),
-                created(b),
-                &b.metadata.name,
-            ))
+            (
+                created.is_none(),
+                created,
+                r.incumbency(),
+                r.metadata.name.clone(),
+            )
         })
 }
 
 impl WhatsAppSession {
+    /// How settled this resource's claim to its session id is (lower wins a tie): run by
+    /// the operator, not reconciled yet, refused as a duplicate.
+    fn incumbency(&self) -> u8 {
+        match &self.status {
+            Some(status)
+                if status
+                    .conditions
+                    .iter()
+                    .any(|c| c.reason == DUPLICATE_SESSION_ID) =>
+            {
+                2
+            }
+            Some(_) => 0,
+            None => 1,
+        }
+    }
+
     /// Whether this resource claims session `id`, without allocating (the router asks it
     /// of every resource on every request).
     pub fn has_session_id(&self, id: &str) -> bool {
@@ -358,6 +382,40 @@ mod tests {
             );
             assert!(!name.starts_with('-') && !name.ends_with('-'), "{name}");
         }
+    }
+
+    fn claimant(name: &str, created: &str, status: serde_json::Value) -> WhatsAppSession {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "wagate.dev/v1alpha1",
+            "kind": "WhatsAppSession",
+            "metadata": { "name": name, "creationTimestamp": created },
+            "spec": { "sessionId": "shared" },
+            "status": status,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_oldest_claimant_owns_a_session_id_and_a_same_second_tie_keeps_the_running_one() {
+        let refused = serde_json::json!({ "conditions": [{ "type": "Ready", "status": "False",
+            "reason": DUPLICATE_SESSION_ID, "message": "", "lastTransitionTime": "2026-01-01T00:00:00Z" }] });
+        let running = serde_json::json!({ "phase": "Connected" });
+        let owner = |claimants: &[WhatsAppSession]| {
+            owner_of_session_id(claimants)
+                .and_then(|r| r.metadata.name.clone())
+                .unwrap()
+        };
+        // Older wins, whatever the names and statuses.
+        let older = claimant("z-old", "2026-01-01T00:00:00Z", serde_json::Value::Null);
+        let newer = claimant("a-new", "2026-01-01T00:00:01Z", running.clone());
+        assert_eq!(owner(&[newer, older]), "z-old");
+        // Same second: the one the operator runs keeps it against a new one that sorts first.
+        let running_one = claimant("z-run", "2026-01-01T00:00:00Z", running);
+        let new_one = claimant("a-new", "2026-01-01T00:00:00Z", serde_json::Value::Null);
+        assert_eq!(owner(&[new_one.clone(), running_one]), "z-run");
+        // Once refused, a duplicate stays refused against one not reconciled yet.
+        let refused_one = claimant("a-dup", "2026-01-01T00:00:00Z", refused);
+        assert_eq!(owner(&[refused_one, new_one]), "a-new");
     }
 
     #[test]

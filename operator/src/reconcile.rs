@@ -284,7 +284,7 @@ async fn refuse_duplicate(
     owner: &str,
     ctx: &Context,
 ) -> Result<Action, Error> {
-    const REASON: &str = "DuplicateSessionId";
+    const REASON: &str = wagate_api::crd::DUPLICATE_SESSION_ID;
     let message = format!(
         "sessionId '{}' belongs to WhatsAppSession '{owner}'; this resource is not run",
         session.session_id()
@@ -294,6 +294,7 @@ async fn refuse_duplicate(
     let status =
         crate::status::duplicate_status(previous, session.meta().generation, REASON, &message);
     write_status(session, namespace, &status, ctx).await?;
+    stop_statefulset(session, namespace, ctx).await?;
     if !already {
         tracing::warn!(session = %key(session), %owner, "duplicate sessionId; not run");
         publish(session, ctx, true, REASON, message).await;
@@ -302,6 +303,30 @@ async fn refuse_duplicate(
     // The owner may go away; look again then (its deletion also triggers a reconcile of
     // nothing here, so poll).
     Ok(Action::requeue(ctx.config.requeue_pending))
+}
+
+/// Scales the resource's StatefulSet to zero if it has one (it ran before the owner was
+/// known, e.g. from a watch that had not seen the owner yet): two pods must never share a
+/// WhatsApp link. The volume stays; if the owner goes, this resource runs again from it.
+async fn stop_statefulset(
+    session: &WhatsAppSession,
+    namespace: &str,
+    ctx: &Context,
+) -> Result<(), Error> {
+    let statefulsets: Api<StatefulSet> = Api::namespaced(ctx.client.clone(), namespace);
+    let name = session.name_any();
+    let running = statefulsets
+        .get_opt(&name)
+        .await?
+        .is_some_and(|s| s.spec.and_then(|spec| spec.replicas) != Some(0));
+    if running {
+        tracing::warn!(session = %key(session), "stopping the pod of a duplicate");
+        let scale_down = serde_json::json!({ "spec": { "replicas": 0 } });
+        statefulsets
+            .patch(&name, &PatchParams::default(), &Patch::Merge(&scale_down))
+            .await?;
+    }
+    Ok(())
 }
 
 /// Keeps a pairing code in `status` while the session waits to be linked: the previous one

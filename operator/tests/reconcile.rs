@@ -396,3 +396,35 @@ async fn a_second_resource_for_one_session_id_is_not_run() {
         api.calls()
     );
 }
+
+/// A duplicate that already has a pod (it ran before the watch saw the owner) is scaled to
+/// zero: two pods must never share one WhatsApp link.
+#[tokio::test]
+async fn a_duplicate_that_already_runs_is_scaled_to_zero() {
+    use kube::runtime::watcher;
+    let (client, api) = FakeApiServer::start();
+    let owner = claimant("demo-a", "uid-a", "2026-01-01T00:00:00Z");
+    let duplicate = claimant("demo", "1b7c-uid", "2026-02-01T00:00:00Z");
+    let (store, mut writer) = kube::runtime::reflector::store();
+    writer.apply_watcher_event(&watcher::Event::Apply(owner));
+    writer.apply_watcher_event(&watcher::Event::Apply(duplicate.clone()));
+    api.cluster.lock().unwrap().statefulset = Some(json!({
+        "apiVersion": "apps/v1", "kind": "StatefulSet",
+        "metadata": { "name": "demo", "namespace": "team-a" },
+        "spec": { "replicas": 1, "serviceName": "wagate-sessions",
+                  "selector": {}, "template": {} }
+    }));
+    let ctx = std::sync::Arc::new(
+        std::sync::Arc::try_unwrap(context(client, 8080))
+            .ok()
+            .expect("one owner")
+            .with_sessions(store),
+    );
+
+    reconcile(std::sync::Arc::new(duplicate), ctx)
+        .await
+        .unwrap();
+    let patches = api.find(Method::PATCH, STS);
+    assert_eq!(patches.len(), 1, "{:?}", api.calls());
+    assert_eq!(patches[0].body, json!({ "spec": { "replicas": 0 } }));
+}
