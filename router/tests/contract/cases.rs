@@ -339,3 +339,51 @@ async fn delete_without_purge_keeps_the_link_for_the_next_create() {
     assert!(connected, "not connected again; states seen: {seen:?}");
     assert!(!seen.iter().any(|s| s == "qr"), "a QR was shown: {seen:?}");
 }
+
+/// A webhook at an internal address is refused when it is set, on create and on change,
+/// with nothing created or changed (the harness opens only 127.0.0.0/8).
+#[tokio::test]
+async fn webhooks_at_internal_addresses_are_refused_when_set() {
+    let home = tempfile::tempdir().unwrap();
+    let router = Router::start(home.path(), &[]);
+    let api = &router.api;
+    for url in [
+        "http://169.254.169.254/latest/meta-data",
+        "http://10.0.0.7:8080/hook",
+        "http://[::ffff:10.0.0.7]/hook",
+    ] {
+        let (status, body) = api
+            .post(
+                "/v1/sessions",
+                json!({ "sessionId": "hooked", "webhook": { "url": url } }),
+            )
+            .await;
+        assert_eq!(
+            (status, code(&body)),
+            (StatusCode::BAD_REQUEST, "validation_error"),
+            "create with {url}: {body}"
+        );
+    }
+    assert_eq!(
+        api.get("/v1/sessions/hooked").await.0,
+        StatusCode::NOT_FOUND,
+        "a refused create created nothing"
+    );
+    let (status, _) = api
+        .post("/v1/sessions", json!({ "sessionId": "hooked" }))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, body) = api
+        .put(
+            "/v1/sessions/hooked/webhook",
+            json!({ "url": "http://169.254.169.254/hook" }),
+        )
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::BAD_REQUEST, "validation_error"),
+        "{body}"
+    );
+    let (_, info) = api.get("/v1/sessions/hooked").await;
+    assert!(info["webhook"].is_null(), "{info}");
+}
