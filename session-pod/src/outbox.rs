@@ -118,6 +118,9 @@ async fn to_outgoing(
     })
 }
 
+/// How long the worker waits after the engine refused a send for want of a connection.
+const NOT_CONNECTED_PAUSE: Duration = Duration::from_millis(250);
+
 /// Sends the session's outbox until `shutdown`. A send in flight is always finished.
 pub(crate) async fn run(session: Arc<Session>, shutdown: CancellationToken) {
     let config = session.config().clone();
@@ -219,6 +222,12 @@ async fn attempt(
         Err(EngineError::NotConnected) => {
             if let Err(e) = session.store().forget_attempt(message.id.clone()).await {
                 tracing::error!(session = session.id(), error = %e, "cannot give back a send attempt");
+            }
+            // The state can say `connected` for a moment after the socket dropped: pause
+            // rather than retry the head message in a tight loop until it catches up.
+            tokio::select! {
+                _ = shutdown.cancelled() => {}
+                _ = tokio::time::sleep(NOT_CONNECTED_PAUSE) => {}
             }
             return;
         }
