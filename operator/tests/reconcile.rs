@@ -344,21 +344,29 @@ fn claimant(name: &str, uid: &str, created: &str) -> wagate_api::crd::WhatsAppSe
     serde_json::from_value(value).unwrap()
 }
 
-#[tokio::test]
-async fn a_second_resource_for_one_session_id_is_not_run() {
-    use kube::runtime::watcher;
-    let (client, api) = FakeApiServer::start();
-    let owner = claimant("demo-a", "uid-a", "2026-01-01T00:00:00Z");
-    let duplicate = claimant("demo", "1b7c-uid", "2026-02-01T00:00:00Z");
+/// A context whose watch has seen `sessions`.
+fn context_seeing(
+    client: kube::Client,
+    sessions: &[&wagate_api::crd::WhatsAppSession],
+) -> std::sync::Arc<wagate_operator::reconcile::Context> {
     let (store, mut writer) = kube::runtime::reflector::store();
-    writer.apply_watcher_event(&watcher::Event::Apply(owner.clone()));
-    writer.apply_watcher_event(&watcher::Event::Apply(duplicate.clone()));
-    let ctx = std::sync::Arc::new(
+    for session in sessions {
+        writer.apply_watcher_event(&kube::runtime::watcher::Event::Apply((*session).clone()));
+    }
+    std::sync::Arc::new(
         std::sync::Arc::try_unwrap(context(client, 8080))
             .ok()
             .expect("one owner")
             .with_sessions(store),
-    );
+    )
+}
+
+#[tokio::test]
+async fn a_second_resource_for_one_session_id_is_not_run() {
+    let (client, api) = FakeApiServer::start();
+    let owner = claimant("demo-a", "uid-a", "2026-01-01T00:00:00Z");
+    let duplicate = claimant("demo", "1b7c-uid", "2026-02-01T00:00:00Z");
+    let ctx = context_seeing(client, &[&owner, &duplicate]);
 
     reconcile(std::sync::Arc::new(duplicate), ctx.clone())
         .await
@@ -401,25 +409,16 @@ async fn a_second_resource_for_one_session_id_is_not_run() {
 /// zero: two pods must never share one WhatsApp link.
 #[tokio::test]
 async fn a_duplicate_that_already_runs_is_scaled_to_zero() {
-    use kube::runtime::watcher;
     let (client, api) = FakeApiServer::start();
     let owner = claimant("demo-a", "uid-a", "2026-01-01T00:00:00Z");
     let duplicate = claimant("demo", "1b7c-uid", "2026-02-01T00:00:00Z");
-    let (store, mut writer) = kube::runtime::reflector::store();
-    writer.apply_watcher_event(&watcher::Event::Apply(owner));
-    writer.apply_watcher_event(&watcher::Event::Apply(duplicate.clone()));
     api.cluster.lock().unwrap().statefulset = Some(json!({
         "apiVersion": "apps/v1", "kind": "StatefulSet",
         "metadata": { "name": "demo", "namespace": "team-a" },
         "spec": { "replicas": 1, "serviceName": "wagate-sessions",
                   "selector": {}, "template": {} }
     }));
-    let ctx = std::sync::Arc::new(
-        std::sync::Arc::try_unwrap(context(client, 8080))
-            .ok()
-            .expect("one owner")
-            .with_sessions(store),
-    );
+    let ctx = context_seeing(client, &[&owner, &duplicate]);
 
     reconcile(std::sync::Arc::new(duplicate), ctx)
         .await
