@@ -6,7 +6,7 @@
 //! Each reconcile does what it does in a cluster: apply the shared Service and the
 //! StatefulSet, read the pod, call the pod's status API, write `status`, emit an Event.
 
-#[path = "../tests/support/mod.rs"]
+#[path = "../tests/it/support/mod.rs"]
 mod support;
 
 use std::time::Instant;

@@ -3,10 +3,10 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use axum::Router;
 use axum::routing::get;
 use clap::Parser;
 use futures::StreamExt;
@@ -17,6 +17,7 @@ use kube::runtime::{Controller, watcher};
 use kube::{Api, Client};
 use kube_lease_manager::LeaseManagerBuilder;
 use wagate_api::crd::WhatsAppSession;
+use wagate_http::telemetry;
 use wagate_operator::config::OperatorConfig;
 use wagate_operator::metrics::Metrics;
 use wagate_operator::reconcile::{Context, MANAGER, error_policy, reconcile};
@@ -95,9 +96,13 @@ fn parse_resources(raw: &str) -> Result<ResourceRequirements, String> {
     serde_json::from_str(raw).map_err(|e| format!("not a ResourceRequirements object: {e}"))
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    init_logs();
+fn main() -> anyhow::Result<()> {
+    telemetry::errors_without_backtraces();
+    tokio::runtime::Runtime::new()?.block_on(run())
+}
+
+async fn run() -> anyhow::Result<()> {
+    telemetry::init_tracing("info,kube=warn");
     let args = Args::parse();
     let token = std::fs::read_to_string(&args.internal_token_file)
         .with_context(|| format!("cannot read {}", args.internal_token_file.display()))?
@@ -108,17 +113,26 @@ async fn main() -> anyhow::Result<()> {
         .context("cannot reach the Kubernetes API")?;
     let metrics = Arc::new(Metrics::default());
 
+    // Ready while standing by (a healthy standby lets a rollout go on) and, once leading,
+    // only when the watches have listed everything: before that a reconcile would act on a
+    // partial picture (e.g. miss the owner of a duplicate session id).
+    let ready = Arc::new(AtomicBool::new(args.leader_election));
+    let readiness = ready.clone();
     let health_metrics = metrics.clone();
-    let health = Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(|| async { "ready" }))
-        .route(
-            "/metrics",
-            get(move || {
-                let metrics = health_metrics.clone();
-                async move { metrics.render() }
-            }),
-        );
+    let health = wagate_http::health::routes(move || {
+        if readiness.load(Ordering::SeqCst) {
+            Ok(())
+        } else {
+            Err("syncing")
+        }
+    })
+    .route(
+        "/metrics",
+        get(move || {
+            let metrics = health_metrics.clone();
+            async move { metrics.render() }
+        }),
+    );
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -144,6 +158,7 @@ async fn main() -> anyhow::Result<()> {
             leader.changed().await.context("leader election stopped")?;
         }
         tracing::info!("leading");
+        ready.store(false, Ordering::SeqCst);
         Some((leader, task))
     } else {
         None
@@ -191,6 +206,23 @@ async fn main() -> anyhow::Result<()> {
         )
         .with_sessions(controller.store()),
     );
+    let synced = controller.store();
+    tokio::spawn(async move {
+        // Asked again every 200 ms: the store's readiness wakes only the last task that
+        // waited on it, and the controller's own runner waits on it too.
+        loop {
+            match tokio::time::timeout(Duration::from_millis(200), synced.wait_until_ready()).await
+            {
+                Ok(Ok(())) => {
+                    tracing::info!("watches synced; ready");
+                    ready.store(true, Ordering::SeqCst);
+                    return;
+                }
+                Ok(Err(_)) => return,
+                Err(_) => continue,
+            }
+        }
+    });
     let controller = controller
         .shutdown_on_signal()
         .run(reconcile, error_policy, ctx)
@@ -221,16 +253,4 @@ async fn main() -> anyhow::Result<()> {
     }
     tracing::info!("stopped");
     Ok(())
-}
-
-/// Text logs on a terminal, JSON otherwise (what a cluster's log pipeline wants).
-fn init_logs() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,kube=warn"));
-    let subscriber = tracing_subscriber::fmt().with_env_filter(filter);
-    if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-        subscriber.init();
-    } else {
-        subscriber.json().init();
-    }
 }

@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::get;
 use wagate_session::http::{common_layers, limit_inflight, metrics_router, send_body_limit};
 use wagate_session::link::LinkSigner;
 use wagate_session::metrics::Metrics;
@@ -28,16 +27,6 @@ pub struct AppParts {
 }
 
 /// Ready once the backend can answer (a cluster router has listed sessions and pods).
-async fn readiness(
-    axum::extract::State(backend): axum::extract::State<Arc<dyn SessionBackend>>,
-) -> (http::StatusCode, &'static str) {
-    if backend.is_ready() {
-        (http::StatusCode::OK, "ready")
-    } else {
-        (http::StatusCode::SERVICE_UNAVAILABLE, "starting")
-    }
-}
-
 pub fn build_app(parts: AppParts) -> Router {
     let session_routes = parts.backend.session_routes();
     let auth = Arc::new(AuthState {
@@ -59,10 +48,14 @@ pub fn build_app(parts: AppParts) -> Router {
     let api = api.layer(axum::middleware::from_fn_with_state(auth, authenticate));
     let docs =
         utoipa_swagger_ui::SwaggerUi::new("/docs").url("/openapi.json", crate::routes::openapi());
-    let app = Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(readiness).with_state(parts.backend.clone()))
-        .merge(docs)
-        .merge(api);
+    let backend = parts.backend.clone();
+    let health = wagate_http::health::routes(move || {
+        if backend.is_ready() {
+            Ok(())
+        } else {
+            Err("starting")
+        }
+    });
+    let app = health.merge(docs).merge(api);
     limit_inflight(common_layers(app, parts.metrics), parts.max_inflight)
 }

@@ -1,28 +1,94 @@
 //! Flags of the `wagate-router` binary; each has a `WAGATE_*` environment equivalent.
+//!
+//! `wagate-router [local] [FLAGS]` runs the sessions in this process (the default: no
+//! subcommand means `local`); `wagate-router cluster [FLAGS]` serves the sessions that run
+//! as pods. Each takes only the flags that act there: `cluster --engine simulator` is an
+//! error naming `--engine`, not a flag silently ignored.
 
 use std::path::PathBuf;
 
 use clap::Parser;
-use wagate_session::cli::{RuntimeArgs, ServeArgs};
+use wagate_session::cli::{EdgeArgs, RuntimeArgs, ServeArgs};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum BackendKind {
-    /// Sessions run in this process, one folder each under --data-dir.
-    Local,
-    /// Sessions are WhatsAppSession resources on Kubernetes, run as pods by the operator.
-    Cluster,
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "wagate-router",
+    version,
+    about = "wagate: one REST API over all WhatsApp sessions",
+    args_conflicts_with_subcommands = true,
+    subcommand_value_name = "BACKEND",
+    subcommand_help_heading = "Backends"
+)]
+pub struct RouterCli {
+    #[command(subcommand)]
+    backend: Option<Backend>,
+    /// Without a subcommand: the `local` backend with these flags.
+    #[command(flatten)]
+    local: LocalArgs,
 }
 
-/// Flags of the `cluster` backend.
+impl RouterCli {
+    /// The backend asked for; `local` when no subcommand was given.
+    pub fn backend(self) -> Backend {
+        self.backend.unwrap_or(Backend::Local(self.local))
+    }
+}
+
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Backend {
+    /// Sessions run in this process, one folder each under --data-dir (the default).
+    Local(LocalArgs),
+    /// Sessions are WhatsAppSession resources on Kubernetes, run as pods by the operator.
+    Cluster(ClusterArgs),
+}
+
+impl Backend {
+    pub fn common(&self) -> &CommonArgs {
+        match self {
+            Self::Local(local) => &local.common,
+            Self::Cluster(cluster) => &cluster.common,
+        }
+    }
+}
+
+/// What both backends take: where keys live, how the API is served and what it checks.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CommonArgs {
+    /// Where generated keys are kept (and, locally, the sessions: one folder each).
+    #[arg(long, env = "WAGATE_DATA_DIR", default_value = "wagate-data")]
+    pub data_dir: PathBuf,
+    /// YAML file of API keys with their session patterns, read-only flag and rate limit.
+    /// `--api-key` adds an admin key (all sessions).
+    #[arg(long, env = "WAGATE_API_KEYS_FILE")]
+    pub api_keys_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub serve: ServeArgs,
+    #[command(flatten)]
+    pub edge: EdgeArgs,
+}
+
+/// Flags of the `local` backend: the sessions' own behaviour, as for `wagate-session`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LocalArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
+}
+
+/// Flags of the `cluster` backend. The sessions' behaviour is each resource's spec and the
+/// operator's flags, not the router's.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ClusterArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
     /// Namespace of the sessions. Default: the pod's own (POD_NAMESPACE), else the
     /// kubeconfig's.
     #[arg(long, env = "WAGATE_NAMESPACE")]
     pub namespace: Option<String>,
     /// File with the internal token that session pods accept (the operator's Secret).
     #[arg(long, env = "WAGATE_INTERNAL_TOKEN_FILE")]
-    pub internal_token_file: Option<PathBuf>,
+    pub internal_token_file: PathBuf,
     /// How long `POST /v1/sessions` waits for the new session's pod before answering 202.
     #[arg(long, env = "WAGATE_CREATE_WAIT_SECS", default_value_t = 10)]
     pub create_wait_secs: u64,
@@ -31,26 +97,52 @@ pub struct ClusterArgs {
     pub pod_metrics_interval_secs: u64,
 }
 
-#[derive(Debug, Clone, Parser)]
-#[command(
-    name = "wagate-router",
-    version,
-    about = "wagate: one REST API over all WhatsApp sessions"
-)]
-pub struct RouterArgs {
-    /// Where sessions live (one folder each) and where generated keys are kept.
-    #[arg(long, env = "WAGATE_DATA_DIR", default_value = "wagate-data")]
-    pub data_dir: PathBuf,
-    #[arg(long, env = "WAGATE_BACKEND", value_enum, default_value = "local")]
-    pub backend: BackendKind,
-    /// YAML file of API keys with their session patterns, read-only flag and rate limit.
-    /// `--api-key` adds an admin key (all sessions).
-    #[arg(long, env = "WAGATE_API_KEYS_FILE")]
-    pub api_keys_file: Option<PathBuf>,
-    #[command(flatten)]
-    pub cluster: ClusterArgs,
-    #[command(flatten)]
-    pub serve: ServeArgs,
-    #[command(flatten)]
-    pub runtime: RuntimeArgs,
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::{Backend, RouterCli};
+
+    fn parse(args: &[&str]) -> Result<Backend, clap::Error> {
+        RouterCli::try_parse_from(["wagate-router"].iter().chain(args)).map(RouterCli::backend)
+    }
+
+    #[test]
+    fn no_subcommand_is_local_and_each_backend_takes_only_its_flags() {
+        let local = parse(&["--data-dir", "d", "--engine", "simulator"]).unwrap();
+        assert!(matches!(&local, Backend::Local(l) if l.common.data_dir.ends_with("d")));
+        assert!(matches!(
+            parse(&["local", "--send-interval-ms", "0"]).unwrap(),
+            Backend::Local(_)
+        ));
+        let cluster = parse(&["cluster", "--internal-token-file", "t"]).unwrap();
+        assert!(matches!(cluster, Backend::Cluster(_)));
+        for (args, flag) in [
+            (
+                &[
+                    "cluster",
+                    "--internal-token-file",
+                    "t",
+                    "--engine",
+                    "simulator",
+                ][..],
+                "--engine",
+            ),
+            (
+                &[
+                    "cluster",
+                    "--internal-token-file",
+                    "t",
+                    "--webhook-url",
+                    "http://x",
+                ][..],
+                "--webhook-url",
+            ),
+            (&["local", "--namespace", "x"][..], "--namespace"),
+            (&["cluster"][..], "--internal-token-file"),
+        ] {
+            let error = parse(args).unwrap_err().to_string();
+            assert!(error.contains(flag), "{args:?}: {error}");
+        }
+    }
 }

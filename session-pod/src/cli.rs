@@ -31,6 +31,8 @@ pub struct SessionArgs {
     #[command(flatten)]
     pub serve: ServeArgs,
     #[command(flatten)]
+    pub edge: EdgeArgs,
+    #[command(flatten)]
     pub runtime: RuntimeArgs,
 }
 
@@ -100,8 +102,52 @@ impl ServeArgs {
     }
 }
 
+/// What an API edge checks and hands out, in every binary that serves the contract: media
+/// size limits, the egress policy for URLs a caller gives, the public base URL of links.
+#[derive(Debug, Clone, clap::Args)]
+pub struct EdgeArgs {
+    /// Largest media a send may carry inline (base64 in the body).
+    #[arg(long, env = "WAGATE_MAX_INLINE_MEDIA_MB", default_value_t = 16)]
+    pub max_inline_media_mb: usize,
+    /// Largest media a send may name by URL (fetched by the gateway).
+    #[arg(long, env = "WAGATE_MAX_URL_MEDIA_MB", default_value_t = 64)]
+    pub max_url_media_mb: usize,
+    /// Public base URL for links the gateway hands out (media URLs, QR links).
+    #[arg(long, env = "WAGATE_PUBLIC_URL", default_value = "")]
+    pub public_url: String,
+    /// Address ranges server-side fetches (media URLs, webhooks) may reach although they are
+    /// internal (loopback, private, link-local, CGNAT...), comma-separated: how a
+    /// cluster-internal webhook receiver is permitted. Single addresses are /32.
+    #[arg(long, env = "WAGATE_EGRESS_ALLOW_CIDRS", value_delimiter = ',', value_parser = crate::egress::parse_cidr)]
+    pub egress_allow_cidrs: Vec<ipnet::IpNet>,
+    /// More ranges server-side fetches may not reach (beside the internal ones).
+    #[arg(long, env = "WAGATE_EGRESS_DENY_CIDRS", value_delimiter = ',', value_parser = crate::egress::parse_cidr)]
+    pub egress_deny_cidrs: Vec<ipnet::IpNet>,
+}
+
+impl EdgeArgs {
+    pub fn media_limits(&self) -> MediaLimits {
+        MediaLimits {
+            inline_max_bytes: self.max_inline_media_mb * 1024 * 1024,
+            url_max_bytes: self.max_url_media_mb * 1024 * 1024,
+        }
+    }
+
+    pub fn egress_policy(&self) -> EgressPolicy {
+        EgressPolicy::new(
+            self.egress_allow_cidrs.clone(),
+            self.egress_deny_cidrs.clone(),
+        )
+    }
+
+    /// `--public-url` without a trailing slash.
+    pub fn public_url(&self) -> String {
+        self.public_url.trim_end_matches('/').to_string()
+    }
+}
+
 /// How sessions behave: sending pace, webhooks, media, engine. Shared by the session
-/// binary and the router (which runs sessions in-process).
+/// binary and the router's `local` backend (which runs sessions in-process).
 #[derive(Debug, Clone, clap::Args)]
 pub struct RuntimeArgs {
     /// `whatsapp` (real) or `simulator` (tests and sandboxes only).
@@ -146,24 +192,9 @@ pub struct RuntimeArgs {
     /// the volume (1 GiB when its size cannot be read), so gateway.db always has room.
     #[arg(long, env = "WAGATE_MEDIA_QUOTA_MB")]
     pub media_quota_mb: Option<u64>,
-    #[arg(long, env = "WAGATE_MAX_INLINE_MEDIA_MB", default_value_t = 16)]
-    pub max_inline_media_mb: usize,
-    #[arg(long, env = "WAGATE_MAX_URL_MEDIA_MB", default_value_t = 64)]
-    pub max_url_media_mb: usize,
-    /// Public base URL for links the gateway hands out (media URLs, QR links).
-    #[arg(long, env = "WAGATE_PUBLIC_URL", default_value = "")]
-    pub public_url: String,
     /// On SIGTERM, how long a send in flight may still take; what is unfinished stays queued.
     #[arg(long, env = "WAGATE_SHUTDOWN_TIMEOUT_SECS", default_value_t = 20)]
     pub shutdown_timeout_secs: u64,
-    /// Address ranges server-side fetches (media URLs, webhooks) may reach although they are
-    /// internal (loopback, private, link-local, CGNAT...), comma-separated: how a
-    /// cluster-internal webhook receiver is permitted. Single addresses are /32.
-    #[arg(long, env = "WAGATE_EGRESS_ALLOW_CIDRS", value_delimiter = ',', value_parser = crate::egress::parse_cidr)]
-    pub egress_allow_cidrs: Vec<ipnet::IpNet>,
-    /// More ranges server-side fetches may not reach (beside the internal ones).
-    #[arg(long, env = "WAGATE_EGRESS_DENY_CIDRS", value_delimiter = ',', value_parser = crate::egress::parse_cidr)]
-    pub egress_deny_cidrs: Vec<ipnet::IpNet>,
     /// WhatsApp WebSocket URL override (the protocol simulator in tests).
     #[arg(long, env = "WAGATE_WHATSAPP_WS_URL", hide = true)]
     pub whatsapp_ws_url: Option<String>,
@@ -210,7 +241,7 @@ pub enum ConfigError {
 
 impl RuntimeArgs {
     /// The session settings these flags describe (reads the webhook secret file).
-    pub fn session_config(&self) -> Result<SessionConfig, ConfigError> {
+    pub fn session_config(&self, edge: &EdgeArgs) -> Result<SessionConfig, ConfigError> {
         let webhook_secret =
             match &self.webhook_secret_file {
                 Some(path) => Some(crate::secrets::read(path).map_err(|source| {
@@ -252,16 +283,10 @@ impl RuntimeArgs {
             },
             media_retention: Duration::from_secs(self.media_retention_hours * 3600),
             media_quota: self.media_quota_mb.map(|mb| mb * 1024 * 1024),
-            media_limits: MediaLimits {
-                inline_max_bytes: self.max_inline_media_mb * 1024 * 1024,
-                url_max_bytes: self.max_url_media_mb * 1024 * 1024,
-            },
-            public_url: self.public_url.trim_end_matches('/').to_string(),
+            media_limits: edge.media_limits(),
+            public_url: edge.public_url(),
             shutdown_timeout: Duration::from_secs(self.shutdown_timeout_secs),
-            egress: Egress::new(EgressPolicy::new(
-                self.egress_allow_cidrs.clone(),
-                self.egress_deny_cidrs.clone(),
-            )),
+            egress: Egress::new(edge.egress_policy()),
             ..SessionConfig::default()
         })
     }

@@ -277,7 +277,7 @@ mod tests {
     /// The library's own streaming download (what the real engine runs, here over a CDN
     /// stand-in) fed 200 MiB for media declared as 1 KiB: cut off at the cap and nothing
     /// left on disk. (The session process's memory during such a download is measured by
-    /// the real-engine test in `tests/real_engine_e2e.rs`, where no other test shares it.)
+    /// the real-engine test in `tests/it/real_engine_e2e.rs`, where no other test shares it.)
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_lying_sender_cannot_fill_memory_or_disk() {
         use whatsapp_rust::download::{

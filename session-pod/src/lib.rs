@@ -17,8 +17,11 @@ pub mod qr;
 pub mod secrets;
 pub mod session;
 pub mod store;
-pub mod telemetry;
 pub mod webhook;
 
 pub use config::SessionConfig;
 pub use session::Session;
+
+/// The log filter when `RUST_LOG` is unset: the WhatsApp client logs protocol chatter at
+/// info, which drowns what an operator needs.
+pub const DEFAULT_LOG_FILTER: &str = "info,whatsapp_rust=warn,wacore=warn,tower_http=warn";

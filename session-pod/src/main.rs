@@ -3,17 +3,16 @@
 use std::sync::{Arc, RwLock};
 
 use anyhow::Context;
-use axum::Router;
-use axum::routing::get;
 use clap::Parser;
 use wagate_api::{SessionId, SessionState};
+use wagate_http::telemetry;
 use wagate_session::cli::SessionArgs;
 use wagate_session::http::auth::{ApiKeys, KeyAuth, require_key};
 use wagate_session::http::{
     HttpState, SessionResolver, common_layers, limit_inflight, metrics_router, session_routes,
 };
 use wagate_session::metrics::Metrics;
-use wagate_session::{Session, secrets, telemetry};
+use wagate_session::{Session, secrets};
 
 /// The one session this process serves; gone after a `DELETE`.
 struct OneSession {
@@ -44,7 +43,7 @@ fn main() -> anyhow::Result<()> {
 
 async fn run() -> anyhow::Result<()> {
     wagate_session::private_files::restrict_new_files();
-    telemetry::init_tracing();
+    telemetry::init_tracing(wagate_session::DEFAULT_LOG_FILTER);
     let args = SessionArgs::parse();
     SessionId::parse(&args.session_id)
         .map_err(|e| anyhow::anyhow!("--session-id {}", e.message))?;
@@ -63,7 +62,7 @@ async fn run() -> anyhow::Result<()> {
     };
     let links = args.serve.link_signer(&dir)?;
     let metrics = Arc::new(Metrics::new());
-    let config = args.runtime.session_config()?;
+    let config = args.runtime.session_config(&args.edge)?;
     let limits = config.media_limits;
     let config_public_url = config.public_url.clone();
     let session = Session::open(&args.session_id, &dir, config, metrics.clone())
@@ -82,23 +81,12 @@ async fn run() -> anyhow::Result<()> {
     let auth = Arc::new(KeyAuth { keys, links });
     let api = session_routes(state).layer(axum::middleware::from_fn_with_state(auth, require_key));
     let health_resolver = resolver.clone();
-    let health = Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .route(
-            "/readyz",
-            get(move || {
-                let ready = health_resolver
-                    .resolve(&args.session_id)
-                    .is_some_and(|s| s.snapshot().status != SessionState::Stopped);
-                async move {
-                    if ready {
-                        (http::StatusCode::OK, "ready")
-                    } else {
-                        (http::StatusCode::SERVICE_UNAVAILABLE, "stopped")
-                    }
-                }
-            }),
-        );
+    let health = wagate_http::health::routes(move || {
+        let running = health_resolver
+            .resolve(&args.session_id)
+            .is_some_and(|s| s.snapshot().status != SessionState::Stopped);
+        if running { Ok(()) } else { Err("stopped") }
+    });
     let mut app = health.merge(api);
     if !args.serve.spawn_metrics_listener(metrics.clone()).await? {
         app = app.merge(metrics_router(metrics.clone()));

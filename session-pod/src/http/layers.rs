@@ -93,7 +93,8 @@ async fn admit(
     request: Request,
     next: Next,
 ) -> Response {
-    if matches!(request.uri().path(), "/healthz" | "/readyz" | "/metrics") {
+    let path = request.uri().path();
+    if wagate_http::health::is_probe(path) || path == "/metrics" {
         return next.run(request).await;
     }
     match places.try_acquire() {

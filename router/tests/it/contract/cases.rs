@@ -1,6 +1,6 @@
 //! The contract cases, run against both backends: `contract.rs` (local) and
-//! `contract_cluster.rs` (cluster: fake Kubernetes API, real operator and pods) each bind
-//! `crate::Router` to their backend and include this file.
+//! `contract_cluster` (cluster: fake Kubernetes API, real operator and pods) each bind
+//! `super::Router` to their backend and include this file.
 
 use std::time::Duration;
 
@@ -8,7 +8,7 @@ use futures::StreamExt as _;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::Router;
+use super::Router;
 use crate::support::{KEY, wait_until};
 
 /// The contract error code of a body.

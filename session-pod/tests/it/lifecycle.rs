@@ -1,15 +1,13 @@
 //! A session's whole life over HTTP with the simulator engine: QR in every format, link,
 //! send, receipts, events, logout, purge.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::{KEY, wait_until};
 use base64::Engine as _;
 use futures::StreamExt;
 use reqwest::StatusCode;
 use serde_json::json;
-use support::{KEY, wait_until};
 
 fn decode_qr_png(bytes: &[u8]) -> String {
     let mut reader = png::Decoder::new(std::io::Cursor::new(bytes))
@@ -26,7 +24,7 @@ fn decode_qr_png(bytes: &[u8]) -> String {
 
 #[tokio::test]
 async fn qr_link_send_logout_purge() {
-    let session = support::simulator("trainer_demo", &[]);
+    let session = crate::support::simulator("trainer_demo", &[]);
     let info = session.wait_status("qr", Duration::from_secs(5)).await;
     assert_eq!(info["qrAvailable"], true);
     assert_eq!(info["ready"], false);
@@ -189,7 +187,7 @@ async fn qr_link_send_logout_purge() {
 async fn restart_resumes_the_link_without_a_qr() {
     let home = tempfile::tempdir().unwrap();
     let args = ["--engine", "simulator"];
-    let mut session = support::spawn("resume_me", home.path(), &args);
+    let mut session = crate::support::spawn("resume_me", home.path(), &args);
     session.wait_status("qr", Duration::from_secs(5)).await;
     session.link().await;
     let (elapsed, clean) = session.terminate();
@@ -199,7 +197,7 @@ async fn restart_resumes_the_link_without_a_qr() {
         "graceful stop took {elapsed:?}"
     );
     drop(session);
-    let session = support::spawn("resume_me", home.path(), &args);
+    let session = crate::support::spawn("resume_me", home.path(), &args);
     let info = session
         .wait_status("connected", Duration::from_secs(5))
         .await;
@@ -208,7 +206,7 @@ async fn restart_resumes_the_link_without_a_qr() {
 
 #[tokio::test]
 async fn event_stream_starts_with_status_and_follows_changes() {
-    let session = support::simulator("sse_demo", &[]);
+    let session = crate::support::simulator("sse_demo", &[]);
     session.wait_status("qr", Duration::from_secs(5)).await;
     let resp = session
         .client()
@@ -251,7 +249,7 @@ async fn event_stream_starts_with_status_and_follows_changes() {
 
 #[tokio::test]
 async fn idempotency_key_dedupes_retries() {
-    let session = support::simulator("idem", &[]);
+    let session = crate::support::simulator("idem", &[]);
     session.link().await;
     let body = json!({ "to": "971501234567", "text": "once", "idempotencyKey": "order-42" });
     let (first_code, first) = session.post("/messages", body.clone()).await;
@@ -264,7 +262,7 @@ async fn idempotency_key_dedupes_retries() {
 
 #[tokio::test]
 async fn inbound_media_is_kept_and_downloadable() {
-    let session = support::simulator("media_in", &[]);
+    let session = crate::support::simulator("media_in", &[]);
     session.link().await;
     let bytes = b"%PDF-1.4 fake invoice".to_vec();
     let (code, injected) = session
@@ -307,7 +305,7 @@ async fn inbound_media_is_kept_and_downloadable() {
 
 #[tokio::test]
 async fn numbers_groups_and_pairing_code() {
-    let session = support::simulator("lookup", &[]);
+    let session = crate::support::simulator("lookup", &[]);
     session.wait_status("qr", Duration::from_secs(5)).await;
     let (code, pair) = session
         .post("/pair-code", json!({ "phone": "+971 50 123 4567" }))
@@ -340,7 +338,7 @@ async fn numbers_groups_and_pairing_code() {
 
 #[tokio::test]
 async fn transient_send_failures_are_retried_in_order() {
-    let session = support::simulator("retry", &["--send-retry-base-ms", "20"]);
+    let session = crate::support::simulator("retry", &["--send-retry-base-ms", "20"]);
     session.link().await;
     session
         .post("/sandbox/fail-sends", json!({ "count": 2 }))

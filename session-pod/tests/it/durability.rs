@@ -1,12 +1,10 @@
 //! What survives a `kill -9`: accepted messages go out exactly once, in order.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::{SessionProcess, wait_until};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use support::{SessionProcess, wait_until};
 
 const MESSAGES: usize = 200;
 
@@ -22,7 +20,7 @@ async fn queued_messages_survive_kill_9_and_go_out_exactly_once_in_order() {
     let home = tempfile::tempdir().unwrap();
     // 10 ms apart: long enough to kill the process with most of the queue still pending.
     let args = ["--engine", "simulator", "--send-interval-ms", "10"];
-    let mut session = support::spawn("durable", home.path(), &args);
+    let mut session = crate::support::spawn("durable", home.path(), &args);
     session.wait_status("qr", Duration::from_secs(5)).await;
     session.link().await;
 
@@ -85,7 +83,7 @@ async fn queued_messages_survive_kill_9_and_go_out_exactly_once_in_order() {
 async fn a_graceful_stop_keeps_the_queue_for_the_next_start() {
     let home = tempfile::tempdir().unwrap();
     let args = ["--engine", "simulator", "--send-interval-ms", "200"];
-    let mut session = support::spawn("graceful", home.path(), &args);
+    let mut session = crate::support::spawn("graceful", home.path(), &args);
     session.wait_status("qr", Duration::from_secs(5)).await;
     session.link().await;
     for i in 0..10 {
@@ -102,7 +100,7 @@ async fn a_graceful_stop_keeps_the_queue_for_the_next_start() {
         "SIGTERM: clean={clean} after {elapsed:?}"
     );
     drop(session);
-    let session = support::spawn(
+    let session = crate::support::spawn(
         "graceful",
         home.path(),
         &["--engine", "simulator", "--send-interval-ms", "0"],

@@ -91,7 +91,6 @@ impl ClusterRouter {
     ) -> Self {
         let router_dir = tempfile::tempdir().unwrap().keep();
         let mut args: Vec<String> = [
-            "--backend",
             "cluster",
             "--namespace",
             NAMESPACE,

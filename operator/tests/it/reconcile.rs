@@ -1,13 +1,11 @@
 //! The reconciler against an in-memory Kubernetes API and real HTTP session pods.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
+use crate::support::*;
 use http::Method;
 use kube::runtime::controller::Action;
 use serde_json::json;
-use support::*;
 use wagate_operator::reconcile::{FINALIZER, error_policy, reconcile};
 
 const STS: &str = "/apis/apps/v1/namespaces/team-a/statefulsets/demo";

@@ -1,15 +1,13 @@
 //! Webhooks are delivered at least once from a persistent queue, signed, retried with
 //! backoff, dead-lettered when the receiver stays down, and replayable.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::{WebhookReceiver, wait_until};
 use hmac::{Hmac, Mac};
 use reqwest::StatusCode;
 use serde_json::json;
 use sha2::Sha256;
-use support::{WebhookReceiver, wait_until};
 
 const SECRET: &str = "hook-secret-of-16+";
 
@@ -22,7 +20,7 @@ fn valid_signature(body: &str, header: &str) -> bool {
 #[tokio::test]
 async fn a_failing_receiver_gets_the_event_after_retries_with_the_same_delivery_id() {
     let receiver = WebhookReceiver::start().await;
-    let session = support::simulator(
+    let session = crate::support::simulator(
         "hooks",
         &[
             "--webhook-retry-base-ms",
@@ -94,7 +92,7 @@ async fn a_failing_receiver_gets_the_event_after_retries_with_the_same_delivery_
 #[tokio::test]
 async fn a_receiver_that_stays_down_fills_dead_letters_and_replay_delivers_them() {
     let receiver = WebhookReceiver::start().await;
-    let session = support::simulator(
+    let session = crate::support::simulator(
         "dead_hooks",
         &[
             "--webhook-retry-base-ms",
@@ -184,7 +182,7 @@ async fn queued_webhooks_survive_a_crash() {
         "--webhook-retry-max-ms",
         "200",
     ];
-    let mut session = support::spawn("hook_crash", home.path(), &args);
+    let mut session = crate::support::spawn("hook_crash", home.path(), &args);
     session.wait_status("qr", Duration::from_secs(5)).await;
     session.link().await;
     session

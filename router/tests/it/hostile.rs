@@ -2,8 +2,6 @@
 //! test drives the real router binary (simulator engine, the shipped egress default unless
 //! it says otherwise) over HTTP and asserts what the attacker would notice.
 
-mod support;
-
 use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
@@ -11,13 +9,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use crate::support::{Api, KEY, Process, Router, wait_until};
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Redirect};
 use axum::routing::{get, post};
 use base64::Engine as _;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use support::{Api, KEY, Process, Router, wait_until};
 
 /// The shipped egress policy: the harness's loopback allowance removed.
 const SHIPPED_EGRESS: (&str, &str) = ("WAGATE_EGRESS_ALLOW_CIDRS", "");
@@ -43,7 +41,7 @@ fn router_with_env(home: &std::path::Path, extra: &[&str], env: &[(&str, &str)])
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    let process = Process::start_with_env(support::BIN, args, env);
+    let process = Process::start_with_env(crate::support::BIN, args, env);
     let api = Api::new(&process.base, KEY);
     Router { process, api }
 }

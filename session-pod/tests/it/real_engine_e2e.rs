@@ -3,13 +3,11 @@
 //! restart without a QR, send (the contact's phone decrypts it), receive (a webhook gets
 //! it), check numbers, list groups, and get logged out from the phone.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::whatsapp;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use support::whatsapp;
 use wagate_e2e::{WebhookReceiver, wait_until};
 use wagate_wa_sim::{Admin, Simulator};
 

@@ -2,13 +2,11 @@
 //! temporary ban, slow acks and a server key rotation. Each must end in the state the
 //! contract promises, without losing an accepted message.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
+use crate::support::whatsapp;
 use reqwest::StatusCode;
 use serde_json::json;
-use support::whatsapp;
 use wagate_e2e::{WebhookReceiver, wait_until};
 use wagate_wa_sim::Simulator;
 

@@ -6,19 +6,17 @@
 //! schemathesis comes from PyPI into a virtualenv under `target/`, once, so a fresh clone
 //! needs nothing but `python3`. `WAGATE_FUZZ_EXAMPLES` sets the examples per operation.
 
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use support::{KEY, Router};
+use crate::support::{KEY, Router};
 
 /// The schemathesis release this suite is known to pass with.
 const SCHEMATHESIS: &str = "schemathesis==4.32.5";
 
 fn schemathesis() -> PathBuf {
     let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("schemathesis-venv");
-    support::python_venv(&venv, &[SCHEMATHESIS]).join("st")
+    crate::support::python_venv(&venv, &[SCHEMATHESIS]).join("st")
 }
 
 #[test]

@@ -1,4 +1,5 @@
-//! Log setup shared by the binaries: `RUST_LOG` filters, JSON with `WAGATE_LOG_FORMAT=json`.
+//! Log setup and serving shared by the binaries: `RUST_LOG` filters, JSON with
+//! `WAGATE_LOG_FORMAT=json`, the same in every binary.
 
 use tracing_subscriber::EnvFilter;
 
@@ -16,10 +17,11 @@ pub fn errors_without_backtraces() {
     }
 }
 
-pub fn init_tracing() {
-    // The WhatsApp client logs protocol chatter at info; keep it at warn unless asked.
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,whatsapp_rust=warn,wacore=warn,tower_http=warn"));
+/// Logs to stderr filtered by `RUST_LOG`, else by `default_filter`; JSON when
+/// `WAGATE_LOG_FORMAT=json` (what a cluster's log pipeline wants), text otherwise.
+pub fn init_tracing(default_filter: &str) {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
     let json = std::env::var("WAGATE_LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()

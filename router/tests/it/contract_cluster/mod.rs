@@ -3,23 +3,23 @@
 //! real router binary (`support/cluster.rs`). The shared contract cases run here too
 //! (`contract/cases.rs`), so both backends stay alike.
 
-mod support;
-
-#[path = "contract/cases.rs"]
+// The same cases as `contract`, bound to this backend's `Router`: loaded twice on purpose.
+#[allow(clippy::duplicate_mod)]
+#[path = "../contract/cases.rs"]
 mod cases;
 
 use std::time::{Duration, Instant};
 
+use crate::support::cluster::{INTERNAL_TOKEN, NAMESPACE, OPERATOR_USER, ROUTER_USER};
+use crate::support::{Api, KEY, wait_until};
 use base64::Engine as _;
 use futures::StreamExt as _;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use support::cluster::{INTERNAL_TOKEN, NAMESPACE, OPERATOR_USER, ROUTER_USER};
-use support::{Api, KEY, wait_until};
 use wagate_e2e::fake_kube::{SECRETS, SESSIONS};
 
+pub use crate::support::cluster::ClusterRouter as Router;
 use cases::code;
-pub use support::cluster::ClusterRouter as Router;
 
 /// Resident memory of a process in KiB.
 fn rss_kib(pid: u32) -> u64 {
@@ -588,7 +588,7 @@ async fn real_operator_rolls_the_pod_for_a_webhook_and_suspends_it() {
     api.link("life", Some("971500000088")).await;
 
     // A webhook change: new pod template, new pod, same link, events to the new receiver.
-    let receiver = support::WebhookReceiver::start().await;
+    let receiver = crate::support::WebhookReceiver::start().await;
     let (status, body) = api
         .put(
             "/v1/sessions/life/webhook",

@@ -2,15 +2,12 @@
 //! per-session routes mounted under them, and their documented errors. The cases shared
 //! with the cluster backend are in `contract/cases.rs`.
 
-mod support;
-
-#[path = "contract/cases.rs"]
 mod cases;
 
+use crate::support::Process;
+pub use crate::support::Router;
 use reqwest::StatusCode;
 use serde_json::json;
-use support::Process;
-pub use support::Router;
 
 #[tokio::test]
 async fn no_flags_but_a_data_dir_gives_a_working_gateway_with_a_generated_key() {
@@ -24,12 +21,12 @@ async fn no_flags_but_a_data_dir_gives_a_working_gateway_with_a_generated_key() 
         "simulator",
     ]
     .map(String::from);
-    let process = Process::start(support::BIN, args.to_vec());
+    let process = Process::start(crate::support::BIN, args.to_vec());
     let key = std::fs::read_to_string(home.path().join("admin-api-key")).unwrap();
-    let api = support::Api::new(&process.base, key.trim());
+    let api = crate::support::Api::new(&process.base, key.trim());
     let (status, body) = api.get("/v1/sessions").await;
     assert_eq!((status, body), (StatusCode::OK, json!({ "sessions": [] })));
-    let (status, _) = support::Api::new(&process.base, "wrong-key-wrong-key")
+    let (status, _) = crate::support::Api::new(&process.base, "wrong-key-wrong-key")
         .get("/v1/sessions")
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);

@@ -1,14 +1,12 @@
 //! Scoped keys: a key never sees, lists, creates, sends through, deletes or streams a
 //! session outside its patterns; a read-only key only reads; rate limits answer 429.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::{Api, Router};
 use futures::StreamExt as _;
 use reqwest::StatusCode;
 use serde_json::json;
-use support::{Api, Router};
 
 const ACME: &str = "acme-secret-0123456789";
 const GLOBEX: &str = "globex-secret-0123456789";

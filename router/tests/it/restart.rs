@@ -1,13 +1,11 @@
 //! Stopping and starting the router: linked sessions come back connected without a QR,
 //! queued messages go out, webhooks still deliver.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::{Router, WebhookReceiver, wait_until};
 use reqwest::StatusCode;
 use serde_json::json;
-use support::{Router, WebhookReceiver, wait_until};
 
 #[tokio::test]
 async fn a_restart_restores_sessions_queues_and_webhooks() {

@@ -1,8 +1,6 @@
 //! The real `whatsapp` engine with no way to reach WhatsApp: it must say so, keep trying,
 //! never panic, keep its store under the data dir and stop cleanly on SIGTERM.
 
-mod support;
-
 use std::time::Duration;
 
 use reqwest::StatusCode;
@@ -18,7 +16,7 @@ async fn offline_real_engine_reports_connecting_and_stops_cleanly() {
         "--whatsapp-ws-url",
         "ws://127.0.0.1:9/ws/chat",
     ];
-    let mut session = support::spawn("offline_real", home.path(), &args);
+    let mut session = crate::support::spawn("offline_real", home.path(), &args);
     let mut info = json!(null);
     for _ in 0..200 {
         info = session.get("").await.1;

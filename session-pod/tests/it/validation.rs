@@ -1,12 +1,10 @@
 //! Every bad input of the contract gets its error code and field details; nothing panics.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::KEY;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use support::KEY;
 
 fn code(body: &Value) -> &str {
     body["error"]["code"].as_str().unwrap_or("<none>")
@@ -18,7 +16,7 @@ fn detail<'a>(body: &'a Value, field: &str) -> &'a str {
 
 #[tokio::test]
 async fn auth_is_required_and_checked() {
-    let session = support::simulator("auth_demo", &[]);
+    let session = crate::support::simulator("auth_demo", &[]);
     let http = session.client();
     let missing = http.get(session.url("")).send().await.unwrap();
     assert_eq!(missing.status(), StatusCode::UNAUTHORIZED);
@@ -63,7 +61,7 @@ async fn auth_is_required_and_checked() {
 
 #[tokio::test]
 async fn signed_qr_links_open_the_page_without_a_key() {
-    let session = support::simulator("link_demo", &[]);
+    let session = crate::support::simulator("link_demo", &[]);
     session.wait_status("qr", Duration::from_secs(5)).await;
     let (status, link) = session.post("/qr-link", json!({})).await;
     assert_eq!(status, StatusCode::OK, "{link}");
@@ -97,7 +95,7 @@ async fn signed_qr_links_open_the_page_without_a_key() {
 
 #[tokio::test]
 async fn session_ids_and_unknown_sessions() {
-    let session = support::simulator("ids_demo", &[]);
+    let session = crate::support::simulator("ids_demo", &[]);
     let http = session.client();
     for bad in ["bad.id", "has%20space", &"x".repeat(65)] {
         let resp = http
@@ -138,7 +136,7 @@ async fn session_ids_and_unknown_sessions() {
 
 #[tokio::test]
 async fn sending_before_link_is_not_ready() {
-    let session = support::simulator("early", &[]);
+    let session = crate::support::simulator("early", &[]);
     session.wait_status("qr", Duration::from_secs(5)).await;
     let resp = session
         .client()
@@ -180,7 +178,7 @@ async fn sending_before_link_is_not_ready() {
 
 #[tokio::test]
 async fn bad_sends_name_their_fields() {
-    let session = support::simulator("bad_sends", &["--max-inline-media-mb", "1"]);
+    let session = crate::support::simulator("bad_sends", &["--max-inline-media-mb", "1"]);
     session.link().await;
     let cases: Vec<(Value, &str)> = vec![
         (json!({ "to": "12345", "text": "hi" }), "to"),
@@ -290,7 +288,7 @@ async fn bad_sends_name_their_fields() {
         .send()
         .await
         .unwrap();
-    let (status, answer) = support::decode(resp).await;
+    let (status, answer) = crate::support::decode(resp).await;
     assert_eq!(
         (status, code(&answer)),
         (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
@@ -308,7 +306,7 @@ async fn bad_sends_name_their_fields() {
 
 #[tokio::test]
 async fn other_routes_validate_too() {
-    let session = support::simulator("other_bad", &[]);
+    let session = crate::support::simulator("other_bad", &[]);
     session.link().await;
     let (status, body) = session.get("/messages/3EB0DOESNOTEXIST").await;
     assert_eq!(
