@@ -8,11 +8,13 @@ use tracing_subscriber::EnvFilter;
 /// a backtrace whenever `RUST_BACKTRACE` is set, and it logs them with `{:?}`, which
 /// resolves it: every failed media download or dropped socket then cost milliseconds and
 /// tens of MiB of debug info in memory (the inbound-media test saw +46 MiB in a debug build).
-/// Call first in `main`, before any thread exists.
-pub fn errors_without_backtraces() {
+///
+/// # Safety
+/// It sets an environment variable: call it first in `main`, before any other thread
+/// exists (so before the tokio runtime starts), as `std::env::set_var` requires.
+pub unsafe fn errors_without_backtraces() {
     if std::env::var_os("RUST_LIB_BACKTRACE").is_none() {
-        // SAFETY: `main` calls this before it starts the runtime or any other thread, so
-        // nothing reads the environment concurrently.
+        // SAFETY: the caller guarantees no other thread exists yet.
         unsafe { std::env::set_var("RUST_LIB_BACKTRACE", "0") };
     }
 }

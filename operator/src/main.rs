@@ -13,7 +13,7 @@ use futures::StreamExt;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::ResourceRequirements;
 use kube::runtime::events::{Recorder, Reporter};
-use kube::runtime::{Controller, watcher};
+use kube::runtime::{Controller, WatchStreamExt, reflector, watcher};
 use kube::{Api, Client};
 use kube_lease_manager::LeaseManagerBuilder;
 use wagate_api::crd::WhatsAppSession;
@@ -97,7 +97,8 @@ fn parse_resources(raw: &str) -> Result<ResourceRequirements, String> {
 }
 
 fn main() -> anyhow::Result<()> {
-    telemetry::errors_without_backtraces();
+    // SAFETY: first thing in `main`; the runtime and its threads start below.
+    unsafe { telemetry::errors_without_backtraces() };
     tokio::runtime::Runtime::new()?.block_on(run())
 }
 
@@ -114,8 +115,8 @@ async fn run() -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::default());
 
     // Ready while standing by (a healthy standby lets a rollout go on) and, once leading,
-    // only when the watches have listed everything: before that a reconcile would act on a
-    // partial picture (e.g. miss the owner of a duplicate session id).
+    // only when the watch of the resources has listed them all: before that a reconcile
+    // would act on a partial picture (e.g. miss the owner of a duplicate session id).
     let ready = Arc::new(AtomicBool::new(args.leader_election));
     let readiness = ready.clone();
     let health_metrics = metrics.clone();
@@ -194,8 +195,21 @@ async fn run() -> anyhow::Result<()> {
         None => (Api::all(client.clone()), Api::all(client.clone())),
     };
     let owned = watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY}"));
-    let controller =
-        Controller::new(sessions, watcher::Config::default()).owns(statefulsets, owned);
+    // The controller's main watch, built here so its first complete list marks the operator
+    // ready (what `Controller::new` would build, plus that one observation).
+    let (reader, writer) = reflector::store();
+    let listed = ready.clone();
+    let resources = watcher(sessions, watcher::Config::default())
+        .default_backoff()
+        .reflect(writer)
+        .inspect(move |event| {
+            if matches!(event, Ok(watcher::Event::InitDone)) && !listed.swap(true, Ordering::SeqCst)
+            {
+                tracing::info!("resources listed; ready");
+            }
+        })
+        .applied_objects();
+    let controller = Controller::for_stream(resources, reader).owns(statefulsets, owned);
     let ctx = Arc::new(
         Context::new(
             client.clone(),
@@ -206,23 +220,6 @@ async fn run() -> anyhow::Result<()> {
         )
         .with_sessions(controller.store()),
     );
-    let synced = controller.store();
-    tokio::spawn(async move {
-        // Asked again every 200 ms: the store's readiness wakes only the last task that
-        // waited on it, and the controller's own runner waits on it too.
-        loop {
-            match tokio::time::timeout(Duration::from_millis(200), synced.wait_until_ready()).await
-            {
-                Ok(Ok(())) => {
-                    tracing::info!("watches synced; ready");
-                    ready.store(true, Ordering::SeqCst);
-                    return;
-                }
-                Ok(Err(_)) => return,
-                Err(_) => continue,
-            }
-        }
-    });
     let controller = controller
         .shutdown_on_signal()
         .run(reconcile, error_policy, ctx)

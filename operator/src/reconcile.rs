@@ -293,8 +293,9 @@ async fn refuse_duplicate(
     let already = previous.is_some_and(|s| s.conditions.iter().any(|c| c.reason == REASON));
     let status =
         crate::status::duplicate_status(previous, session.meta().generation, REASON, &message);
-    write_status(session, namespace, &status, ctx).await?;
+    // The pod first: a failed status write must not leave two pods on one link.
     stop_statefulset(session, namespace, ctx).await?;
+    write_status(session, namespace, &status, ctx).await?;
     if !already {
         tracing::warn!(session = %key(session), %owner, "duplicate sessionId; not run");
         publish(session, ctx, true, REASON, message).await;
@@ -315,10 +316,17 @@ async fn stop_statefulset(
 ) -> Result<(), Error> {
     let statefulsets: Api<StatefulSet> = Api::namespaced(ctx.client.clone(), namespace);
     let name = session.name_any();
-    let running = statefulsets
-        .get_opt(&name)
-        .await?
-        .is_some_and(|s| s.spec.and_then(|spec| spec.replicas) != Some(0));
+    let uid = session.uid();
+    // Only this resource's own StatefulSet (its controller owner), never a namesake.
+    let running = statefulsets.get_opt(&name).await?.is_some_and(|s| {
+        let owned = s
+            .metadata
+            .owner_references
+            .iter()
+            .flatten()
+            .any(|o| o.controller == Some(true) && Some(&o.uid) == uid.as_ref());
+        owned && s.spec.and_then(|spec| spec.replicas) != Some(0)
+    });
     if running {
         tracing::warn!(session = %key(session), "stopping the pod of a duplicate");
         let scale_down = serde_json::json!({ "spec": { "replicas": 0 } });

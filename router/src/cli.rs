@@ -3,7 +3,8 @@
 //! `wagate-router [local] [FLAGS]` runs the sessions in this process (the default: no
 //! subcommand means `local`); `wagate-router cluster [FLAGS]` serves the sessions that run
 //! as pods. Each takes only the flags that act there: `cluster --engine simulator` is an
-//! error naming `--engine`, not a flag silently ignored.
+//! error naming `--engine`, not a flag silently ignored. (The environment twin of a flag the
+//! backend does not take is not read: clap reads only the flags it knows.)
 
 use std::path::PathBuf;
 
@@ -28,9 +29,25 @@ pub struct RouterCli {
 }
 
 impl RouterCli {
-    /// The backend asked for; `local` when no subcommand was given.
-    pub fn backend(self) -> Backend {
-        self.backend.unwrap_or(Backend::Local(self.local))
+    /// The backend asked for; `local` when no subcommand was given. `legacy_env` is
+    /// `WAGATE_BACKEND`: like the old `--backend` flag it is refused when it names another
+    /// backend, so an old deployment is told what to run instead of silently starting
+    /// `local`.
+    pub fn backend(self, legacy_env: Option<&str>) -> Result<Backend, String> {
+        let backend = self.backend.unwrap_or(Backend::Local(self.local));
+        let chosen = backend.name();
+        let flag = backend.common().legacy_backend.as_deref();
+        for (source, value) in [("--backend", flag), ("WAGATE_BACKEND", legacy_env)] {
+            if let Some(value) = value.map(str::trim).filter(|v| !v.is_empty())
+                && value != chosen
+            {
+                return Err(format!(
+                    "{source}={value} is no longer read: the backend is the subcommand, run \
+                     `wagate-router {value} [FLAGS]` (this command runs `{chosen}`)"
+                ));
+            }
+        }
+        Ok(backend)
     }
 }
 
@@ -43,6 +60,13 @@ pub enum Backend {
 }
 
 impl Backend {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Local(_) => "local",
+            Self::Cluster(_) => "cluster",
+        }
+    }
+
     pub fn common(&self) -> &CommonArgs {
         match self {
             Self::Local(local) => &local.common,
@@ -65,6 +89,10 @@ pub struct CommonArgs {
     pub serve: ServeArgs,
     #[command(flatten)]
     pub edge: EdgeArgs,
+    /// The backend used to be this flag; it is still read so that a command line that
+    /// asks for another backend than the subcommand's fails with a clear message.
+    #[arg(long = "backend", hide = true)]
+    pub legacy_backend: Option<String>,
 }
 
 /// Flags of the `local` backend: the sessions' own behaviour, as for `wagate-session`.
@@ -104,7 +132,8 @@ mod tests {
     use super::{Backend, RouterCli};
 
     fn parse(args: &[&str]) -> Result<Backend, clap::Error> {
-        RouterCli::try_parse_from(["wagate-router"].iter().chain(args)).map(RouterCli::backend)
+        RouterCli::try_parse_from(["wagate-router"].iter().chain(args))
+            .map(|cli| cli.backend(None).unwrap())
     }
 
     #[test]
@@ -144,5 +173,19 @@ mod tests {
             let error = parse(args).unwrap_err().to_string();
             assert!(error.contains(flag), "{args:?}: {error}");
         }
+    }
+
+    #[test]
+    fn the_old_backend_flag_and_env_are_refused_when_they_disagree() {
+        let cli = |args: &[&str]| {
+            RouterCli::try_parse_from(["wagate-router"].iter().chain(args)).unwrap()
+        };
+        let error = cli(&["--backend", "cluster"]).backend(None).unwrap_err();
+        assert!(error.contains("wagate-router cluster"), "{error}");
+        let error = cli(&[]).backend(Some("cluster")).unwrap_err();
+        assert!(error.contains("WAGATE_BACKEND=cluster"), "{error}");
+        let agreeing = cli(&["cluster", "--internal-token-file", "t"]).backend(Some("cluster"));
+        assert!(matches!(agreeing, Ok(Backend::Cluster(_))));
+        assert!(cli(&["--backend", "local"]).backend(None).is_ok());
     }
 }

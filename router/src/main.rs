@@ -97,14 +97,17 @@ async fn cluster_backend(
 }
 
 fn main() -> anyhow::Result<()> {
-    telemetry::errors_without_backtraces();
+    // SAFETY: first thing in `main`; the runtime and its threads start below.
+    unsafe { telemetry::errors_without_backtraces() };
     tokio::runtime::Runtime::new()?.block_on(run())
 }
 
 async fn run() -> anyhow::Result<()> {
     wagate_session::private_files::restrict_new_files();
     telemetry::init_tracing(wagate_session::DEFAULT_LOG_FILTER);
-    let backend_args = RouterCli::parse().backend();
+    let backend_args = RouterCli::parse()
+        .backend(std::env::var("WAGATE_BACKEND").ok().as_deref())
+        .map_err(anyhow::Error::msg)?;
     let args = backend_args.common().clone();
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("cannot create data dir {}", args.data_dir.display()))?;

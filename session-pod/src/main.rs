@@ -37,7 +37,8 @@ impl SessionResolver for OneSession {
 }
 
 fn main() -> anyhow::Result<()> {
-    telemetry::errors_without_backtraces();
+    // SAFETY: first thing in `main`; the runtime and its threads start below.
+    unsafe { telemetry::errors_without_backtraces() };
     tokio::runtime::Runtime::new()?.block_on(run())
 }
 

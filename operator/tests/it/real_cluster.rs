@@ -3,7 +3,7 @@
 //! `cargo run -p wagate-operator`). Creates a session, waits for its StatefulSet and its
 //! status, then deletes it and waits for the finalizer to let go.
 //!
-//!   cargo test -p wagate-operator --test real_cluster -- --ignored
+//!   cargo test -p wagate-operator --test it real_cluster:: -- --ignored
 
 use std::time::Duration;
 

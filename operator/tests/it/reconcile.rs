@@ -412,16 +412,27 @@ async fn a_duplicate_that_already_runs_is_scaled_to_zero() {
     let duplicate = claimant("demo", "1b7c-uid", "2026-02-01T00:00:00Z");
     api.cluster.lock().unwrap().statefulset = Some(json!({
         "apiVersion": "apps/v1", "kind": "StatefulSet",
-        "metadata": { "name": "demo", "namespace": "team-a" },
+        "metadata": { "name": "demo", "namespace": "team-a", "ownerReferences": [{
+            "apiVersion": "wagate.dev/v1alpha1", "kind": "WhatsAppSession", "name": "demo",
+            "uid": "1b7c-uid", "controller": true }] },
         "spec": { "replicas": 1, "serviceName": "wagate-sessions",
                   "selector": {}, "template": {} }
     }));
     let ctx = context_seeing(client, &[&owner, &duplicate]);
 
-    reconcile(std::sync::Arc::new(duplicate), ctx)
+    reconcile(std::sync::Arc::new(duplicate.clone()), ctx.clone())
         .await
         .unwrap();
     let patches = api.find(Method::PATCH, STS);
     assert_eq!(patches.len(), 1, "{:?}", api.calls());
     assert_eq!(patches[0].body, json!({ "spec": { "replicas": 0 } }));
+
+    // A namesake StatefulSet that this resource does not own is left alone.
+    api.cluster.lock().unwrap().statefulset.as_mut().unwrap()["metadata"]["ownerReferences"][0]["uid"] =
+        json!("someone-else");
+    api.clear();
+    reconcile(std::sync::Arc::new(duplicate), ctx)
+        .await
+        .unwrap();
+    assert!(api.find(Method::PATCH, STS).is_empty(), "{:?}", api.calls());
 }

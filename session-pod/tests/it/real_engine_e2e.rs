@@ -383,6 +383,10 @@ async fn inbound_media_is_streamed_within_the_cap_and_a_lying_sender_is_cut_off(
         "the download went on past the cap: {served} of {STREAMED} bytes served"
     );
     let [anon_peak, rss_peak] = [0, 1].map(|i| peaks[i].load(std::sync::atomic::Ordering::SeqCst));
+    assert!(
+        anon_before > 0 && anon_peak > 0 && rss_peak > 0,
+        "memory was not measured: {anon_before} / {anon_peak} / {rss_peak} KiB"
+    );
     println!(
         "session process during the lying download: anonymous memory {anon_before} KiB before, \
          {anon_peak} KiB at peak; whole RSS {rss_peak} KiB at peak"

@@ -281,19 +281,26 @@ async fn bad_sends_name_their_fields() {
     // Way over the body limit is refused before it is parsed.
     let huge = "a".repeat(4 * 1024 * 1024);
     // The server closes a connection whose body it refused mid-stream: give it its own.
-    let resp = reqwest::Client::new()
+    let sent = reqwest::Client::new()
         .post(session.url("/messages"))
         .bearer_auth(KEY)
         .json(&json!({ "to": "971501234567", "media": { "type": "document", "data": huge } }))
         .send()
-        .await
-        .unwrap();
-    let (status, answer) = crate::support::decode(resp).await;
-    assert_eq!(
-        (status, code(&answer)),
-        (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
-        "{answer}"
-    );
+        .await;
+    match sent {
+        Ok(resp) => {
+            let (status, answer) = crate::support::decode(resp).await;
+            assert_eq!(
+                (status, code(&answer)),
+                (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+                "{answer}"
+            );
+        }
+        // The server answered 413 from the declared length and closed the connection while
+        // the body was still being written; under load the client sees that reset before
+        // the answer. Refused all the same (and nothing was sent: checked below).
+        Err(e) => assert!(!e.is_connect() && !e.is_timeout(), "{e}"),
+    }
     // Nothing of the above reached WhatsApp.
     assert_eq!(
         session.get("/sandbox/sent").await.1["sent"]

@@ -18,6 +18,7 @@ use bytes::Bytes;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls;
+use tokio_rustls::server::TlsStream;
 
 /// What the host serves at one direct path.
 #[derive(Clone)]
@@ -52,10 +53,7 @@ impl MediaHost {
     pub async fn start() -> std::io::Result<Self> {
         let tcp = TcpListener::bind("127.0.0.1:0").await?;
         let addr = tcp.local_addr()?;
-        let listener = TlsListener {
-            tcp,
-            acceptor: acceptor()?,
-        };
+        let listener = TlsListener::spawn(tcp, acceptor()?);
         let store = Arc::new(Store::default());
         let app = axum::Router::new()
             .fallback(serve_blob)
@@ -146,33 +144,50 @@ fn acceptor() -> std::io::Result<TlsAcceptor> {
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
+/// Connections whose TLS handshake is done. Each handshake runs in its own task, so a
+/// client that never finishes one holds up nobody else.
 struct TlsListener {
-    tcp: TcpListener,
-    acceptor: TlsAcceptor,
+    addr: SocketAddr,
+    handshaken: tokio::sync::mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
+}
+
+impl TlsListener {
+    fn spawn(tcp: TcpListener, acceptor: TlsAcceptor) -> Self {
+        let addr = tcp.local_addr().expect("bound");
+        let (tx, handshaken) = tokio::sync::mpsc::channel(16);
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, peer)) = tcp.accept().await else {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                };
+                let (acceptor, tx) = (acceptor.clone(), tx.clone());
+                tokio::spawn(async move {
+                    let handshake =
+                        tokio::time::timeout(Duration::from_secs(5), acceptor.accept(stream));
+                    if let Ok(Ok(tls)) = handshake.await {
+                        let _ = tx.send((tls, peer)).await;
+                    }
+                });
+            }
+        });
+        Self { addr, handshaken }
+    }
 }
 
 impl axum::serve::Listener for TlsListener {
-    type Io = tokio_rustls::server::TlsStream<TcpStream>;
+    type Io = TlsStream<TcpStream>;
     type Addr = SocketAddr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        loop {
-            let (tcp, addr) = match self.tcp.accept().await {
-                Ok(accepted) => accepted,
-                Err(_) => {
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                    continue;
-                }
-            };
-            // A client that never finishes its handshake does not hold the host.
-            let handshake = tokio::time::timeout(Duration::from_secs(5), self.acceptor.accept(tcp));
-            if let Ok(Ok(tls)) = handshake.await {
-                return (tls, addr);
-            }
+        match self.handshaken.recv().await {
+            Some(accepted) => accepted,
+            // The accepting task never ends while the listener lives.
+            None => std::future::pending().await,
         }
     }
 
     fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        self.tcp.local_addr()
+        Ok(self.addr)
     }
 }
