@@ -322,21 +322,11 @@ async fn delete_without_purge_keeps_the_link_for_the_next_create() {
     })
     .await;
     assert!(created, "the session could not be created again");
-    let mut seen = Vec::new();
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let connected = loop {
-        let (_, info) = api.get("/v1/sessions/keep_me").await;
-        let status = info["status"].as_str().unwrap_or_default().to_string();
-        seen.push(status.clone());
-        if status == "connected" && info["phone"] == "971500000042" {
-            break true;
-        }
-        if std::time::Instant::now() > deadline {
-            break false;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    };
+    let (connected, seen) =
+        crate::support::states_until(api, "keep_me", "connected", Duration::from_secs(10)).await;
     assert!(connected, "not connected again; states seen: {seen:?}");
+    let (_, info) = api.get("/v1/sessions/keep_me").await;
+    assert_eq!(info["phone"], "971500000042", "{info}");
     assert!(!seen.iter().any(|s| s == "qr"), "a QR was shown: {seen:?}");
 }
 

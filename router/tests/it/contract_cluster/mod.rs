@@ -11,7 +11,7 @@ mod cases;
 use std::time::{Duration, Instant};
 
 use crate::support::cluster::{INTERNAL_TOKEN, NAMESPACE, OPERATOR_USER, ROUTER_USER};
-use crate::support::{Api, KEY, wait_until};
+use crate::support::{Api, KEY, states_until, wait_until};
 use base64::Engine as _;
 use futures::StreamExt as _;
 use reqwest::StatusCode;
@@ -411,26 +411,6 @@ async fn a_50_mib_download_streams_through_the_router() {
     let growth = rss_kib(router.process.pid()).saturating_sub(before);
     println!("router RSS {before} KiB before, growth {growth} KiB over two 50 MiB downloads");
     assert!(growth < 10 * 1024, "router RSS grew {growth} KiB");
-}
-
-/// Polls the router until session `id` is `status`; the states seen on the way.
-async fn states_until(api: &Api, id: &str, status: &str, timeout: Duration) -> (bool, Vec<String>) {
-    let deadline = Instant::now() + timeout;
-    let mut seen: Vec<String> = Vec::new();
-    loop {
-        let (_, info) = api.get(&format!("/v1/sessions/{id}")).await;
-        let now = info["status"].as_str().unwrap_or("<none>").to_string();
-        if seen.last() != Some(&now) {
-            seen.push(now.clone());
-        }
-        if now == status {
-            return (true, seen);
-        }
-        if Instant::now() > deadline {
-            return (false, seen);
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// The **real operator's** deletion path (issue: a test double that never logged out hid

@@ -49,3 +49,28 @@ pub fn wait_until_blocking(timeout: std::time::Duration, mut check: impl FnMut()
     }
     false
 }
+
+/// Polls the router until session `id` is `status`; the states seen on the way.
+pub async fn states_until(
+    api: &Api,
+    id: &str,
+    status: &str,
+    timeout: std::time::Duration,
+) -> (bool, Vec<String>) {
+    let deadline = std::time::Instant::now() + timeout;
+    let mut seen: Vec<String> = Vec::new();
+    loop {
+        let (_, info) = api.get(&format!("/v1/sessions/{id}")).await;
+        let now = info["status"].as_str().unwrap_or("<none>").to_string();
+        if seen.last() != Some(&now) {
+            seen.push(now.clone());
+        }
+        if now == status {
+            return (true, seen);
+        }
+        if std::time::Instant::now() > deadline {
+            return (false, seen);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
