@@ -1,14 +1,13 @@
 //! The wagate operator: reconciles `WhatsAppSession` resources into a StatefulSet of one
 //! session pod with its own volume, and reports the session's state back into `status`.
 //! Layout after kube-rs's controller-rs: `reconcile` (what one pass does), `resources`
-//! (desired objects, pure), `status` (observed → status, pure), `session_pod` (HTTP to the
-//! pod), `metrics`, `config`.
+//! (desired objects, pure), `status` (observed → status, pure), `metrics`, `config`; HTTP to
+//! the pod is `wagate_http::pod_client`, shared with the cluster router.
 
 pub mod config;
 pub mod metrics;
 pub mod reconcile;
 pub mod resources;
-pub mod session_pod;
 pub mod status;
 
 use kube::CustomResourceExt;

@@ -17,12 +17,12 @@ use kube::runtime::{Controller, WatchStreamExt, reflector, watcher};
 use kube::{Api, Client};
 use kube_lease_manager::LeaseManagerBuilder;
 use wagate_api::crd::WhatsAppSession;
+use wagate_http::pod_client::PodClient;
 use wagate_http::telemetry;
 use wagate_operator::config::OperatorConfig;
 use wagate_operator::metrics::Metrics;
 use wagate_operator::reconcile::{Context, MANAGER, error_policy, reconcile};
 use wagate_operator::resources::{MANAGED_BY_LABEL, MANAGER as MANAGED_BY};
-use wagate_operator::session_pod::SessionPodClient;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -214,7 +214,7 @@ async fn run() -> anyhow::Result<()> {
         Context::new(
             client.clone(),
             config,
-            SessionPodClient::new(token),
+            PodClient::new(token),
             metrics,
             recorder,
         )

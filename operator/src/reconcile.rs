@@ -19,8 +19,8 @@ use wagate_api::crd::{Phase, WhatsAppSession, WhatsAppSessionStatus, owner_of_se
 use crate::config::OperatorConfig;
 use crate::metrics::Metrics;
 use crate::resources;
-use crate::session_pod::SessionPodClient;
 use crate::status::{Observed, PodView, desired_status, transition_event};
+use wagate_http::pod_client::PodClient;
 
 /// Finalizer that holds deletion until the session is logged out.
 pub const FINALIZER: &str = "wagate.dev/logout";
@@ -56,7 +56,7 @@ impl Error {
 pub struct Context {
     pub client: kube::Client,
     pub config: OperatorConfig,
-    pub pods: SessionPodClient,
+    pub pods: PodClient,
     pub metrics: Arc<Metrics>,
     pub recorder: Recorder,
     /// Consecutive failures per object, for per-object exponential backoff.
@@ -69,7 +69,7 @@ impl Context {
     pub fn new(
         client: kube::Client,
         config: OperatorConfig,
-        pods: SessionPodClient,
+        pods: PodClient,
         metrics: Arc<Metrics>,
         recorder: Recorder,
     ) -> Self {

@@ -13,15 +13,15 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use wagate_api::{MediaLimits, SendRequest};
+use wagate_http::auth::LinkSigner;
+use wagate_http::auth::{ApiKeySet, KeySpec};
+use wagate_http::auth::{AuthState, authenticate};
 use wagate_router::app::{AppParts, build_app};
 use wagate_router::backend::SessionBackend;
-use wagate_router::keys::{ApiKeySet, KeySpec};
 use wagate_router::local::LocalBackend;
 use wagate_session::config::SessionConfig;
 use wagate_session::engine::EngineKind;
-use wagate_session::http::auth::{ApiKeys, KeyAuth, require_key};
 use wagate_session::http::{HttpState, SessionResolver};
-use wagate_session::link::LinkSigner;
 use wagate_session::metrics::Metrics;
 
 const KEY: &str = "load-key-0123456789";
@@ -157,8 +157,8 @@ async fn main() {
         max_inflight: 4096,
     }))
     .await;
-    let pod_auth = Arc::new(KeyAuth {
-        keys: ApiKeys::new([KEY]),
+    let pod_auth = Arc::new(AuthState {
+        keys: ApiKeySet::full_access([KEY]),
         links: links.clone(),
     });
     let pod = serve(
@@ -168,7 +168,7 @@ async fn main() {
             limits,
             public_url: String::new(),
         })
-        .layer(axum::middleware::from_fn_with_state(pod_auth, require_key)),
+        .layer(axum::middleware::from_fn_with_state(pod_auth, authenticate)),
     )
     .await;
     let http = reqwest::Client::builder()

@@ -4,14 +4,13 @@
 use std::sync::Arc;
 
 use axum::Router;
-use wagate_session::http::{common_layers, limit_inflight, metrics_router, send_body_limit};
-use wagate_session::link::LinkSigner;
+use wagate_http::auth::{ApiKeySet, AuthState, LinkSigner, authenticate, require_all_sessions};
+use wagate_http::{common_layers, limit_inflight, metrics_router};
+use wagate_session::http::send_body_limit;
 use wagate_session::metrics::Metrics;
 
 use crate::backend::SessionBackend;
-use crate::keys::ApiKeySet;
 use crate::routes::{RouterState, collection_routes};
-use crate::tenancy::{AuthState, authenticate, require_all_sessions};
 
 pub struct AppParts {
     pub backend: Arc<dyn SessionBackend>,
@@ -41,8 +40,11 @@ pub fn build_app(parts: AppParts) -> Router {
     .merge(session_routes);
     if parts.metrics_on_api_port {
         api = api.merge(
-            metrics_router(parts.metrics.clone())
-                .layer(axum::middleware::from_fn(require_all_sessions)),
+            metrics_router({
+                let metrics = parts.metrics.clone();
+                move || metrics.render()
+            })
+            .layer(axum::middleware::from_fn(require_all_sessions)),
         );
     }
     let api = api.layer(axum::middleware::from_fn_with_state(auth, authenticate));
@@ -57,5 +59,8 @@ pub fn build_app(parts: AppParts) -> Router {
         }
     });
     let app = health.merge(docs).merge(api);
-    limit_inflight(common_layers(app, parts.metrics), parts.max_inflight)
+    limit_inflight(
+        common_layers(app, parts.metrics.http_duration.clone()),
+        parts.max_inflight,
+    )
 }

@@ -9,7 +9,8 @@
 use std::path::PathBuf;
 
 use clap::Parser;
-use wagate_session::cli::{EdgeArgs, RuntimeArgs, ServeArgs};
+use wagate_http::ServeArgs;
+use wagate_session::cli::{EdgeArgs, RuntimeArgs};
 
 #[derive(Debug, Clone, Parser)]
 #[command(

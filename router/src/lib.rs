@@ -6,9 +6,7 @@ pub mod app;
 pub mod backend;
 pub mod cli;
 pub mod cluster;
-pub mod keys;
 pub mod local;
 pub mod routes;
-pub mod tenancy;
 
 pub use backend::SessionBackend;

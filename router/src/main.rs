@@ -4,17 +4,15 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
-use wagate_http::telemetry;
+use wagate_http::auth::{ApiKeySet, KeySpec, LinkSigner};
+use wagate_http::{secrets, telemetry};
 use wagate_router::app::{AppParts, build_app};
 use wagate_router::backend::SessionBackend;
 use wagate_router::cli::{Backend, ClusterArgs, CommonArgs, LocalArgs, RouterCli};
 use wagate_router::cluster::{ClusterBackend, ClusterConfig};
-use wagate_router::keys::{ApiKeySet, KeySpec};
 use wagate_router::local::LocalBackend;
 use wagate_session::http::HttpState;
-use wagate_session::link::LinkSigner;
 use wagate_session::metrics::Metrics;
-use wagate_session::secrets;
 
 /// Keys from the file and/or env; with neither, an admin key generated into the data dir.
 fn load_keys(args: &CommonArgs) -> anyhow::Result<ApiKeySet> {
@@ -118,7 +116,11 @@ async fn run() -> anyhow::Result<()> {
         Backend::Local(local) => local_backend(local, links.clone(), &metrics).await?,
         Backend::Cluster(cluster) => cluster_backend(cluster, links.clone(), &metrics).await?,
     };
-    let metrics_apart = args.serve.spawn_metrics_listener(metrics.clone()).await?;
+    let render = {
+        let metrics = metrics.clone();
+        move || metrics.render()
+    };
+    let metrics_apart = args.serve.spawn_metrics_listener(render).await?;
     let app = build_app(AppParts {
         backend: backend.clone(),
         keys,

@@ -17,11 +17,11 @@ use tower::ServiceExt;
 use wagate_api::{
     ApiError, CreateSessionRequest, SendRequest, SessionList, SessionState, normalize_phone,
 };
+use wagate_http::{ApiJson, ApiQuery};
 use wagate_session::http::sse::to_sse;
-use wagate_session::http::{ApiJson, ApiQuery};
 
 use crate::backend::SessionBackend;
-use crate::keys::Caller;
+use wagate_http::auth::Caller;
 
 #[derive(Clone)]
 pub struct RouterState {

@@ -10,12 +10,12 @@ use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use wagate_api::{MediaLimits, SendRequest};
+use wagate_http::auth::LinkSigner;
+use wagate_http::auth::{ApiKeySet, AuthState, authenticate};
 use wagate_session::Session;
 use wagate_session::config::SessionConfig;
 use wagate_session::engine::EngineKind;
-use wagate_session::http::auth::{ApiKeys, KeyAuth, require_key};
 use wagate_session::http::{HttpState, SessionResolver, session_routes};
-use wagate_session::link::LinkSigner;
 use wagate_session::metrics::Metrics;
 
 struct Single(Arc<Session>);
@@ -89,12 +89,12 @@ fn bench(c: &mut Criterion) {
             limits,
             public_url: String::new(),
         };
-        let auth = Arc::new(KeyAuth {
-            keys: ApiKeys::new(["k"]),
+        let auth = Arc::new(AuthState {
+            keys: ApiKeySet::full_access(["k"]),
             links: LinkSigner::new(b"bench".to_vec()),
         });
         let app =
-            session_routes(state).layer(axum::middleware::from_fn_with_state(auth, require_key));
+            session_routes(state).layer(axum::middleware::from_fn_with_state(auth, authenticate));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");

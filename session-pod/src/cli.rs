@@ -1,11 +1,11 @@
 //! Flags of the `wagate-session` binary; each has a `WAGATE_*` environment equivalent.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
 use wagate_api::{EventKind, MediaLimits};
+use wagate_http::ServeArgs;
 
 use crate::config::{DefaultWebhook, RetryPolicy, SessionConfig};
 use crate::egress::{Egress, EgressPolicy};
@@ -34,72 +34,6 @@ pub struct SessionArgs {
     pub edge: EdgeArgs,
     #[command(flatten)]
     pub runtime: RuntimeArgs,
-}
-
-/// Where a binary listens and how it authenticates; shared by the session binary and the
-/// router.
-#[derive(Debug, Clone, clap::Args)]
-pub struct ServeArgs {
-    #[arg(long, env = "WAGATE_LISTEN", default_value = "0.0.0.0:8080")]
-    pub listen: SocketAddr,
-    /// Separate address for /metrics; without it /metrics is served on --listen.
-    #[arg(long, env = "WAGATE_METRICS_LISTEN")]
-    pub metrics_listen: Option<SocketAddr>,
-    /// An API key given directly (for env-only platforms; prefer a key file).
-    #[arg(long = "api-key", env = "WAGATE_API_KEY", hide_env_values = true)]
-    pub api_key: Option<String>,
-    /// Key that signs QR links; generated into <data-dir>/link-secret when absent.
-    #[arg(long, env = "WAGATE_LINK_SECRET_FILE")]
-    pub link_secret_file: Option<PathBuf>,
-    /// Requests handled at once; past it the API answers 503 overloaded (health and
-    /// metrics excepted).
-    #[arg(long, env = "WAGATE_MAX_INFLIGHT", default_value_t = 1024)]
-    pub max_inflight: usize,
-}
-
-impl ServeArgs {
-    /// The `--api-key` value, unless it is blank.
-    pub fn direct_key(&self) -> Option<&str> {
-        self.api_key
-            .as_deref()
-            .map(str::trim)
-            .filter(|k| !k.is_empty())
-    }
-
-    /// The QR-link signer: from `--link-secret-file`, or generated into `data_dir` once.
-    pub fn link_signer(
-        &self,
-        data_dir: &std::path::Path,
-    ) -> std::io::Result<crate::link::LinkSigner> {
-        let secret = match &self.link_secret_file {
-            Some(path) => crate::secrets::read(path).map_err(|e| {
-                std::io::Error::new(
-                    e.kind(),
-                    format!("--link-secret-file {}: {e}", path.display()),
-                )
-            })?,
-            None => crate::secrets::load_or_create(&data_dir.join("link-secret"), 32)?.0,
-        };
-        Ok(crate::link::LinkSigner::new(secret.into_bytes()))
-    }
-
-    /// Serves `/metrics` on `--metrics-listen` when given; `Ok(false)` means the caller
-    /// serves it on the API port.
-    pub async fn spawn_metrics_listener(
-        &self,
-        metrics: std::sync::Arc<crate::metrics::Metrics>,
-    ) -> std::io::Result<bool> {
-        let Some(addr) = self.metrics_listen else {
-            return Ok(false);
-        };
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
-        println!("metrics on http://{}/metrics", listener.local_addr()?);
-        let app = crate::http::metrics_router(metrics);
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        Ok(true)
-    }
 }
 
 /// What an API edge checks and hands out, in every binary that serves the contract: media
@@ -242,16 +176,15 @@ pub enum ConfigError {
 impl RuntimeArgs {
     /// The session settings these flags describe (reads the webhook secret file).
     pub fn session_config(&self, edge: &EdgeArgs) -> Result<SessionConfig, ConfigError> {
-        let webhook_secret =
-            match &self.webhook_secret_file {
-                Some(path) => Some(crate::secrets::read(path).map_err(|source| {
-                    ConfigError::WebhookSecret {
-                        path: path.clone(),
-                        source,
-                    }
-                })?),
-                None => None,
-            };
+        let webhook_secret = match &self.webhook_secret_file {
+            Some(path) => Some(wagate_http::secrets::read(path).map_err(|source| {
+                ConfigError::WebhookSecret {
+                    path: path.clone(),
+                    source,
+                }
+            })?),
+            None => None,
+        };
         if let Some(url) = &self.webhook_url {
             wagate_api::session::validate_webhook_url(url).map_err(ConfigError::WebhookUrl)?;
         }

@@ -5,14 +5,12 @@ use std::sync::{Arc, RwLock};
 use anyhow::Context;
 use clap::Parser;
 use wagate_api::{SessionId, SessionState};
-use wagate_http::telemetry;
+use wagate_http::auth::{ApiKeySet, AuthState, authenticate};
+use wagate_http::{common_layers, limit_inflight, metrics_router, secrets, telemetry};
+use wagate_session::Session;
 use wagate_session::cli::SessionArgs;
-use wagate_session::http::auth::{ApiKeys, KeyAuth, require_key};
-use wagate_session::http::{
-    HttpState, SessionResolver, common_layers, limit_inflight, metrics_router, session_routes,
-};
+use wagate_session::http::{HttpState, SessionResolver, session_routes};
 use wagate_session::metrics::Metrics;
-use wagate_session::{Session, secrets};
 
 /// The one session this process serves; gone after a `DELETE`.
 struct OneSession {
@@ -53,12 +51,12 @@ async fn run() -> anyhow::Result<()> {
         .with_context(|| format!("cannot create data dir {}", dir.display()))?;
 
     let keys = match (&args.api_key_file, args.serve.direct_key()) {
-        (Some(path), _) => ApiKeys::load(path)
+        (Some(path), _) => ApiKeySet::load_plain(path)
             .with_context(|| format!("cannot read --api-key-file {}", path.display()))?,
-        (None, Some(key)) => ApiKeys::new([key]),
+        (None, Some(key)) => ApiKeySet::full_access([key]),
         _ => {
             let key = secrets::generated_key(&dir.join("api-key"), "an API key")?;
-            ApiKeys::new([key])
+            ApiKeySet::full_access([key])
         }
     };
     let links = args.serve.link_signer(&dir)?;
@@ -79,8 +77,8 @@ async fn run() -> anyhow::Result<()> {
         limits,
         public_url: config_public_url,
     };
-    let auth = Arc::new(KeyAuth { keys, links });
-    let api = session_routes(state).layer(axum::middleware::from_fn_with_state(auth, require_key));
+    let auth = Arc::new(AuthState { keys, links });
+    let api = session_routes(state).layer(axum::middleware::from_fn_with_state(auth, authenticate));
     let health_resolver = resolver.clone();
     let health = wagate_http::health::routes(move || {
         let running = health_resolver
@@ -89,10 +87,17 @@ async fn run() -> anyhow::Result<()> {
         if running { Ok(()) } else { Err("stopped") }
     });
     let mut app = health.merge(api);
-    if !args.serve.spawn_metrics_listener(metrics.clone()).await? {
-        app = app.merge(metrics_router(metrics.clone()));
+    let render = {
+        let metrics = metrics.clone();
+        move || metrics.render()
+    };
+    if !args.serve.spawn_metrics_listener(render.clone()).await? {
+        app = app.merge(metrics_router(render));
     }
-    let app = limit_inflight(common_layers(app, metrics), args.serve.max_inflight);
+    let app = limit_inflight(
+        common_layers(app, metrics.http_duration.clone()),
+        args.serve.max_inflight,
+    );
 
     let listener = tokio::net::TcpListener::bind(args.serve.listen)
         .await

@@ -5,7 +5,6 @@
 
 mod convert;
 mod index;
-mod pod_client;
 mod pod_metrics;
 mod relay;
 mod routes;
@@ -23,12 +22,12 @@ use tokio::sync::{Notify, broadcast};
 use tokio::task::JoinHandle;
 use wagate_api::crd::{SESSION_POD_SELECTOR, WhatsAppSession};
 use wagate_api::{ApiError, CreateSessionRequest, ErrorCode, GatewayEvent, SessionInfo};
-use wagate_session::link::LinkSigner;
+use wagate_http::auth::LinkSigner;
+use wagate_http::pod_client::PodClient;
 use wagate_session::metrics::Metrics;
 
 pub use convert::LABELS_ANNOTATION;
 use index::SessionIndex;
-use pod_client::PodClient;
 use pod_metrics::PodMetricsCache;
 use relay::EventRelay;
 

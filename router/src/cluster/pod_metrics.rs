@@ -9,7 +9,7 @@ use std::time::Duration;
 use futures::StreamExt;
 
 use super::index::SessionIndex;
-use super::pod_client::PodClient;
+use wagate_http::pod_client::PodClient;
 
 /// Pods scraped at once.
 const SCRAPE_CONCURRENCY: usize = 8;
@@ -48,7 +48,7 @@ impl PodMetricsCache {
             .map(|(id, pod)| {
                 let pods = pods.clone();
                 async move {
-                    let result = pods.metrics(&pod).await;
+                    let result = pods.metrics(&pod.metrics).await;
                     (id, result)
                 }
             })

@@ -13,7 +13,7 @@ use tokio::task::JoinHandle;
 use wagate_api::GatewayEvent;
 
 use super::index::{PodAddress, SessionIndex};
-use super::pod_client::PodClient;
+use wagate_http::pod_client::PodClient;
 
 /// Pause before re-subscribing to a pod whose stream ended or failed.
 const RESUBSCRIBE_DELAY: Duration = Duration::from_secs(1);
@@ -67,7 +67,7 @@ impl EventRelay {
     /// Follows one pod's stream, re-subscribing after interruptions, until aborted.
     async fn follow(self: Arc<Self>, session_id: String, pod: PodAddress) {
         loop {
-            match self.pods.events(&session_id, &pod).await {
+            match self.pods.events(&pod.http, &session_id).await {
                 Ok(response) => {
                     let mut stream = response.bytes_stream().eventsource();
                     while let Some(Ok(message)) = stream.next().await {

@@ -10,13 +10,12 @@ use axum::http::request::Parts;
 use axum::response::Response;
 use axum::routing::{any, get, post, put};
 use wagate_api::{ApiError, DeleteResponse, QrLinkResponse, SessionInfo, WebhookConfig};
-use wagate_session::http::{
-    ApiJson, ApiQuery, DeleteQuery, LinkQuery, path_session_id, signed_qr_link,
-};
+use wagate_http::pod_client::not_ready;
+use wagate_http::{ApiJson, ApiQuery, path_session_id};
+use wagate_session::http::{DeleteQuery, LinkQuery, signed_qr_link};
 
 use super::Shared;
 use super::index::Entry;
-use super::pod_client::not_ready;
 
 pub fn session_routes(shared: Arc<Shared>) -> axum::Router {
     axum::Router::new()
@@ -158,7 +157,7 @@ async fn proxy(
         .pod
         .as_ref()
         .ok_or_else(|| not_ready(&id, &entry.phase()))?;
-    shared.pods.forward(&id, pod, &path, request).await
+    shared.pods.forward(&id, &pod.http, &path, request).await
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ use wagate_api::crd::{SecretKeyRef, WebhookSpec, WhatsAppSession, resource_name}
 use wagate_api::{
     ApiError, CreateSessionRequest, ErrorCode, SessionInfo, SessionState, WebhookConfig,
 };
+use wagate_http::pod_client::SHORT_CALL_TIMEOUT;
 
 use super::convert::{
     LABELS_ANNOTATION, ROUTER_SECRET_ANNOTATION, WEBHOOK_SECRET_KEY, is_webhook_secret_name,
@@ -144,7 +145,7 @@ impl Shared {
             {
                 let settle = tokio::time::Instant::now() + FIRST_STATE_WAIT;
                 loop {
-                    let info = self.pods.info(id, pod).await;
+                    let info = self.pods.info(&pod.http, id, SHORT_CALL_TIMEOUT).await;
                     let settled = info.as_ref().is_ok_and(|i| {
                         !matches!(i.status, SessionState::Starting | SessionState::Connecting)
                     });
@@ -172,10 +173,14 @@ impl Shared {
     /// The session's info, asking its pod first when there is one (fresher than the index).
     pub(super) async fn fresh_info(&self, entry: &Entry) -> SessionInfo {
         if let Some(pod) = &entry.pod {
-            match self.pods.info(&entry.session_id(), pod).await {
+            match self
+                .pods
+                .info(&pod.http, &entry.session_id(), SHORT_CALL_TIMEOUT)
+                .await
+            {
                 Ok(info) => self.index.record_info(pod, info),
                 Err(e) => {
-                    tracing::debug!(session = %entry.session_id(), error = %e.message, "pod did not answer; showing the indexed state")
+                    tracing::debug!(session = %entry.session_id(), error = %e, "pod did not answer; showing the indexed state")
                 }
             }
         }

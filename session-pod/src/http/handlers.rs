@@ -11,8 +11,9 @@ use wagate_api::{
     PairCodeRequest, SendRequest, WebhookConfig,
 };
 
-use super::{ApiJson, ApiQuery, HttpState, SessionHandle};
+use super::{HttpState, SessionHandle};
 use crate::store::DeadLetter;
+use wagate_http::{ApiJson, ApiQuery};
 
 #[derive(serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]

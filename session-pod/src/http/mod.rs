@@ -1,10 +1,8 @@
 //! The per-session HTTP API (`/v1/sessions/{id}/...`), written once: the session binary
 //! serves it for its one session and the router mounts it for in-process sessions.
 
-pub mod auth;
 mod extract;
 mod handlers;
-mod layers;
 pub mod openapi;
 mod qr;
 mod sandbox;
@@ -17,13 +15,12 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use wagate_api::MediaLimits;
 
-pub use extract::{ApiJson, ApiQuery, JsonOrDefault, SessionHandle, api_fallback, path_session_id};
+pub use extract::SessionHandle;
 pub use handlers::DeleteQuery;
-pub use layers::{common_layers, limit_inflight, metrics_router};
 pub use qr::{LinkQuery, signed_qr_link};
 
-use crate::link::LinkSigner;
 use crate::session::Session;
+use wagate_http::auth::LinkSigner;
 
 /// Finds the session a request names. Implemented by the session binary (one session)
 /// and by the router's local backend (many).

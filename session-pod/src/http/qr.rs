@@ -8,8 +8,9 @@ use chrono::Utc;
 use serde::Deserialize;
 use wagate_api::{ApiError, ErrorCode, QrJson, QrLinkResponse, SessionState};
 
-use super::{ApiQuery, HttpState, SessionHandle};
+use super::{HttpState, SessionHandle};
 use crate::qr::{self, PageState};
+use wagate_http::ApiQuery;
 
 #[derive(Deserialize, Default, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -159,7 +160,7 @@ pub async fn create_link(
 /// A signed URL of the session's HTML QR page, valid `ttl` seconds (30-3600, default 300).
 /// The router's cluster backend signs links itself, so any replica can verify them.
 pub fn signed_qr_link(
-    links: &crate::link::LinkSigner,
+    links: &wagate_http::auth::LinkSigner,
     public_url: &str,
     session_id: &str,
     ttl: Option<i64>,

@@ -14,11 +14,12 @@ use wagate_api::{
     ApiError, ErrorCode, MediaType, MessageKind, MessageStatus, Recipient, normalize_phone,
 };
 
-use super::{ApiJson, HttpState, JsonOrDefault, SessionHandle};
+use super::{HttpState, SessionHandle};
 use crate::engine::simulator::Sandbox;
 use crate::engine::{EngineError, InboundAttachment, InboundMessage};
 use crate::inbound_media::AttachmentContent;
 use crate::session::Session;
+use wagate_http::{ApiJson, JsonOrDefault};
 
 pub fn routes() -> Router<HttpState> {
     Router::new()

@@ -11,9 +11,9 @@ use wagate_api::{EventKind, GatewayEvent};
 
 use super::SessionHandle;
 
-/// A request header that makes event streams leave out `qr` events. The router sets it for
-/// read-only keys (a QR is a credential); it can only hide, never reveal.
-pub const HIDE_CREDENTIALS_HEADER: &str = "x-wagate-hide-credentials";
+/// A request header that makes event streams leave out `qr` events. The auth layer sets
+/// it for read-only keys (a QR is a credential); it can only hide, never reveal.
+pub use wagate_http::auth::HIDE_CREDENTIALS as HIDE_CREDENTIALS_HEADER;
 
 /// A second line behind the router's own check: a request marked as coming from a
 /// read-only key never gets a QR, link or pairing code, however its path was spelled.

@@ -17,10 +17,10 @@ use http_body_util::BodyExt;
 use kube::client::Body;
 use serde_json::{Value, json};
 use wagate_api::crd::WhatsAppSession;
+use wagate_http::pod_client::PodClient;
 use wagate_operator::config::OperatorConfig;
 use wagate_operator::metrics::Metrics;
 use wagate_operator::reconcile::Context;
-use wagate_operator::session_pod::SessionPodClient;
 
 pub const TOKEN: &str = "internal-token-for-tests";
 
@@ -253,7 +253,7 @@ pub fn context(client: kube::Client, session_port: u16) -> Arc<Context> {
     Arc::new(Context::new(
         client,
         config,
-        SessionPodClient::new(TOKEN.into()),
+        PodClient::new(TOKEN.into()),
         Arc::new(Metrics::default()),
         recorder,
     ))

@@ -1,4 +1,5 @@
-//! API keys of the router: who may touch which sessions, and how fast.
+//! API keys: who may touch which sessions, and how fast. The router reads them from a
+//! YAML file; a session binary takes plain keys (one per line), each seeing its session.
 //!
 //! ```yaml
 //! keys:
@@ -105,7 +106,7 @@ struct Entry {
     caller: Caller,
 }
 
-/// The router's key set.
+/// The keys a binary accepts, kept as SHA-256 digests.
 pub struct ApiKeySet {
     entries: Vec<Entry>,
 }
@@ -157,6 +158,51 @@ impl ApiKeySet {
         Ok(Self { entries })
     }
 
+    /// Plain keys given whole (a session pod's internal token, a generated key): each sees
+    /// every session, may write and is not rate-limited. No length rule: these are the
+    /// platform's own, not a person's.
+    pub fn full_access<I: IntoIterator<Item = S>, S: AsRef<str>>(secrets: I) -> Self {
+        let entries = secrets
+            .into_iter()
+            .enumerate()
+            .map(|(n, secret)| Entry {
+                digest: Sha256::digest(secret.as_ref().as_bytes()).into(),
+                caller: Caller {
+                    name: format!("key-{}", n + 1).into(),
+                    patterns: all_sessions().into(),
+                    read_only: false,
+                    limiter: None,
+                },
+            })
+            .collect();
+        Self { entries }
+    }
+
+    /// A file of plain keys, one per line; blank lines and `#` comments are skipped.
+    pub fn load_plain(path: &Path) -> Result<Self, KeysError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| KeysError::Read {
+            path: shown.clone(),
+            source,
+        })?;
+        let keys = Self::full_access(
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#')),
+        );
+        if keys.is_empty() {
+            return Err(KeysError::Read {
+                path: shown.clone(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("{shown} holds no API key"),
+                ),
+            });
+        }
+        Ok(keys)
+    }
+
+    /// The key specs of a YAML keys file (see the module docs).
     pub fn load(path: &Path) -> Result<Vec<KeySpec>, KeysError> {
         let shown = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|source| KeysError::Read {
@@ -295,6 +341,15 @@ mod tests {
             "two"
         );
         assert!(keys.authenticate("nope-nope-nope-nope").is_none());
+    }
+
+    #[test]
+    fn plain_keys_see_everything() {
+        let keys = ApiKeySet::full_access(["alpha", "beta"]);
+        let alpha = keys.authenticate("alpha").unwrap();
+        assert!(alpha.sees_all_sessions() && !alpha.read_only && alpha.check_rate().is_ok());
+        assert!(keys.authenticate("beta").is_some());
+        assert!(keys.authenticate("gamma").is_none() && keys.authenticate("").is_none());
     }
 
     #[test]

@@ -1,14 +1,14 @@
-//! HTTP to session pods with the internal token: the streaming reverse proxy of the
-//! per-session routes, and the router's own calls (info, event stream, metrics).
+//! HTTP to session pods with the internal token, for the cluster router (the streaming
+//! reverse proxy of the per-session routes, info, event stream, metrics) and the operator
+//! (status, pairing code, logout at deletion). Every call is bounded in time, so a dead pod
+//! never stalls a request, a reconcile or a deletion.
 
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::response::Response;
 use futures::TryStreamExt;
-use wagate_api::{ApiError, ErrorCode, SessionInfo};
-
-use super::index::PodAddress;
+use wagate_api::{ApiError, ErrorCode, PairCodeResponse, SessionInfo};
 
 /// A pod that does not accept a connection within this is treated as gone.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -16,7 +16,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// (`--send-wait-secs`); streams (SSE, media) answer headers at once and are not bounded.
 const HEADERS_TIMEOUT: Duration = Duration::from_secs(75);
 /// The router's own short calls (info, metrics).
-const SHORT_CALL_TIMEOUT: Duration = Duration::from_secs(3);
+pub const SHORT_CALL_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Headers that belong to one hop, or that the proxy sets itself.
 const NOT_FORWARDED: [&str; 9] = [
@@ -30,6 +30,29 @@ const NOT_FORWARDED: [&str; 9] = [
     "x-api-key",
     "content-length",
 ];
+
+/// A call to a pod that did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum PodCallError {
+    #[error("session pod at {addr} did not answer within {timeout:?}")]
+    Timeout { addr: String, timeout: Duration },
+    #[error("session pod at {addr}: {source}")]
+    Http {
+        addr: String,
+        source: reqwest::Error,
+    },
+}
+
+impl PodCallError {
+    /// The contract's answer for a session whose pod failed this call: retryable, like a
+    /// pod that is still starting.
+    pub fn to_api_error(&self, session_id: &str) -> ApiError {
+        match self {
+            Self::Timeout { .. } => unreachable(session_id, "did not answer in time"),
+            Self::Http { source, .. } => unreachable(session_id, &connect_reason(source)),
+        }
+    }
+}
 
 #[derive(Clone)]
 pub struct PodClient {
@@ -52,7 +75,7 @@ impl PodClient {
     pub async fn forward(
         &self,
         session_id: &str,
-        pod: &PodAddress,
+        addr: &str,
         path: &str,
         request: axum::extract::Request,
     ) -> Result<Response, ApiError> {
@@ -61,7 +84,7 @@ impl PodClient {
             parts.method != http::Method::GET && parts.method != http::Method::HEAD;
         let mut outbound = self
             .http
-            .request(parts.method.clone(), format!("http://{}{path}", pod.http))
+            .request(parts.method.clone(), format!("http://{addr}{path}"))
             .bearer_auth(&self.token)
             .body(reqwest::Body::wrap_stream(body.into_data_stream()));
         for (name, value) in &parts.headers {
@@ -107,31 +130,81 @@ impl PodClient {
             .map_err(|e| ApiError::internal(e.to_string()))
     }
 
-    /// `GET /v1/sessions/{id}` of the pod.
-    pub async fn info(&self, session_id: &str, pod: &PodAddress) -> Result<SessionInfo, ApiError> {
-        let url = format!("http://{}/v1/sessions/{session_id}", pod.http);
-        let answer = self
+    /// `GET /v1/sessions/{id}` on the pod at `addr` (`ip:port`).
+    pub async fn info(
+        &self,
+        addr: &str,
+        session_id: &str,
+        timeout: Duration,
+    ) -> Result<SessionInfo, PodCallError> {
+        let request = self
             .http
-            .get(url)
+            .get(format!("http://{addr}/v1/sessions/{session_id}"))
+            .bearer_auth(&self.token);
+        self.call(addr, timeout, async move {
+            request.send().await?.error_for_status()?.json().await
+        })
+        .await
+    }
+
+    /// `POST /v1/sessions/{id}/logout`: unlinks the device from the phone.
+    pub async fn logout(
+        &self,
+        addr: &str,
+        session_id: &str,
+        timeout: Duration,
+    ) -> Result<(), PodCallError> {
+        let request = self
+            .http
+            .post(format!("http://{addr}/v1/sessions/{session_id}/logout"))
+            .bearer_auth(&self.token);
+        self.call(addr, timeout, async move {
+            request.send().await?.error_for_status().map(drop)
+        })
+        .await
+    }
+
+    /// `POST /v1/sessions/{id}/pair-code`: a code to link `phone` without scanning a QR.
+    pub async fn pair_code(
+        &self,
+        addr: &str,
+        session_id: &str,
+        phone: &str,
+        timeout: Duration,
+    ) -> Result<PairCodeResponse, PodCallError> {
+        let request = self
+            .http
+            .post(format!("http://{addr}/v1/sessions/{session_id}/pair-code"))
             .bearer_auth(&self.token)
-            .timeout(SHORT_CALL_TIMEOUT)
-            .send()
-            .await
-            .and_then(|r| r.error_for_status())
-            .map_err(|e| unreachable(session_id, &connect_reason(&e)))?;
-        answer
-            .json()
-            .await
-            .map_err(|e| unreachable(session_id, &e.to_string()))
+            .json(&serde_json::json!({ "phone": phone }));
+        self.call(addr, timeout, async move {
+            request.send().await?.error_for_status()?.json().await
+        })
+        .await
+    }
+
+    async fn call<T>(
+        &self,
+        addr: &str,
+        timeout: Duration,
+        call: impl Future<Output = Result<T, reqwest::Error>>,
+    ) -> Result<T, PodCallError> {
+        match tokio::time::timeout(timeout, call).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(source)) => Err(PodCallError::Http {
+                addr: addr.to_string(),
+                source,
+            }),
+            Err(_) => Err(PodCallError::Timeout {
+                addr: addr.to_string(),
+                timeout,
+            }),
+        }
     }
 
     /// The pod's event stream (`GET .../events`), as the raw response.
-    pub async fn events(
-        &self,
-        session_id: &str,
-        pod: &PodAddress,
-    ) -> reqwest::Result<reqwest::Response> {
-        let url = format!("http://{}/v1/sessions/{session_id}/events", pod.http);
+    pub async fn events(&self, addr: &str, session_id: &str) -> reqwest::Result<reqwest::Response> {
+        let url = format!("http://{addr}/v1/sessions/{session_id}/events");
         self.http
             .get(url)
             .bearer_auth(&self.token)
@@ -140,9 +213,9 @@ impl PodClient {
             .error_for_status()
     }
 
-    /// The pod's `/metrics` text.
-    pub async fn metrics(&self, pod: &PodAddress) -> reqwest::Result<String> {
-        let url = format!("http://{}/metrics", pod.metrics);
+    /// The pod's `/metrics` text, from its metrics address (`ip:port`).
+    pub async fn metrics(&self, metrics_addr: &str) -> reqwest::Result<String> {
+        let url = format!("http://{metrics_addr}/metrics");
         self.http
             .get(url)
             .timeout(SHORT_CALL_TIMEOUT)
@@ -202,19 +275,14 @@ mod tests {
         addr
     }
 
-    async fn forward(method: http::Method, http: String) -> ApiError {
-        let pod = PodAddress {
-            http,
-            metrics: String::new(),
-            uid: "uid".into(),
-        };
+    async fn forward(method: http::Method, addr: String) -> ApiError {
         let request = axum::extract::Request::builder()
             .method(method)
             .uri("/v1/sessions/a/messages")
             .body(Body::from("{}"))
             .unwrap();
         PodClient::new("token".into())
-            .forward("a", &pod, "/v1/sessions/a/messages", request)
+            .forward("a", &addr, "/v1/sessions/a/messages", request)
             .await
             .unwrap_err()
     }

@@ -1,4 +1,5 @@
-//! Layers every API router shares: request ids, latency metrics, tracing, JSON fallbacks.
+//! Layers every API router shares: request ids, latency metrics, tracing, JSON fallbacks,
+//! path hygiene and the in-flight cap.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -8,14 +9,14 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use prometheus::HistogramVec;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use wagate_api::{ApiError, ErrorCode};
 
-use super::api_fallback;
-use crate::metrics::Metrics;
+use crate::extract::api_fallback;
 
 async fn record_latency(
-    State(metrics): State<Arc<Metrics>>,
+    State(http_duration): State<HistogramVec>,
     request: Request,
     next: Next,
 ) -> Response {
@@ -27,8 +28,7 @@ async fn record_latency(
     let method = request.method().as_str().to_string();
     let started = Instant::now();
     let response = next.run(request).await;
-    metrics
-        .http_duration
+    http_duration
         .with_label_values(&[&method, &route, response.status().as_str()])
         .observe(started.elapsed().as_secs_f64());
     response
@@ -41,13 +41,17 @@ async fn method_not_allowed(method: http::Method, uri: http::Uri) -> ApiError {
     )
 }
 
-/// Wraps an API router: JSON 404/405, latency metrics, `x-request-id` on every response.
-pub fn common_layers(router: Router, metrics: Arc<Metrics>) -> Router {
+/// Wraps an API router: JSON 404/405, latency by method, route and status into
+/// `http_duration`, `x-request-id` on every response.
+pub fn common_layers(router: Router, http_duration: HistogramVec) -> Router {
     let request_id = http::HeaderName::from_static("x-request-id");
     router
         .fallback(api_fallback)
         .method_not_allowed_fallback(method_not_allowed)
-        .route_layer(middleware::from_fn_with_state(metrics, record_latency))
+        .route_layer(middleware::from_fn_with_state(
+            http_duration,
+            record_latency,
+        ))
         .layer(middleware::from_fn(refuse_ambiguous_paths))
         // Failures are logged where they happen, with context; a 503 for a session still
         // scanning its QR is not a server error.
@@ -94,7 +98,7 @@ async fn admit(
     next: Next,
 ) -> Response {
     let path = request.uri().path();
-    if wagate_http::health::is_probe(path) || path == "/metrics" {
+    if crate::health::is_probe(path) || path == "/metrics" {
         return next.run(request).await;
     }
     match places.try_acquire() {
@@ -108,16 +112,16 @@ async fn admit(
     }
 }
 
-/// `GET /metrics` in the Prometheus text format.
-pub fn metrics_router(metrics: Arc<Metrics>) -> Router {
+/// `GET /metrics` in the Prometheus text format, as `render` writes it at each scrape.
+pub fn metrics_router(render: impl Fn() -> String + Clone + Send + Sync + 'static) -> Router {
     Router::new().route(
         "/metrics",
         get(move || {
-            let metrics = metrics.clone();
+            let text = render();
             async move {
                 (
                     [(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-                    metrics.render(),
+                    text,
                 )
             }
         }),

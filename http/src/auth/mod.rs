@@ -1,20 +1,70 @@
-//! Authentication and key scoping: a key never reaches a session outside its patterns,
-//! a read-only key only reads, a rate-limited key gets `429` past its rate.
+//! The one auth layer of every binary that serves the contract: API keys kept as
+//! digests ([`keys`]), each scoped to session patterns; a key never reaches a session
+//! outside its patterns, a read-only key only reads, a rate-limited key gets `429` past its
+//! rate, and a signed QR link ([`link`]) opens only the QR page it was made for.
+
+pub mod keys;
+pub mod link;
 
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use chrono::Utc;
 use wagate_api::{ApiError, ErrorCode};
-use wagate_session::http::auth::{is_signed_qr_link, presented_key};
-use wagate_session::link::LinkSigner;
 
-use crate::keys::ApiKeySet;
+pub use keys::{ApiKeySet, Caller, KeySpec, KeysError, RateLimitSpec};
+pub use link::LinkSigner;
 
+/// What [`authenticate`] checks requests against.
 pub struct AuthState {
     pub keys: ApiKeySet,
     pub links: LinkSigner,
+}
+
+/// The key a request presents: `Authorization: Bearer <key>` or `x-api-key: <key>`.
+pub fn presented_key(headers: &http::HeaderMap) -> Option<&str> {
+    if let Some(bearer) = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+    {
+        return Some(bearer.trim());
+    }
+    headers
+        .get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+}
+
+/// True for `GET /v1/sessions/{id}/qr?...&exp=..&sig=..` signed for that session.
+pub fn is_signed_qr_link(links: &LinkSigner, method: &http::Method, uri: &http::Uri) -> bool {
+    if method != http::Method::GET {
+        return false;
+    }
+    let Some(session_id) = uri
+        .path()
+        .strip_prefix("/v1/sessions/")
+        .and_then(|rest| rest.strip_suffix("/qr"))
+    else {
+        return false;
+    };
+    let (mut exp, mut sig) = (None, None);
+    for pair in uri.query().unwrap_or("").split('&') {
+        match pair.split_once('=') {
+            Some(("exp", v)) => exp = v.parse::<i64>().ok(),
+            Some(("sig", v)) => sig = Some(v),
+            _ => {}
+        }
+    }
+    match (exp, sig) {
+        (Some(exp), Some(sig)) => links.verify(session_id, exp, sig, Utc::now()),
+        _ => false,
+    }
 }
 
 /// The session id a path names, if any (`/v1/sessions/{id}[/...]`), as written (still
@@ -51,9 +101,12 @@ fn reads_credentials(path: &str) -> bool {
 }
 
 /// Set on requests of read-only keys: event streams leave out `qr` events for them. It
-/// can only hide, so a caller who sends it itself gains nothing.
-pub const HIDE_CREDENTIALS: &str = wagate_session::http::sse::HIDE_CREDENTIALS_HEADER;
+/// can only hide, so a caller who sends it itself gains nothing; the router forwards it to
+/// session pods, whose own key (the internal token) never sets it.
+pub const HIDE_CREDENTIALS: &str = "x-wagate-hide-credentials";
 
+/// Authenticates, rate-limits and scopes a request; the [`Caller`] is left in its
+/// extensions for handlers that filter by scope.
 pub async fn authenticate(
     State(auth): State<Arc<AuthState>>,
     mut request: Request,
@@ -121,7 +174,7 @@ pub async fn authenticate(
 /// `/metrics` on the API port names every session: only a key that sees all of them may
 /// read it (Prometheus sends one as a bearer token; or use `--metrics-listen`).
 pub async fn require_all_sessions(request: Request, next: Next) -> Response {
-    match request.extensions().get::<crate::keys::Caller>() {
+    match request.extensions().get::<Caller>() {
         Some(caller) if caller.sees_all_sessions() => next.run(request).await,
         Some(caller) => ApiError::forbidden(format!(
             "Key '{}' does not see every session, so it may not read /metrics",
@@ -134,7 +187,32 @@ pub async fn require_all_sessions(request: Request, next: Next) -> Response {
 
 #[cfg(test)]
 mod tests {
-    use super::{path_session, reads_credentials, session_in_path};
+    use super::*;
+
+    #[test]
+    fn reads_bearer_and_x_api_key() {
+        let mut headers = http::HeaderMap::new();
+        headers.insert("x-api-key", "k1".parse().unwrap());
+        assert_eq!(presented_key(&headers), Some("k1"));
+        headers.insert(http::header::AUTHORIZATION, "Bearer k2".parse().unwrap());
+        assert_eq!(presented_key(&headers), Some("k2"));
+    }
+
+    #[test]
+    fn signed_links_open_only_their_qr_page() {
+        let links = LinkSigner::new(b"secret".to_vec());
+        let query = links.sign("s1", Utc::now() + chrono::Duration::minutes(1));
+        let ok: http::Uri = format!("/v1/sessions/s1/qr?format=html&{query}")
+            .parse()
+            .unwrap();
+        assert!(is_signed_qr_link(&links, &http::Method::GET, &ok));
+        let other: http::Uri = format!("/v1/sessions/s2/qr?format=html&{query}")
+            .parse()
+            .unwrap();
+        assert!(!is_signed_qr_link(&links, &http::Method::GET, &other));
+        let send: http::Uri = format!("/v1/sessions/s1/messages?{query}").parse().unwrap();
+        assert!(!is_signed_qr_link(&links, &http::Method::POST, &send));
+    }
 
     #[test]
     fn scope_is_matched_on_the_decoded_id() {
