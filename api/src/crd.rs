@@ -4,12 +4,18 @@
 //! (patterns, bounds, CEL) lives in the generated schema, so `kubectl apply` rejects bad specs
 //! before any controller sees them.
 
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
 use k8s_openapi::api::core::v1::ResourceRequirements;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::jiff::Timestamp;
 use kube::CustomResource;
 use kube::core::Resource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+
+use crate::{EventKind, SessionInfo, SessionState, WebhookSettings};
 
 /// Label carrying the external session id on the CR and on everything made for it, when the
 /// id is a valid label value (see [`session_id_label_value`]).
@@ -95,31 +101,21 @@ pub struct WebhookSpec {
     pub url: String,
     /// Events to deliver; all when empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub events: Vec<WebhookEvent>,
+    #[schemars(schema_with = "webhook_events_schema")]
+    pub events: Vec<EventKind>,
     /// Secret key holding the HMAC secret for `x-wagate-signature`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_ref: Option<SecretKeyRef>,
 }
 
-/// Webhook event kinds a resource may subscribe to (the SSE-only `qr` is not one).
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
-pub enum WebhookEvent {
-    #[serde(rename = "message.received")]
-    MessageReceived,
-    #[serde(rename = "message.status")]
-    MessageStatus,
-    #[serde(rename = "session.status")]
-    SessionStatus,
-}
-
-impl WebhookEvent {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::MessageReceived => "message.received",
-            Self::MessageStatus => "message.status",
-            Self::SessionStatus => "session.status",
-        }
-    }
+/// The events a resource's webhook may subscribe to: [`EventKind::WEBHOOK`] (the SSE-only
+/// `qr` is not one), so the API server refuses any other name.
+fn webhook_events_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    let names: Vec<&str> = EventKind::WEBHOOK.iter().map(|e| e.as_str()).collect();
+    schemars::json_schema!({
+        "type": "array",
+        "items": { "type": "string", "enum": names }
+    })
 }
 
 /// A key of a Secret in the resource's namespace.
@@ -200,7 +196,7 @@ pub struct WhatsAppSessionStatus {
     pub session_id: Option<String>,
     /// The session state of the REST API (`qr`, `connected`, ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<String>,
+    pub status: Option<SessionState>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phone: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -211,10 +207,12 @@ pub struct WhatsAppSessionStatus {
     /// the phone (WhatsApp → Linked devices → Link with phone number) and its expiry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pairing_code: Option<String>,
+    /// When `pairingCode` expires.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pairing_code_expires_at: Option<String>,
+    pub pairing_code_expires_at: Option<Time>,
+    /// When the session was last connected to WhatsApp.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_connected: Option<String>,
+    pub last_connected: Option<Time>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -239,6 +237,24 @@ pub enum Phase {
     Banned,
     Suspended,
     Failed,
+}
+
+/// Annotation holding the session's API labels as JSON (label values of the API are free
+/// text, which Kubernetes labels are not).
+pub const LABELS_ANNOTATION: &str = "wagate.dev/labels";
+
+/// A Kubernetes timestamp of a chrono one (what the runtime keeps).
+pub fn to_time(t: DateTime<Utc>) -> Time {
+    Time(
+        Timestamp::new(t.timestamp(), t.timestamp_subsec_nanos() as i32)
+            .unwrap_or(Timestamp::UNIX_EPOCH),
+    )
+}
+
+/// A chrono timestamp of a Kubernetes one.
+pub fn from_time(t: &Time) -> DateTime<Utc> {
+    DateTime::from_timestamp(t.0.as_second(), t.0.subsec_nanosecond().max(0) as u32)
+        .unwrap_or_default()
 }
 
 /// The reason of the `Ready=False` condition the operator gives a resource whose session id
@@ -304,6 +320,59 @@ impl WhatsAppSession {
             .clone()
             .or_else(|| self.meta().name.clone())
             .unwrap_or_default()
+    }
+
+    /// The API labels of the session, kept as JSON in [`LABELS_ANNOTATION`].
+    pub fn api_labels(&self) -> BTreeMap<String, String> {
+        self.metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(LABELS_ANNOTATION))
+            .and_then(|json| serde_json::from_str(json).ok())
+            .unwrap_or_default()
+    }
+
+    /// The session as the API shows it, from this resource alone: configuration from the
+    /// spec, state from the operator's status (`ready` is for whoever knows the pod to
+    /// say). `default_webhook` is what a session without `spec.webhook` delivers to.
+    pub fn session_info(&self, default_webhook: Option<&WebhookSettings>) -> SessionInfo {
+        let status = self.status.clone().unwrap_or_default();
+        let state = status.status.unwrap_or(if self.spec.suspend {
+            SessionState::Stopped
+        } else {
+            SessionState::Starting
+        });
+        let webhook = match &self.spec.webhook {
+            Some(w) => Some(WebhookSettings {
+                url: w.url.clone(),
+                events: if w.events.is_empty() {
+                    EventKind::WEBHOOK.to_vec()
+                } else {
+                    w.events.clone()
+                },
+                has_secret: w.secret_ref.is_some(),
+            }),
+            None => default_webhook.cloned(),
+        };
+        SessionInfo {
+            session_id: self.session_id(),
+            status: state,
+            ready: false,
+            qr_available: status.qr_available,
+            phone: status.phone,
+            push_name: status.push_name,
+            last_connected: status.last_connected.as_ref().map(from_time),
+            last_error: status.last_error,
+            created_at: self
+                .metadata
+                .creation_timestamp
+                .as_ref()
+                .map(from_time)
+                .unwrap_or_else(Utc::now),
+            webhook,
+            labels: self.api_labels(),
+            banned_until: None,
+        }
     }
 }
 

@@ -4,6 +4,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::SessionState;
+
 /// Event names, as used in webhook subscriptions, `x-wagate-event` and SSE `event:` lines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 pub enum EventKind {
@@ -52,6 +54,18 @@ pub struct GatewayEvent {
     pub session_id: String,
     pub timestamp: DateTime<Utc>,
     pub data: serde_json::Value,
+}
+
+/// `data` of a `session.status` event when the state changed. (The first event of an SSE
+/// stream carries the whole `SessionInfo` instead.)
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionStatusData {
+    pub status: SessionState,
+    pub previous: SessionState,
+    pub ready: bool,
+    pub phone: Option<String>,
+    pub last_error: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

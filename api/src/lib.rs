@@ -14,7 +14,9 @@ pub mod recipient;
 pub mod session;
 
 pub use error::{ApiError, ErrorBody, ErrorCode, ErrorDetail, FieldErrors};
-pub use events::{EventKind, GatewayEvent, InboundMedia, InboundMessageData, MessageKind};
+pub use events::{
+    EventKind, GatewayEvent, InboundMedia, InboundMessageData, MessageKind, SessionStatusData,
+};
 pub use id::{SessionId, validate_session_id};
 pub use message::{
     MediaLimits, MediaSource, MediaSpec, MediaType, MessageStatus, SendContent, SendRequest,

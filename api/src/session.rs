@@ -13,6 +13,7 @@ use crate::{ApiError, FieldErrors, SessionId};
 
 /// The session state machine of ARCHITECTURE.md.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[cfg_attr(feature = "crd", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum SessionState {
     Starting,

@@ -14,7 +14,9 @@ use kube::runtime::events::{Event, EventType, Recorder};
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use kube::runtime::reflector::Store;
 use kube::{Api, Resource, ResourceExt};
-use wagate_api::crd::{Phase, WhatsAppSession, WhatsAppSessionStatus, owner_of_session_id};
+use wagate_api::crd::{
+    Phase, WhatsAppSession, WhatsAppSessionStatus, from_time, owner_of_session_id, to_time,
+};
 
 use crate::config::OperatorConfig;
 use crate::metrics::Metrics;
@@ -213,7 +215,7 @@ async fn apply(session: &WhatsAppSession, namespace: &str, ctx: &Context) -> Res
         config.session_port,
     );
     if let (Some(phone), Some(addr)) = (&session.spec.pairing.phone_number, status.pod_ip.clone())
-        && status.status.as_deref() == Some("qr")
+        && status.status == Some(wagate_api::SessionState::Qr)
     {
         pairing_code(&mut status, previous, &addr, &session_id, phone, ctx).await;
     }
@@ -350,8 +352,7 @@ async fn pairing_code(
     let still_valid = previous
         .and_then(|p| Some((p.pairing_code.clone()?, p.pairing_code_expires_at.clone()?)))
         .filter(|(_, expires)| {
-            chrono::DateTime::parse_from_rfc3339(expires)
-                .is_ok_and(|t| t > chrono::Utc::now() + chrono::Duration::seconds(15))
+            from_time(expires) > chrono::Utc::now() + chrono::Duration::seconds(15)
         });
     let (code, expires) = match still_valid {
         Some(kept) => kept,
@@ -360,7 +361,7 @@ async fn pairing_code(
             .pair_code(addr, session_id, phone, ctx.config.status_timeout)
             .await
         {
-            Ok(fresh) => (fresh.code, fresh.expires_at.to_rfc3339()),
+            Ok(fresh) => (fresh.code, to_time(fresh.expires_at)),
             Err(e) => {
                 status.last_error = Some(format!("cannot get a pairing code: {e}"));
                 return;

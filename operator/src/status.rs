@@ -7,7 +7,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
 use wagate_api::SessionInfo;
 use wagate_api::SessionState;
-use wagate_api::crd::{Phase, WhatsAppSessionStatus};
+use wagate_api::crd::{Phase, WhatsAppSessionStatus, to_time};
 
 /// What the reconciler saw of the pod.
 #[derive(Debug, Clone, Default)]
@@ -140,7 +140,7 @@ pub fn desired_status(
     WhatsAppSessionStatus {
         phase: Some(phase),
         session_id: Some(session_id.to_string()),
-        status: state.map(|s| state_name(s).to_string()),
+        status: state,
         phone: info.and_then(|i| i.phone.clone()),
         push_name: info.and_then(|i| i.push_name.clone()),
         qr_available: info.is_some_and(|i| i.qr_available),
@@ -149,7 +149,7 @@ pub fn desired_status(
         pairing_code_expires_at: None,
         last_connected: info
             .and_then(|i| i.last_connected)
-            .map(|t| t.to_rfc3339())
+            .map(to_time)
             .or_else(|| previous.and_then(|p| p.last_connected.clone())),
         last_error,
         pod_name: pod.and_then(|p| p.name.clone()),
@@ -192,19 +192,6 @@ fn phase_reason(phase: Phase) -> &'static str {
         Phase::Banned => "Banned",
         Phase::Suspended => "Suspended",
         Phase::Failed => "Failed",
-    }
-}
-
-fn state_name(state: SessionState) -> &'static str {
-    match state {
-        SessionState::Starting => "starting",
-        SessionState::Connecting => "connecting",
-        SessionState::Qr => "qr",
-        SessionState::Connected => "connected",
-        SessionState::LoggedOut => "logged_out",
-        SessionState::Banned => "banned",
-        SessionState::Stopped => "stopped",
-        SessionState::Failed => "failed",
     }
 }
 
@@ -330,7 +317,7 @@ mod tests {
             8080,
         );
         assert_eq!(s.phase, Some(Phase::Connected));
-        assert_eq!(s.status.as_deref(), Some("connected"));
+        assert_eq!(s.status, Some(SessionState::Connected));
         assert_eq!(get(&s, "Ready").status, "True");
         assert_eq!(get(&s, "Connected").status, "True");
         assert_eq!(s.pod_ip.as_deref(), Some("10.0.0.7:8080"));

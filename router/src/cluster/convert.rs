@@ -1,25 +1,21 @@
 //! Pure conversions between the REST contract and Kubernetes objects: the resource a
-//! `POST /v1/sessions` creates, the webhook Secret, a pod's address, a resource as a
-//! `SessionInfo`.
+//! `POST /v1/sessions` creates, the webhook Secret, a pod's address. (A resource as a
+//! `SessionInfo` is `WhatsAppSession::session_info`, in `wagate-api`.)
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
 use k8s_openapi::api::core::v1::{Pod, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use k8s_openapi::jiff::Timestamp;
 use kube::Resource;
+use wagate_api::WebhookConfig;
+pub use wagate_api::crd::LABELS_ANNOTATION;
 use wagate_api::crd::{
-    SESSION_ID_LABEL, SecretKeyRef, WebhookEvent, WebhookSpec, WhatsAppSession,
-    WhatsAppSessionSpec, resource_name, session_id_label_value,
+    SESSION_ID_LABEL, SecretKeyRef, WebhookSpec, WhatsAppSession, WhatsAppSessionSpec,
+    resource_name, session_id_label_value,
 };
-use wagate_api::{EventKind, SessionInfo, SessionState, WebhookConfig, WebhookSettings};
 
 use super::index::PodAddress;
 
-/// Annotation holding the session's API labels as JSON (label values of the API are free text,
-/// which Kubernetes labels are not).
-pub const LABELS_ANNOTATION: &str = "wagate.dev/labels";
 /// Marks objects the router made (the webhook Secrets it may replace and delete).
 pub const CREATED_BY_LABEL: &str = "app.kubernetes.io/created-by";
 pub const ROUTER: &str = "wagate-router";
@@ -91,17 +87,8 @@ pub fn is_webhook_secret_name(resource_name: &str, name: &str) -> bool {
 pub fn webhook_spec(config: &WebhookConfig, secret_ref: Option<SecretKeyRef>) -> WebhookSpec {
     WebhookSpec {
         url: config.url.clone(),
-        events: config
-            .events
-            .iter()
-            .flatten()
-            .filter_map(|kind| match kind {
-                EventKind::MessageReceived => Some(WebhookEvent::MessageReceived),
-                EventKind::MessageStatus => Some(WebhookEvent::MessageStatus),
-                EventKind::SessionStatus => Some(WebhookEvent::SessionStatus),
-                _ => None,
-            })
-            .collect(),
+        // Validated at the edge: only webhook events.
+        events: config.events.clone().unwrap_or_default(),
         secret_ref,
     }
 }
@@ -168,75 +155,11 @@ pub fn pod_address(pod: &Pod) -> Option<PodAddress> {
     })
 }
 
-fn to_chrono(ts: Timestamp) -> DateTime<Utc> {
-    DateTime::from_timestamp(ts.as_second(), ts.subsec_nanosecond().max(0) as u32)
-        .unwrap_or_default()
-}
-
-fn parse_time(raw: Option<&String>) -> Option<DateTime<Utc>> {
-    raw.and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-        .map(|t| t.with_timezone(&Utc))
-}
-
-/// A resource as the API shows it, from its spec and the operator's status.
-pub fn info_from_resource(resource: &WhatsAppSession) -> SessionInfo {
-    let status = resource.status.clone().unwrap_or_default();
-    let state = status
-        .status
-        .as_deref()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(if resource.spec.suspend {
-            SessionState::Stopped
-        } else {
-            SessionState::Starting
-        });
-    let labels = resource
-        .metadata
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get(LABELS_ANNOTATION))
-        .and_then(|json| serde_json::from_str(json).ok())
-        .unwrap_or_default();
-    SessionInfo {
-        session_id: resource.session_id(),
-        status: state,
-        ready: false,
-        qr_available: status.qr_available,
-        phone: status.phone,
-        push_name: status.push_name,
-        last_connected: parse_time(status.last_connected.as_ref()),
-        last_error: status.last_error,
-        created_at: resource
-            .metadata
-            .creation_timestamp
-            .as_ref()
-            .map(|t| to_chrono(t.0))
-            .unwrap_or_else(Utc::now),
-        webhook: resource.spec.webhook.as_ref().map(|w| WebhookSettings {
-            url: w.url.clone(),
-            events: if w.events.is_empty() {
-                EventKind::WEBHOOK.to_vec()
-            } else {
-                w.events
-                    .iter()
-                    .filter_map(|e| {
-                        EventKind::WEBHOOK
-                            .into_iter()
-                            .find(|k| k.as_str() == e.as_str())
-                    })
-                    .collect()
-            },
-            has_secret: w.secret_ref.is_some(),
-        }),
-        labels,
-        banned_until: None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+    use wagate_api::{EventKind, SessionState};
 
     fn pod(value: serde_json::Value) -> Pod {
         serde_json::from_value(value).unwrap()
@@ -316,7 +239,7 @@ mod tests {
             resource.metadata.labels.as_ref().unwrap()[SESSION_ID_LABEL],
             "Trainer_1"
         );
-        let info = info_from_resource(&resource);
+        let info = resource.session_info(None);
         assert_eq!(info.labels, labels, "labels survive the annotation");
         assert_eq!(info.status, SessionState::Starting);
         let webhook = info.webhook.unwrap();

@@ -11,7 +11,7 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use wagate_api::crd::{INSTANCE_LABEL, WhatsAppSession, owner_of_session_id};
 use wagate_api::{SessionInfo, SessionState};
 
-use super::convert::{info_from_resource, pod_address};
+use super::convert::pod_address;
 
 /// Where a ready session pod answers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -160,7 +160,7 @@ impl SessionIndex {
     /// The session as the API shows it: configuration from the resource, state from the pod
     /// when it is ready (else from the resource's status).
     pub fn info(&self, entry: &Entry) -> SessionInfo {
-        let mut info = info_from_resource(&entry.resource);
+        let mut info = entry.resource.session_info(None);
         let live = self
             .live
             .read()
@@ -199,7 +199,8 @@ impl SessionIndex {
 
     /// Applies a pod's `session.status`/`qr` event to the live state.
     pub fn record_event(&self, pod: &PodAddress, event: &wagate_api::GatewayEvent) {
-        use wagate_api::EventKind;
+        use serde::Deserialize;
+        use wagate_api::{EventKind, SessionStatusData};
         // The first event of a stream is the full SessionInfo.
         if event.event == EventKind::SessionStatus
             && let Ok(info) = serde_json::from_value::<SessionInfo>(event.data.clone())
@@ -213,17 +214,17 @@ impl SessionIndex {
         else {
             return;
         };
-        let data = &event.data;
         match event.event {
             EventKind::SessionStatus => {
-                if let Some(status) = data["status"].as_str().and_then(|s| s.parse().ok()) {
-                    entry.info.status = status;
-                    entry.info.qr_available &= status == SessionState::Qr;
+                let Ok(change) = SessionStatusData::deserialize(&event.data) else {
+                    return;
+                };
+                entry.info.status = change.status;
+                entry.info.qr_available &= change.status == SessionState::Qr;
+                if change.phone.is_some() {
+                    entry.info.phone = change.phone;
                 }
-                if let Some(phone) = data["phone"].as_str() {
-                    entry.info.phone = Some(phone.to_string());
-                }
-                entry.info.last_error = data["lastError"].as_str().map(String::from);
+                entry.info.last_error = change.last_error;
             }
             EventKind::Qr => entry.info.qr_available = true,
             _ => {}

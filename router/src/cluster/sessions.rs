@@ -357,7 +357,6 @@ fn webhook_patch(spec: Option<&WebhookSpec>) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use wagate_api::crd::WebhookEvent;
 
     #[test]
     fn a_webhook_patch_replaces_every_field() {
@@ -371,7 +370,7 @@ mod tests {
             json!({ "url": "https://x.example/h", "events": null, "secretRef": null })
         );
         let spec = WebhookSpec {
-            events: vec![WebhookEvent::MessageStatus],
+            events: vec![wagate_api::EventKind::MessageStatus],
             ..spec
         };
         assert_eq!(

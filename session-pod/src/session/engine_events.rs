@@ -6,7 +6,9 @@ use chrono::Utc;
 use serde_json::json;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use wagate_api::{EventKind, InboundMedia, InboundMessageData, MessageStatus, SessionState};
+use wagate_api::{
+    EventKind, InboundMedia, InboundMessageData, MessageStatus, SessionState, SessionStatusData,
+};
 
 use crate::inbound_media::AttachmentContent;
 
@@ -144,13 +146,14 @@ impl Session {
         }
         tracing::info!(session = %self.id, from = %before, to = %snap.status, last_error = snap.last_error.as_deref(), "session state changed");
         self.metrics.set_state(&self.id, snap.status);
-        let data = json!({
-            "status": snap.status,
-            "previous": before,
-            "ready": snap.status.is_ready(),
-            "phone": snap.phone,
-            "lastError": snap.last_error,
-        });
+        let data = SessionStatusData {
+            status: snap.status,
+            previous: before,
+            ready: snap.status.is_ready(),
+            phone: snap.phone.clone(),
+            last_error: snap.last_error.clone(),
+        };
+        let data = serde_json::to_value(data).expect("status data serializes");
         self.publish(EventKind::SessionStatus, data).await;
     }
 
