@@ -146,6 +146,14 @@ fn on_change<T>(
 
 impl Shared {
     /// Waits (bounded) until the index has seen the first list of sessions and pods.
+    /// The session `id` once the index listed: `404` when unknown or being deleted.
+    async fn find(&self, id: &str) -> Result<index::Entry, ApiError> {
+        self.index_ready().await?;
+        self.index
+            .find(id)
+            .ok_or_else(|| ApiError::session_not_found(id))
+    }
+
     async fn index_ready(&self) -> Result<(), ApiError> {
         tokio::time::timeout(INDEX_READY_WAIT, self.index.wait_until_ready())
             .await

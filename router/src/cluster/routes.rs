@@ -1,32 +1,68 @@
-//! `/v1/sessions/{id}/...` in cluster mode. The router answers what lives in the resource
-//! (the session itself, delete, webhook, QR links it signs); everything else goes to the
-//! session's pod byte for byte.
+//! `/v1/sessions/{id}/...` in cluster mode. The record routes (the session itself, delete,
+//! webhook, QR links it signs) are the same handlers as in-process, over the resource
+//! ([`ResourceRecords`]); everything else goes to the session's pod byte for byte.
 
 use std::sync::Arc;
 
-use axum::Json;
+use async_trait::async_trait;
 use axum::extract::{FromRequestParts, Path, Request, State};
 use axum::http::request::Parts;
 use axum::response::Response;
-use axum::routing::{any, get, post, put};
-use wagate_api::{ApiError, DeleteResponse, QrLinkResponse, SessionInfo, WebhookConfig};
+use axum::routing::any;
+use wagate_api::{ApiError, SessionInfo, WebhookConfig};
+use wagate_http::path_session_id;
 use wagate_http::pod_client::not_ready;
-use wagate_http::{ApiJson, ApiQuery, path_session_id};
-use wagate_session::http::{DeleteQuery, LinkQuery, signed_qr_link};
+use wagate_session::http::{RecordsState, SessionRecords, record_routes};
 
 use super::Shared;
 use super::index::Entry;
 
 pub fn session_routes(shared: Arc<Shared>) -> axum::Router {
+    let records = record_routes(RecordsState {
+        records: Arc::new(ResourceRecords(shared.clone())),
+        links: shared.config.links.clone(),
+        public_url: shared.config.public_url.clone(),
+    });
     axum::Router::new()
-        .route("/v1/sessions/{id}", get(get_session).delete(delete_session))
-        .route(
-            "/v1/sessions/{id}/webhook",
-            put(put_webhook).delete(delete_webhook),
-        )
-        .route("/v1/sessions/{id}/qr-link", post(qr_link))
         .route("/v1/sessions/{id}/{*rest}", any(proxy))
         .with_state(shared)
+        .merge(records)
+}
+
+/// Records owned by `WhatsAppSession` resources: the operator rolls the pod onto what
+/// the resource says.
+struct ResourceRecords(Arc<Shared>);
+
+impl ResourceRecords {
+    async fn entry(&self, id: &str) -> Result<Entry, ApiError> {
+        self.0.find(id).await
+    }
+}
+
+#[async_trait]
+impl SessionRecords for ResourceRecords {
+    async fn ensure_exists(&self, id: &str) -> Result<(), ApiError> {
+        self.entry(id).await.map(drop)
+    }
+
+    async fn info(&self, id: &str) -> Result<SessionInfo, ApiError> {
+        let entry = self.entry(id).await?;
+        Ok(self.0.fresh_info(&entry).await)
+    }
+
+    async fn delete(&self, id: &str, purge: bool) -> Result<(), ApiError> {
+        let entry = self.entry(id).await?;
+        self.0.delete(&entry, purge).await
+    }
+
+    async fn set_webhook(
+        &self,
+        id: &str,
+        webhook: Option<WebhookConfig>,
+    ) -> Result<SessionInfo, ApiError> {
+        let entry = self.entry(id).await?;
+        self.0.set_webhook(&entry, webhook.as_ref()).await
+    }
 }
 
 /// The session named by `{id}`: `400` for a malformed id, `404` for one the index does not
@@ -41,62 +77,8 @@ impl FromRequestParts<Arc<Shared>> for Session {
         shared: &Arc<Shared>,
     ) -> Result<Self, Self::Rejection> {
         let id = path_session_id(parts, shared).await?;
-        shared.index_ready().await?;
-        shared
-            .index
-            .find(&id)
-            .map(Self)
-            .ok_or_else(|| ApiError::session_not_found(&id))
+        shared.find(&id).await.map(Self)
     }
-}
-
-async fn get_session(
-    State(shared): State<Arc<Shared>>,
-    Session(entry): Session,
-) -> Json<SessionInfo> {
-    Json(shared.fresh_info(&entry).await)
-}
-
-async fn delete_session(
-    State(shared): State<Arc<Shared>>,
-    Session(entry): Session,
-    ApiQuery(query): ApiQuery<DeleteQuery>,
-) -> Result<Json<DeleteResponse>, ApiError> {
-    shared.delete(&entry, query.purge).await?;
-    Ok(Json(DeleteResponse {
-        deleted: true,
-        purged: query.purge,
-    }))
-}
-
-async fn put_webhook(
-    State(shared): State<Arc<Shared>>,
-    Session(entry): Session,
-    ApiJson(config): ApiJson<WebhookConfig>,
-) -> Result<Json<SessionInfo>, ApiError> {
-    shared.set_webhook(&entry, Some(&config)).await.map(Json)
-}
-
-async fn delete_webhook(
-    State(shared): State<Arc<Shared>>,
-    Session(entry): Session,
-) -> Result<Json<SessionInfo>, ApiError> {
-    shared.set_webhook(&entry, None).await.map(Json)
-}
-
-async fn qr_link(
-    State(shared): State<Arc<Shared>>,
-    Session(entry): Session,
-    ApiQuery(query): ApiQuery<LinkQuery>,
-) -> Result<Json<QrLinkResponse>, ApiError> {
-    let config = &shared.config;
-    signed_qr_link(
-        &config.links,
-        &config.public_url,
-        &entry.session_id(),
-        query.ttl,
-    )
-    .map(Json)
 }
 
 /// The per-session routes pods serve that the router forwards, by first segment after

@@ -7,8 +7,8 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use wagate_api::{
-    ApiError, CheckNumbersRequest, DeleteResponse, ErrorCode, MessageStatus, OkResponse,
-    PairCodeRequest, SendRequest, WebhookConfig,
+    ApiError, CheckNumbersRequest, ErrorCode, MessageStatus, OkResponse, PairCodeRequest,
+    SendRequest,
 };
 
 use super::{HttpState, SessionHandle};
@@ -24,33 +24,6 @@ pub struct DeadLetterList {
 #[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct ReplayResult {
     pub replayed: usize,
-}
-
-#[utoipa::path(get, path = "/v1/sessions/{id}", tag = "sessions", params(("id" = String, Path, description = "Session id (1-64 of A-Z a-z 0-9 _ -)")), responses((status = 200, body = wagate_api::SessionInfo), super::openapi::ErrorResponses))]
-pub async fn get_session(SessionHandle(session): SessionHandle) -> impl IntoResponse {
-    Json(session.info().await)
-}
-
-#[derive(Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct DeleteQuery {
-    /// Also unlink the device and delete the session's stored data.
-    #[serde(default)]
-    pub purge: bool,
-}
-
-#[utoipa::path(delete, path = "/v1/sessions/{id}", tag = "sessions", params(("id" = String, Path, description = "Session id (1-64 of A-Z a-z 0-9 _ -)"), DeleteQuery), responses((status = 200, body = wagate_api::DeleteResponse), super::openapi::ErrorResponses))]
-pub async fn delete_session(
-    State(state): State<HttpState>,
-    SessionHandle(session): SessionHandle,
-    ApiQuery(query): ApiQuery<DeleteQuery>,
-) -> Result<Json<DeleteResponse>, ApiError> {
-    session.delete(query.purge).await?;
-    state.sessions.removed(session.id());
-    Ok(Json(DeleteResponse {
-        deleted: true,
-        purged: query.purge,
-    }))
 }
 
 #[utoipa::path(post, path = "/v1/sessions/{id}/logout", tag = "sessions", params(("id" = String, Path, description = "Session id (1-64 of A-Z a-z 0-9 _ -)")), responses((status = 200, body = wagate_api::OkResponse), super::openapi::ErrorResponses))]
@@ -134,21 +107,6 @@ pub async fn check_numbers(
 #[utoipa::path(get, path = "/v1/sessions/{id}/groups", tag = "sessions", params(("id" = String, Path, description = "Session id (1-64 of A-Z a-z 0-9 _ -)")), responses((status = 200, body = wagate_api::GroupsResponse), super::openapi::ErrorResponses))]
 pub async fn groups(SessionHandle(session): SessionHandle) -> Result<impl IntoResponse, ApiError> {
     Ok(Json(session.groups().await?))
-}
-
-#[utoipa::path(put, path = "/v1/sessions/{id}/webhook", tag = "webhooks", params(("id" = String, Path, description = "Session id (1-64 of A-Z a-z 0-9 _ -)")), request_body = wagate_api::WebhookConfig, responses((status = 200, body = wagate_api::SessionInfo), super::openapi::ErrorResponses))]
-pub async fn put_webhook(
-    SessionHandle(session): SessionHandle,
-    ApiJson(body): ApiJson<WebhookConfig>,
-) -> Result<impl IntoResponse, ApiError> {
-    Ok(Json(session.set_webhook(Some(body)).await?))
-}
-
-#[utoipa::path(delete, path = "/v1/sessions/{id}/webhook", tag = "webhooks", params(("id" = String, Path, description = "Session id (1-64 of A-Z a-z 0-9 _ -)")), responses((status = 200, body = wagate_api::SessionInfo), super::openapi::ErrorResponses))]
-pub async fn delete_webhook(
-    SessionHandle(session): SessionHandle,
-) -> Result<impl IntoResponse, ApiError> {
-    Ok(Json(session.set_webhook(None).await?))
 }
 
 #[utoipa::path(get, path = "/v1/sessions/{id}/webhook/dead-letters", tag = "webhooks", params(("id" = String, Path, description = "Session id (1-64 of A-Z a-z 0-9 _ -)")), responses((status = 200, body = DeadLetterList), super::openapi::ErrorResponses))]

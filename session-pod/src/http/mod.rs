@@ -5,6 +5,7 @@ mod extract;
 mod handlers;
 pub mod openapi;
 mod qr;
+pub mod records;
 mod sandbox;
 pub mod sse;
 
@@ -16,8 +17,8 @@ use axum::routing::{get, post};
 use wagate_api::MediaLimits;
 
 pub use extract::SessionHandle;
-pub use handlers::DeleteQuery;
 pub use qr::{LinkQuery, signed_qr_link};
+pub use records::{DeleteQuery, InProcessRecords, RecordsState, SessionRecords, record_routes};
 
 use crate::session::Session;
 use wagate_http::auth::LinkSigner;
@@ -46,18 +47,28 @@ pub fn send_body_limit(limits: &MediaLimits) -> usize {
     limits.inline_max_bytes / 3 * 4 + 1024 * 1024
 }
 
-/// The `/v1/sessions/{id}/...` routes (and `GET`/`DELETE` of the session itself).
+/// The `/v1/sessions/{id}/...` routes of in-process sessions: the record routes (owned by
+/// the session itself here) and the routes only a running session answers.
 pub fn session_routes(state: HttpState) -> Router {
     let body_limit = send_body_limit(&state.limits);
+    let records = record_routes(RecordsState {
+        records: Arc::new(InProcessRecords(state.sessions.clone())),
+        links: state.links.clone(),
+        public_url: state.public_url.clone(),
+    });
+    running_session_routes()
+        .with_state(state)
+        .merge(records)
+        .layer(DefaultBodyLimit::max(body_limit))
+}
+
+/// The routes that need the running session (its engine, outbox, queues and files): in
+/// cluster mode the router forwards these to the session's pod.
+fn running_session_routes() -> Router<HttpState> {
     Router::new()
-        .route(
-            "/v1/sessions/{id}",
-            get(handlers::get_session).delete(handlers::delete_session),
-        )
         .route("/v1/sessions/{id}/logout", post(handlers::logout))
         .route("/v1/sessions/{id}/restart", post(handlers::restart))
         .route("/v1/sessions/{id}/qr", get(qr::get_qr))
-        .route("/v1/sessions/{id}/qr-link", post(qr::create_link))
         .route("/v1/sessions/{id}/pair-code", post(handlers::pair_code))
         .route("/v1/sessions/{id}/messages", post(handlers::send))
         .route(
@@ -70,10 +81,6 @@ pub fn session_routes(state: HttpState) -> Router {
         )
         .route("/v1/sessions/{id}/groups", get(handlers::groups))
         .route(
-            "/v1/sessions/{id}/webhook",
-            axum::routing::put(handlers::put_webhook).delete(handlers::delete_webhook),
-        )
-        .route(
             "/v1/sessions/{id}/webhook/dead-letters",
             get(handlers::dead_letters),
         )
@@ -84,6 +91,4 @@ pub fn session_routes(state: HttpState) -> Router {
         .route("/v1/sessions/{id}/events", get(sse::events))
         .route("/v1/sessions/{id}/media/{message_id}", get(handlers::media))
         .merge(sandbox::routes())
-        .layer(DefaultBodyLimit::max(body_limit))
-        .with_state(state)
 }

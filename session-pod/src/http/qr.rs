@@ -1,14 +1,13 @@
 //! `GET .../qr` in every format, and signed `qr-link`s to its HTML page.
 
 use axum::Json;
-use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::{Html, IntoResponse, Response};
 use chrono::Utc;
 use serde::Deserialize;
 use wagate_api::{ApiError, ErrorCode, QrJson, QrLinkResponse, SessionState};
 
-use super::{HttpState, SessionHandle};
+use super::SessionHandle;
 use crate::qr::{self, PageState};
 use wagate_http::ApiQuery;
 
@@ -144,17 +143,6 @@ pub async fn get_qr(
 pub struct LinkQuery {
     /// Lifetime of the link in seconds (30-3600, default 300).
     pub ttl: Option<i64>,
-}
-
-#[utoipa::path(post, path = "/v1/sessions/{id}/qr-link", tag = "sessions", params(("id" = String, Path, description = "Session id (1-64 of A-Z a-z 0-9 _ -)"), LinkQuery), responses((status = 200, body = wagate_api::QrLinkResponse), super::openapi::ErrorResponses))]
-pub async fn create_link(
-    State(state): State<HttpState>,
-    SessionHandle(session): SessionHandle,
-    ApiQuery(query): ApiQuery<LinkQuery>,
-    headers: HeaderMap,
-) -> Result<Json<QrLinkResponse>, ApiError> {
-    super::sse::refuse_if_hidden(&headers)?;
-    signed_qr_link(&state.links, &state.public_url, session.id(), query.ttl).map(Json)
 }
 
 /// A signed URL of the session's HTML QR page, valid `ttl` seconds (30-3600, default 300).
