@@ -108,6 +108,42 @@ pub struct WebhookSpec {
     pub secret_ref: Option<SecretKeyRef>,
 }
 
+impl WebhookSpec {
+    /// The webhook at `url` (none when blank) for `events` (all when empty), signed with
+    /// key `secret` of Secret `secret_name` when one is named.
+    pub fn at(
+        url: Option<&str>,
+        events: Vec<EventKind>,
+        secret_name: Option<&str>,
+    ) -> Option<Self> {
+        let url = url.map(str::trim).filter(|u| !u.is_empty())?;
+        Some(Self {
+            url: url.to_string(),
+            events,
+            secret_ref: secret_name
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+                .map(|name| SecretKeyRef {
+                    name: name.to_string(),
+                    key: "secret".into(),
+                }),
+        })
+    }
+
+    /// As the API shows it.
+    pub fn settings(&self) -> WebhookSettings {
+        WebhookSettings {
+            url: self.url.clone(),
+            events: if self.events.is_empty() {
+                EventKind::WEBHOOK.to_vec()
+            } else {
+                self.events.clone()
+            },
+            has_secret: self.secret_ref.is_some(),
+        }
+    }
+}
+
 /// The events a resource's webhook may subscribe to: [`EventKind::WEBHOOK`] (the SSE-only
 /// `qr` is not one), so the API server refuses any other name.
 fn webhook_events_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
@@ -335,25 +371,19 @@ impl WhatsAppSession {
     /// The session as the API shows it, from this resource alone: configuration from the
     /// spec, state from the operator's status (`ready` is for whoever knows the pod to
     /// say). `default_webhook` is what a session without `spec.webhook` delivers to.
-    pub fn session_info(&self, default_webhook: Option<&WebhookSettings>) -> SessionInfo {
+    pub fn session_info(&self, default_webhook: Option<&WebhookSpec>) -> SessionInfo {
         let status = self.status.clone().unwrap_or_default();
         let state = status.status.unwrap_or(if self.spec.suspend {
             SessionState::Stopped
         } else {
             SessionState::Starting
         });
-        let webhook = match &self.spec.webhook {
-            Some(w) => Some(WebhookSettings {
-                url: w.url.clone(),
-                events: if w.events.is_empty() {
-                    EventKind::WEBHOOK.to_vec()
-                } else {
-                    w.events.clone()
-                },
-                has_secret: w.secret_ref.is_some(),
-            }),
-            None => default_webhook.cloned(),
-        };
+        let webhook = self
+            .spec
+            .webhook
+            .as_ref()
+            .or(default_webhook)
+            .map(WebhookSpec::settings);
         SessionInfo {
             session_id: self.session_id(),
             status: state,

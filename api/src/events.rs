@@ -28,6 +28,14 @@ impl EventKind {
         Self::SessionStatus,
     ];
 
+    /// A webhook event by name (flags, env): one of [`Self::WEBHOOK`].
+    pub fn parse_webhook(raw: &str) -> Result<Self, String> {
+        Self::WEBHOOK
+            .into_iter()
+            .find(|k| k.as_str() == raw.trim())
+            .ok_or_else(|| "must be message.received, message.status or session.status".into())
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::MessageReceived => "message.received",

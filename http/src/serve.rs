@@ -4,6 +4,8 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use wagate_api::EventKind;
+
 /// Where a binary listens and how it authenticates; shared by the session binary and the
 /// router.
 #[derive(Debug, Clone, clap::Args)]
@@ -68,4 +70,23 @@ impl ServeArgs {
         tokio::spawn(async move { axum::serve(listener, app).await });
         Ok(true)
     }
+}
+
+/// The webhook of sessions whose resource names none, in cluster mode: the operator gives
+/// it to their pods, the router shows it in their info (what `--webhook-url` of the local
+/// router is to its sessions).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct DefaultWebhookArgs {
+    /// URL of the default webhook; none when absent.
+    #[arg(long = "default-webhook-url", env = "WAGATE_DEFAULT_WEBHOOK_URL")]
+    pub url: Option<String>,
+    /// Its events (comma-separated); all when omitted.
+    #[arg(long = "default-webhook-events", env = "WAGATE_DEFAULT_WEBHOOK_EVENTS", value_delimiter = ',', value_parser = EventKind::parse_webhook)]
+    pub events: Vec<EventKind>,
+    /// Secret in each session's namespace whose key `secret` signs its deliveries.
+    #[arg(
+        long = "default-webhook-secret-name",
+        env = "WAGATE_DEFAULT_WEBHOOK_SECRET_NAME"
+    )]
+    pub secret_name: Option<String>,
 }

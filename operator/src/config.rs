@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::ResourceRequirements;
+use wagate_api::crd::WebhookSpec;
 
 #[derive(Clone, Debug)]
 pub struct OperatorConfig {
@@ -20,6 +21,9 @@ pub struct OperatorConfig {
     pub metrics_port: u16,
     /// Resources of a session container when the spec gives none.
     pub default_resources: Option<ResourceRequirements>,
+    /// The webhook of sessions whose spec names none (its Secret, when it has one, is in
+    /// each session's namespace).
+    pub default_webhook: Option<WebhookSpec>,
     /// Status poll while connected / while not (linking needs a faster loop).
     pub requeue_connected: Duration,
     pub requeue_pending: Duration,
@@ -49,6 +53,7 @@ impl Default for OperatorConfig {
             egress_deny_cidrs: None,
             metrics_port: 9090,
             default_resources: None,
+            default_webhook: None,
             requeue_connected: Duration::from_secs(60),
             requeue_pending: Duration::from_secs(5),
             logout_timeout: Duration::from_secs(10),

@@ -16,7 +16,7 @@ use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::{Controller, WatchStreamExt, reflector, watcher};
 use kube::{Api, Client};
 use kube_lease_manager::LeaseManagerBuilder;
-use wagate_api::crd::WhatsAppSession;
+use wagate_api::crd::{WebhookSpec, WhatsAppSession};
 use wagate_http::pod_client::PodClient;
 use wagate_http::telemetry;
 use wagate_operator::config::OperatorConfig;
@@ -75,6 +75,8 @@ struct Args {
     /// More ranges session pods may not reach (WAGATE_EGRESS_DENY_CIDRS of the pods).
     #[arg(long, env = "WAGATE_SESSION_EGRESS_DENY_CIDRS")]
     session_egress_deny_cidrs: Option<String>,
+    #[command(flatten)]
+    default_webhook: wagate_http::serve::DefaultWebhookArgs,
     /// The same token, as a file, for the operator's own calls to pods.
     #[arg(long, env = "WAGATE_INTERNAL_TOKEN_FILE")]
     internal_token_file: std::path::PathBuf,
@@ -172,6 +174,11 @@ async fn run() -> anyhow::Result<()> {
         token_secret: args.internal_token_secret,
         public_url: args.public_url.filter(|url| !url.trim().is_empty()),
         default_resources: args.session_default_resources,
+        default_webhook: WebhookSpec::at(
+            args.default_webhook.url.as_deref(),
+            args.default_webhook.events.clone(),
+            args.default_webhook.secret_name.as_deref(),
+        ),
         egress_allow_cidrs: args
             .session_egress_allow_cidrs
             .filter(|c| !c.trim().is_empty()),

@@ -194,7 +194,7 @@ fn pod_spec(session: &WhatsAppSession, config: &OperatorConfig) -> PodSpec {
     if let Some(cidrs) = &config.egress_deny_cidrs {
         env_vars.push(env("WAGATE_EGRESS_DENY_CIDRS", cidrs.clone()));
     }
-    if let Some(webhook) = &spec.webhook {
+    if let Some(webhook) = spec.webhook.as_ref().or(config.default_webhook.as_ref()) {
         env_vars.push(env("WAGATE_WEBHOOK_URL", webhook.url.clone()));
         if !webhook.events.is_empty() {
             let events: Vec<&str> = webhook.events.iter().map(|e| e.as_str()).collect();

@@ -124,6 +124,10 @@ pub struct ClusterArgs {
     /// How often the session pods' metrics are gathered into the router's /metrics.
     #[arg(long, env = "WAGATE_POD_METRICS_INTERVAL_SECS", default_value_t = 15)]
     pub pod_metrics_interval_secs: u64,
+    /// Shown as the webhook of sessions whose resource names none; give the operator the
+    /// same (the chart's `defaultWebhook` does).
+    #[command(flatten)]
+    pub default_webhook: wagate_http::serve::DefaultWebhookArgs,
 }
 
 #[cfg(test)]

@@ -89,6 +89,11 @@ async fn cluster_backend(
             links,
             public_url: edge.public_url(),
             egress: edge.egress_policy(),
+            default_webhook: wagate_api::crd::WebhookSpec::at(
+                args.default_webhook.url.as_deref(),
+                args.default_webhook.events.clone(),
+                args.default_webhook.secret_name.as_deref(),
+            ),
         },
         metrics,
     ))

@@ -94,7 +94,7 @@ pub struct RuntimeArgs {
     #[arg(long, env = "WAGATE_WEBHOOK_SECRET_FILE")]
     pub webhook_secret_file: Option<PathBuf>,
     /// Events for the default webhook (comma-separated); all when omitted.
-    #[arg(long, env = "WAGATE_WEBHOOK_EVENTS", value_delimiter = ',', value_parser = parse_event)]
+    #[arg(long, env = "WAGATE_WEBHOOK_EVENTS", value_delimiter = ',', value_parser = EventKind::parse_webhook)]
     pub webhook_events: Option<Vec<EventKind>>,
     /// How long a failing webhook delivery is retried before it becomes a dead letter.
     #[arg(long, env = "WAGATE_WEBHOOK_RETRY_FOR_SECS", default_value_t = 86_400)]
@@ -144,13 +144,6 @@ fn parse_version(raw: &str) -> Result<(u32, u32, u32), String> {
         Some(&[primary, secondary, tertiary]) => Ok((primary, secondary, tertiary)),
         _ => Err("must be three dot-separated numbers, like 2.3000.1023456789".into()),
     }
-}
-
-fn parse_event(raw: &str) -> Result<EventKind, String> {
-    EventKind::WEBHOOK
-        .into_iter()
-        .find(|k| k.as_str() == raw.trim())
-        .ok_or_else(|| "must be message.received, message.status or session.status".to_string())
 }
 
 impl SessionArgs {

@@ -65,3 +65,21 @@ capabilities:
   ports:
     - { port: 9090, protocol: TCP }
 {{- end }}
+
+{{/* Env of the operator and the router for defaultWebhook (the same on both). */}}
+{{- define "wagate.defaultWebhookEnv" -}}
+{{- with .Values.defaultWebhook }}
+{{- if .url }}
+- name: WAGATE_DEFAULT_WEBHOOK_URL
+  value: {{ .url | quote }}
+{{- with .events }}
+- name: WAGATE_DEFAULT_WEBHOOK_EVENTS
+  value: {{ join "," . | quote }}
+{{- end }}
+{{- with .secretName }}
+- name: WAGATE_DEFAULT_WEBHOOK_SECRET_NAME
+  value: {{ . | quote }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}

@@ -50,3 +50,67 @@ fn full_spec() {
 fn shared_headless_service() {
     insta::assert_yaml_snapshot!(shared_service("team-a", &OperatorConfig::default()));
 }
+
+/// The default webhook is what a session without `spec.webhook` gets; its own wins.
+#[test]
+fn default_webhook_goes_to_sessions_without_their_own() {
+    use wagate_api::EventKind;
+    use wagate_api::crd::WebhookSpec;
+    let config = OperatorConfig {
+        default_webhook: WebhookSpec::at(
+            Some("https://hooks.example.com/default"),
+            vec![EventKind::MessageReceived],
+            Some("default-hook"),
+        ),
+        ..OperatorConfig::default()
+    };
+    let env_and_secret = |spec: serde_json::Value| {
+        let sts = serde_json::to_value(statefulset(&session(spec), &config)).unwrap();
+        let pod = &sts["spec"]["template"]["spec"];
+        let env: Vec<(String, String)> = pod["containers"][0]["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["name"].as_str().unwrap().starts_with("WAGATE_WEBHOOK_"))
+            .map(|e| {
+                let name = e["name"].as_str().unwrap().to_string();
+                (name, e["value"].as_str().unwrap_or_default().to_string())
+            })
+            .collect();
+        let secret = pod["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == "webhook-secret")
+            .map(|v| v["secret"]["secretName"].as_str().unwrap().to_string());
+        (env, secret)
+    };
+    let (env, secret) = env_and_secret(json!({}));
+    assert_eq!(
+        env,
+        [
+            ("WAGATE_WEBHOOK_URL", "https://hooks.example.com/default"),
+            ("WAGATE_WEBHOOK_EVENTS", "message.received"),
+            (
+                "WAGATE_WEBHOOK_SECRET_FILE",
+                "/var/run/wagate/webhook/secret"
+            ),
+        ]
+        .map(|(n, v)| (n.to_string(), v.to_string()))
+    );
+    assert_eq!(secret.as_deref(), Some("default-hook"));
+
+    let (env, secret) =
+        env_and_secret(json!({ "webhook": { "url": "https://app.example.com/own" } }));
+    assert_eq!(
+        env,
+        [(
+            "WAGATE_WEBHOOK_URL".to_string(),
+            "https://app.example.com/own".to_string()
+        )]
+    );
+    assert_eq!(
+        secret, None,
+        "the default's Secret is not mounted for an own webhook"
+    );
+}

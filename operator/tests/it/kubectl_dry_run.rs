@@ -9,6 +9,7 @@ use std::process::Command;
 
 use axum::Json;
 use axum::routing::get;
+use serde::Deserialize;
 use serde_json::{Value, json};
 use wagate_api::crd::WhatsAppSession;
 
@@ -197,6 +198,58 @@ async fn the_rendered_chart_passes_kubectl_dry_run_for_every_values_file() {
             );
         }
     }
+}
+
+/// `defaultWebhook` reaches the operator (which gives it to session pods) and the router
+/// (which shows it in the sessions' info) as the same env, under the names their flags read.
+#[test]
+fn the_charts_default_webhook_reaches_the_operator_and_the_router_alike() {
+    let text = std::fs::read_to_string(checked_chart().join("production.yaml")).unwrap();
+    let env_of = |suffix: &str| -> Vec<(String, String)> {
+        let deployment = serde_yaml::Deserializer::from_str(&text)
+            .map(|doc| Value::deserialize(doc).unwrap())
+            .find(|o| {
+                o["kind"] == "Deployment"
+                    && o["metadata"]["name"]
+                        .as_str()
+                        .is_some_and(|n| n.ends_with(suffix))
+            })
+            .unwrap_or_else(|| panic!("no Deployment *{suffix}"));
+        deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| {
+                e["name"]
+                    .as_str()
+                    .is_some_and(|n| n.starts_with("WAGATE_DEFAULT_WEBHOOK_"))
+            })
+            .map(|e| {
+                (
+                    e["name"].as_str().unwrap().to_string(),
+                    e["value"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    let expected: Vec<(String, String)> = [
+        (
+            "WAGATE_DEFAULT_WEBHOOK_URL",
+            "https://hooks.example.com/wagate",
+        ),
+        (
+            "WAGATE_DEFAULT_WEBHOOK_EVENTS",
+            "message.received,message.status",
+        ),
+        (
+            "WAGATE_DEFAULT_WEBHOOK_SECRET_NAME",
+            "wagate-default-webhook",
+        ),
+    ]
+    .map(|(n, v)| (n.to_string(), v.to_string()))
+    .to_vec();
+    assert_eq!(env_of("-operator"), expected);
+    assert_eq!(env_of("-router"), expected);
 }
 
 #[test]

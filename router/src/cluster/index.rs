@@ -8,7 +8,7 @@ use std::sync::{Arc, RwLock};
 
 use k8s_openapi::api::core::v1::Pod;
 use kube::runtime::reflector::{ObjectRef, Store};
-use wagate_api::crd::{INSTANCE_LABEL, WhatsAppSession, owner_of_session_id};
+use wagate_api::crd::{INSTANCE_LABEL, WebhookSpec, WhatsAppSession, owner_of_session_id};
 use wagate_api::{SessionInfo, SessionState};
 
 use super::convert::pod_address;
@@ -63,6 +63,8 @@ pub struct SessionIndex {
     resources: Store<WhatsAppSession>,
     pods: Store<Pod>,
     live: RwLock<HashMap<String, Live>>,
+    /// What sessions without `spec.webhook` deliver to.
+    default_webhook: Option<WebhookSpec>,
     /// Set once both reflectors listed. The stores' own `wait_until_ready` keeps a single
     /// waker, so concurrent waiters (requests, relay, readiness probe) would lose wake-ups;
     /// one task awaits it and publishes here.
@@ -71,7 +73,12 @@ pub struct SessionIndex {
 
 impl SessionIndex {
     /// A new index; it turns ready (in a task of its own) once both stores listed.
-    pub fn new(namespace: String, resources: Store<WhatsAppSession>, pods: Store<Pod>) -> Self {
+    pub fn new(
+        namespace: String,
+        resources: Store<WhatsAppSession>,
+        pods: Store<Pod>,
+        default_webhook: Option<WebhookSpec>,
+    ) -> Self {
         let ready = tokio::sync::watch::Sender::new(false);
         let (announce, stores) = (ready.clone(), (resources.clone(), pods.clone()));
         tokio::spawn(async move {
@@ -84,6 +91,7 @@ impl SessionIndex {
             resources,
             pods,
             live: RwLock::new(HashMap::new()),
+            default_webhook,
             ready,
         }
     }
@@ -160,7 +168,7 @@ impl SessionIndex {
     /// The session as the API shows it: configuration from the resource, state from the pod
     /// when it is ready (else from the resource's status).
     pub fn info(&self, entry: &Entry) -> SessionInfo {
-        let mut info = entry.resource.session_info(None);
+        let mut info = entry.resource.session_info(self.default_webhook.as_ref());
         let live = self
             .live
             .read()

@@ -52,6 +52,9 @@ pub struct ClusterConfig {
     pub public_url: String,
     /// Webhook URLs are checked against the same policy the session pods enforce.
     pub egress: wagate_session::egress::EgressPolicy,
+    /// The webhook of sessions whose resource names none (the operator's
+    /// `--default-webhook-*`), for their info.
+    pub default_webhook: Option<wagate_api::crd::WebhookSpec>,
 }
 
 /// State shared by the backend, its routes and its background tasks.
@@ -99,6 +102,7 @@ impl ClusterBackend {
             config.namespace.clone(),
             resource_store,
             pod_store,
+            config.default_webhook.clone(),
         ));
         let pod_client = PodClient::new(config.internal_token.clone());
         let events = broadcast::channel(ALL_EVENTS_BUFFER).0;

@@ -276,6 +276,7 @@ impl Shared {
             .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
             .await
             .map_err(|e| kube_error("update session webhook", e))?;
+        self.until_indexed(entry, &updated).await;
         let old_secret = current.and_then(|w| w.secret_ref).map(|r| r.name);
         let new_secret = spec.and_then(|w| w.secret_ref).map(|r| r.name);
         let router_made = entry
@@ -300,14 +301,34 @@ impl Shared {
     ) -> Result<WhatsAppSession, ApiError> {
         let json = serde_json::to_string(labels).expect("labels serialize");
         let patch = json!({ "metadata": { "annotations": { LABELS_ANNOTATION: json } } });
-        self.resources
+        let updated = self
+            .resources
             .patch(
                 &entry.name(),
                 &PatchParams::default(),
                 &Patch::Merge(&patch),
             )
             .await
-            .map_err(|e| kube_error("update session labels", e))
+            .map_err(|e| kube_error("update session labels", e))?;
+        self.until_indexed(entry, &updated).await;
+        Ok(updated)
+    }
+
+    /// Read-your-writes on this replica: waits (bounded) until the index holds `updated`
+    /// (or anything newer than what the write started from), so a `GET` right after a
+    /// change shows it. A write that changed nothing returns at once.
+    async fn until_indexed(&self, entry: &Entry, updated: &WhatsAppSession) {
+        let before = &entry.resource.metadata.resource_version;
+        let after = &updated.metadata.resource_version;
+        let deadline = tokio::time::Instant::now() + FIRST_STATE_WAIT;
+        while tokio::time::Instant::now() < deadline
+            && self.index.find(&entry.session_id()).is_some_and(|e| {
+                let indexed = &e.resource.metadata.resource_version;
+                indexed == before && indexed != after
+            })
+        {
+            tokio::time::sleep(POLL).await;
+        }
     }
 
     /// Creates the webhook Secret; its name is derived from its content, so one that exists

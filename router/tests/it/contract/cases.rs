@@ -377,3 +377,65 @@ async fn webhooks_at_internal_addresses_are_refused_when_set() {
     let (_, info) = api.get("/v1/sessions/hooked").await;
     assert!(info["webhook"].is_null(), "{info}");
 }
+
+/// A session created without a webhook delivers to the gateway's default one (signed with
+/// its secret) and shows it in its info; its own webhook replaces it, and removing that
+/// brings the default back.
+#[tokio::test]
+async fn sessions_without_their_own_webhook_deliver_to_the_default() {
+    const SECRET: &str = "default-secret-0123456789";
+    let home = tempfile::tempdir().unwrap();
+    let receiver = crate::support::WebhookReceiver::start().await;
+    let router = Router::start_with_default_webhook(home.path(), &receiver.url, SECRET);
+    let api = &router.api;
+    let (status, created) = api
+        .post("/v1/sessions", json!({ "sessionId": "dflt" }))
+        .await;
+    assert!(status.is_success(), "{created}");
+    assert_eq!(
+        created["webhook"]["url"],
+        receiver.url.as_str(),
+        "{created}"
+    );
+    assert_eq!(created["webhook"]["hasSecret"], true, "{created}");
+    let (ready, seen) =
+        crate::support::states_until(api, "dflt", "qr", Duration::from_secs(20)).await;
+    assert!(ready, "no QR; states: {seen:?}");
+    api.link("dflt", Some("971500000077")).await;
+    let (connected, seen) =
+        crate::support::states_until(api, "dflt", "connected", Duration::from_secs(20)).await;
+    assert!(connected, "states: {seen:?}");
+    api.post(
+        "/v1/sessions/dflt/sandbox/inbound",
+        json!({ "from": "971500000001", "text": "to the default webhook" }),
+    )
+    .await;
+    let delivered = wait_until(Duration::from_secs(10), || async {
+        receiver.deliveries().iter().any(|d| {
+            d.body.contains("to the default webhook")
+                && d.header("x-wagate-signature")
+                    == wagate_session::webhook::signature(SECRET, d.body.as_bytes())
+        })
+    })
+    .await;
+    assert!(
+        delivered,
+        "no signed delivery at the default webhook: {:?}",
+        receiver.deliveries().len()
+    );
+
+    let (status, own) = api
+        .put(
+            "/v1/sessions/dflt/webhook",
+            json!({ "url": "http://127.0.0.1:9/own" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{own}");
+    assert_eq!(own["webhook"]["url"], "http://127.0.0.1:9/own");
+    assert_eq!(own["webhook"]["hasSecret"], false);
+    let (status, back) = api.delete("/v1/sessions/dflt/webhook").await;
+    assert_eq!(status, StatusCode::OK, "{back}");
+    assert_eq!(back["webhook"]["url"], receiver.url.as_str(), "{back}");
+    let (_, info) = api.get("/v1/sessions/dflt").await;
+    assert_eq!(info["webhook"]["url"], receiver.url.as_str(), "{info}");
+}

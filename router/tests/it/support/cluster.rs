@@ -36,6 +36,34 @@ pub struct ClusterRouter {
 impl ClusterRouter {
     /// Pods' volumes live under `home` (see `Kubelet`).
     pub fn start(home: &Path, extra: &[&str]) -> Self {
+        Self::start_with(home, extra, &[])
+    }
+
+    /// A cluster whose sessions without their own webhook deliver to `url`, signed with
+    /// `secret`: what the chart's `defaultWebhook` sets up (a Secret in the namespace, the
+    /// same `--default-webhook-*` for the operator and the router).
+    pub fn start_with_default_webhook(home: &Path, url: &str, secret: &str) -> Self {
+        let flags = [
+            "--default-webhook-url",
+            url,
+            "--default-webhook-secret-name",
+            "default-webhook",
+        ];
+        let cluster = Self::start_with(home, &flags, &flags);
+        cluster.kube.put(
+            wagate_e2e::fake_kube::SECRETS,
+            NAMESPACE,
+            serde_json::json!({
+                "apiVersion": "v1", "kind": "Secret",
+                "metadata": { "name": "default-webhook", "namespace": NAMESPACE },
+                "stringData": { "secret": secret },
+            }),
+        );
+        cluster
+    }
+
+    /// `extra` goes to the router, `operator_extra` to the operator.
+    pub fn start_with(home: &Path, extra: &[&str], operator_extra: &[&str]) -> Self {
         let kube = Arc::new(FakeKube::start_detached());
         let kubelet = Kubelet::start(kube.clone(), home);
         let token_file = home.join("internal-token");
@@ -52,7 +80,9 @@ impl ClusterRouter {
                 &token_file.to_string_lossy(),
             ]
             .map(String::from)
-            .to_vec(),
+            .into_iter()
+            .chain(operator_extra.iter().map(|s| s.to_string()))
+            .collect(),
             kubeconfig_env(&kube.write_kubeconfig(home, NAMESPACE, OPERATOR_USER)),
         );
         let kubeconfig = kube.write_kubeconfig(home, NAMESPACE, ROUTER_USER);

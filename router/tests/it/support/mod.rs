@@ -32,6 +32,18 @@ impl Router {
         Self { process, api }
     }
 
+    /// A router whose sessions without their own webhook deliver to `url`, signed with
+    /// `secret` (`--webhook-url`, `--webhook-secret-file`).
+    pub fn start_with_default_webhook(home: &Path, url: &str, secret: &str) -> Self {
+        let secret_file = home.join("default-webhook-secret");
+        std::fs::write(&secret_file, secret).unwrap();
+        let secret_file = secret_file.to_string_lossy().to_string();
+        Self::start(
+            home,
+            &["--webhook-url", url, "--webhook-secret-file", &secret_file],
+        )
+    }
+
     /// The same router seen with another key.
     pub fn as_key(&self, key: &str) -> Api {
         Api::new(&self.process.base, key)
