@@ -19,7 +19,7 @@ pub use events::{
 };
 pub use id::{SessionId, validate_session_id};
 pub use message::{
-    MediaLimits, MediaSource, MediaSpec, MediaType, MessageStatus, SendContent, SendRequest,
+    MediaLimits, MediaSource, MediaSpec, MediaType, MessageBody, MessageStatus, SendRequest,
     SendResult, ValidatedSend,
 };
 pub use numbers::{

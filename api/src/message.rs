@@ -117,15 +117,15 @@ impl Default for MediaLimits {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub enum MediaSource {
-    Inline(Vec<u8>),
-    Url(String),
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum SendContent {
-    Text(String),
+/// What a message says: one type from the validated request through the outbox (stored as
+/// this JSON, `type`-tagged) to the engine. A new kind of message is one new variant here.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum MessageBody {
+    Text {
+        text: String,
+    },
+    #[serde(rename_all = "camelCase")]
     Media {
         kind: MediaType,
         source: MediaSource,
@@ -135,11 +135,52 @@ pub enum SendContent {
     },
 }
 
+/// Where the bytes of a media message are.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "from", rename_all = "camelCase")]
+pub enum MediaSource {
+    /// In hand: decoded from the request, read back from the outbox, or fetched from the
+    /// URL before sending. Never part of the JSON: the outbox keeps the bytes in a column of
+    /// their own, so a stored body reads back with none until they are put back.
+    Inline {
+        #[serde(skip)]
+        bytes: Vec<u8>,
+    },
+    /// Fetched by the gateway (through its egress guard) when the message is sent.
+    Url { url: String },
+}
+
+impl MessageBody {
+    /// Takes the inline media bytes out of the body (to be stored apart), if it has any.
+    pub fn take_inline_bytes(&mut self) -> Option<Vec<u8>> {
+        match self {
+            Self::Media {
+                source: MediaSource::Inline { bytes },
+                ..
+            } => Some(std::mem::take(bytes)),
+            _ => None,
+        }
+    }
+
+    /// Puts inline media bytes (back) into the body; a body without inline media is left as
+    /// it is.
+    pub fn with_inline_bytes(mut self, stored: Vec<u8>) -> Self {
+        if let Self::Media {
+            source: MediaSource::Inline { bytes },
+            ..
+        } = &mut self
+        {
+            *bytes = stored;
+        }
+        self
+    }
+}
+
 /// A send that passed every contract rule.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ValidatedSend {
     pub to: Recipient,
-    pub content: SendContent,
+    pub content: MessageBody,
     pub reply_to: Option<String>,
     pub idempotency_key: Option<String>,
 }
@@ -170,7 +211,7 @@ impl SendRequest {
             }
             (Some(text), None) => {
                 check_text("text", text, &mut errors);
-                Some(SendContent::Text(text.clone()))
+                Some(MessageBody::Text { text: text.clone() })
             }
             (None, Some(media)) => validate_media(media, limits, &mut errors)?,
         };
@@ -220,7 +261,7 @@ fn validate_media(
     media: &MediaSpec,
     limits: &MediaLimits,
     errors: &mut FieldErrors,
-) -> Result<Option<SendContent>, ApiError> {
+) -> Result<Option<MessageBody>, ApiError> {
     let mut inline_mime = None;
     let source = match (&media.url, &media.data) {
         (Some(_), Some(_)) | (None, None) => {
@@ -231,7 +272,7 @@ fn validate_media(
             None
         }
         (Some(url), None) => match crate::session::validate_webhook_url(url) {
-            Ok(()) => Some(MediaSource::Url(url.clone())),
+            Ok(()) => Some(MediaSource::Url { url: url.clone() }),
             Err(why) => {
                 errors.insert("media.url".into(), why);
                 None
@@ -256,7 +297,7 @@ fn validate_media(
                 Ok(bytes) if bytes.len() > limits.inline_max_bytes => {
                     return Err(too_large(limits.inline_max_bytes));
                 }
-                Ok(bytes) => Some(MediaSource::Inline(bytes)),
+                Ok(bytes) => Some(MediaSource::Inline { bytes }),
                 Err(e) => {
                     errors.insert("media.data".into(), format!("is not valid base64 ({e})"));
                     None
@@ -286,7 +327,7 @@ fn validate_media(
     if let Some(caption) = &media.caption {
         check_text("media.caption", caption, errors);
     }
-    Ok(source.map(|source| SendContent::Media {
+    Ok(source.map(|source| MessageBody::Media {
         kind: media.kind,
         source,
         mime_type,
@@ -431,7 +472,9 @@ mod tests {
         assert_eq!(ok.to.jid(), "971501234567@s.whatsapp.net");
         assert_eq!(
             ok.content,
-            SendContent::Text("Invoice #123 is ready".into())
+            MessageBody::Text {
+                text: "Invoice #123 is ready".into()
+            }
         );
     }
 
@@ -476,10 +519,15 @@ mod tests {
         let ok = media("data:application/pdf;base64,aGVsbG8=")
             .validate(&MediaLimits::default())
             .unwrap();
-        let SendContent::Media { source, .. } = ok.content else {
+        let MessageBody::Media { source, .. } = ok.content else {
             panic!("media")
         };
-        assert_eq!(source, MediaSource::Inline(b"hello".to_vec()));
+        assert_eq!(
+            source,
+            MediaSource::Inline {
+                bytes: b"hello".to_vec()
+            }
+        );
     }
 
     #[test]
@@ -510,5 +558,43 @@ mod tests {
             MessageStatus::parse("delivered"),
             Some(MessageStatus::Delivered)
         );
+    }
+
+    /// Outboxes on disk hold bodies in this JSON: it must read back across versions, and
+    /// inline bytes never enter it.
+    #[test]
+    fn stored_bodies_keep_their_json() {
+        let media = MessageBody::Media {
+            kind: MediaType::Image,
+            source: MediaSource::Inline {
+                bytes: vec![1, 2, 3],
+            },
+            mime_type: "image/png".into(),
+            file_name: None,
+            caption: Some("hi".into()),
+        };
+        let json = serde_json::json!({
+            "type": "media", "kind": "image", "source": { "from": "inline" },
+            "mimeType": "image/png", "fileName": null, "caption": "hi"
+        });
+        assert_eq!(serde_json::to_value(&media).unwrap(), json);
+        let read: MessageBody = serde_json::from_value(json).unwrap();
+        assert_eq!(read.with_inline_bytes(vec![1, 2, 3]), media);
+        let url = serde_json::json!({
+            "type": "media", "kind": "document",
+            "source": { "from": "url", "url": "https://example.com/a.pdf" },
+            "mimeType": "application/pdf", "fileName": "a.pdf", "caption": null
+        });
+        let read: MessageBody = serde_json::from_value(url.clone()).unwrap();
+        assert_eq!(serde_json::to_value(&read).unwrap(), url);
+        let text = serde_json::json!({ "type": "text", "text": "hello" });
+        let read: MessageBody = serde_json::from_value(text.clone()).unwrap();
+        assert_eq!(
+            read,
+            MessageBody::Text {
+                text: "hello".into()
+            }
+        );
+        assert_eq!(serde_json::to_value(&read).unwrap(), text);
     }
 }

@@ -11,9 +11,11 @@ use tokio_util::sync::CancellationToken;
 use wagate_api::{ErrorCode, SessionState};
 
 use crate::egress::{Egress, EgressError, FetchFailure};
-use crate::engine::{EngineError, OutgoingBody, OutgoingMessage};
+use wagate_api::{MediaSource, MessageBody};
+
+use crate::engine::{EngineError, OutgoingMessage};
 use crate::session::{Finished, Session};
-use crate::store::{StoredBody, StoredMediaSource, StoredMessage, now_ms};
+use crate::store::{StoredMessage, now_ms};
 
 /// Why the media of a message could not be had.
 enum MediaError {
@@ -77,39 +79,28 @@ async fn fetch_url(egress: &Egress, url: &str, limit: usize) -> Result<Vec<u8>, 
     Ok(body)
 }
 
+/// The message as the engine takes it: media named by URL fetched (and so inline).
 async fn to_outgoing(
     egress: &Egress,
     message: &StoredMessage,
-    inline: Option<Vec<u8>>,
     url_limit: usize,
 ) -> Result<OutgoingMessage, MediaError> {
-    let body = match &message.body {
-        StoredBody::Text { text } => OutgoingBody::Text(text.clone()),
-        StoredBody::Media {
-            kind,
-            source,
-            mime_type,
-            file_name,
-            caption,
-        } => {
-            let bytes = match source {
-                StoredMediaSource::Inline => inline.ok_or_else(|| {
-                    MediaError::Permanent(
-                        ErrorCode::Internal,
-                        "queued media bytes are missing".into(),
-                    )
-                })?,
-                StoredMediaSource::Url { url } => fetch_url(egress, url, url_limit).await?,
-            };
-            OutgoingBody::Media {
-                kind: *kind,
-                bytes,
-                mime_type: mime_type.clone(),
-                file_name: file_name.clone(),
-                caption: caption.clone(),
+    let mut body = message.body.clone();
+    if let MessageBody::Media { source, .. } = &mut body {
+        match source {
+            MediaSource::Inline { bytes } if bytes.is_empty() => {
+                return Err(MediaError::Permanent(
+                    ErrorCode::Internal,
+                    "queued media bytes are missing".into(),
+                ));
+            }
+            MediaSource::Inline { .. } => {}
+            MediaSource::Url { url } => {
+                let bytes = fetch_url(egress, url, url_limit).await?;
+                *source = MediaSource::Inline { bytes };
             }
         }
-    };
+    }
     Ok(OutgoingMessage {
         id: message.id.clone(),
         to: message.to.clone(),
@@ -148,7 +139,7 @@ pub(crate) async fn run(session: Arc<Session>, shutdown: CancellationToken) {
                 }
             }
         };
-        let Some((message, inline)) = head else {
+        let Some(message) = head else {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 _ = session.outbox_wake().notified() => continue,
@@ -166,26 +157,16 @@ pub(crate) async fn run(session: Arc<Session>, shutdown: CancellationToken) {
             }
         }
         last_send = Some(Instant::now());
-        attempt(&session, message, inline, &shutdown).await;
+        attempt(&session, message, &shutdown).await;
     }
 }
 
 /// One attempt at the head message. On shutdown a media download is abandoned at once and
 /// a send in flight gets `shutdown_timeout` to finish; either way the message stays queued
 /// (its id is fixed, so a resend after restart is not a duplicate).
-async fn attempt(
-    session: &Arc<Session>,
-    message: StoredMessage,
-    inline: Option<Vec<u8>>,
-    shutdown: &CancellationToken,
-) {
+async fn attempt(session: &Arc<Session>, message: StoredMessage, shutdown: &CancellationToken) {
     let config = session.config();
-    let media = to_outgoing(
-        &config.egress,
-        &message,
-        inline,
-        config.media_limits.url_max_bytes,
-    );
+    let media = to_outgoing(&config.egress, &message, config.media_limits.url_max_bytes);
     let outgoing = tokio::select! {
         _ = shutdown.cancelled() => return,
         outgoing = media => match outgoing {

@@ -13,7 +13,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tokio::sync::{mpsc, oneshot};
-use wagate_api::{GroupInfo, MediaType, MessageKind, MessageStatus, NumberCheck};
+use wagate_api::{GroupInfo, MessageBody, MessageKind, MessageStatus, NumberCheck};
 
 /// Where engines report what happens; the session runtime is the only reader.
 pub type EventSink = mpsc::UnboundedSender<EngineEvent>;
@@ -114,20 +114,9 @@ pub struct OutgoingMessage {
     pub id: String,
     /// Full JID (`...@s.whatsapp.net`, `...@g.us`).
     pub to: String,
-    pub body: OutgoingBody,
+    /// Media in it is inline: the outbox fetched any URL before handing it over.
+    pub body: MessageBody,
     pub reply_to: Option<String>,
-}
-
-#[derive(Debug, Clone)]
-pub enum OutgoingBody {
-    Text(String),
-    Media {
-        kind: MediaType,
-        bytes: Vec<u8>,
-        mime_type: String,
-        file_name: Option<String>,
-        caption: Option<String>,
-    },
 }
 
 /// WhatsApp accepted a message (server ack).
@@ -162,6 +151,11 @@ pub enum EngineError {
 }
 
 impl EngineError {
+    /// A media message whose URL the outbox had not fetched: a bug, never sent half-made.
+    pub fn unfetched_media() -> Self {
+        Self::Permanent("media must be fetched before it is sent".into())
+    }
+
     /// Worth retrying the same operation later.
     pub fn is_transient(&self) -> bool {
         match self {

@@ -17,11 +17,11 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::task::JoinHandle;
-use wagate_api::{GroupInfo, MessageStatus, NumberCheck};
+use wagate_api::{GroupInfo, MediaSource, MessageBody, MessageStatus, NumberCheck};
 
 use super::{
-    Engine, EngineError, EngineEvent, EngineKind, EventSink, InboundMessage, OutgoingBody,
-    OutgoingMessage, PairCode, SentAck,
+    Engine, EngineError, EngineEvent, EngineKind, EventSink, InboundMessage, OutgoingMessage,
+    PairCode, SentAck,
 };
 
 const LINK_FILE: &str = "simulator-link.json";
@@ -281,10 +281,10 @@ impl Engine for SimulatorEngine {
             return Ok(SentAck { at: Utc::now() });
         }
         let (kind, text, bytes) = match &message.body {
-            OutgoingBody::Text(text) => ("text".to_string(), Some(text.clone()), None),
-            OutgoingBody::Media {
+            MessageBody::Text { text } => ("text".to_string(), Some(text.clone()), None),
+            MessageBody::Media {
                 kind,
-                bytes,
+                source: MediaSource::Inline { bytes },
                 caption,
                 ..
             } => (
@@ -292,6 +292,10 @@ impl Engine for SimulatorEngine {
                 caption.clone(),
                 Some(bytes.len()),
             ),
+            MessageBody::Media {
+                source: MediaSource::Url { .. },
+                ..
+            } => return Err(EngineError::unfetched_media()),
         };
         let record = SimulatedSend {
             id: message.id.clone(),

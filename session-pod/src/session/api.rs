@@ -6,17 +6,14 @@ use chrono::Utc;
 use rand::Rng;
 use tokio::sync::oneshot;
 use wagate_api::{
-    ApiError, CheckNumbersResponse, ErrorCode, GroupsResponse, MessageStatus, PairCodeResponse,
-    SendContent, SendResult, SessionInfo, SessionState, ValidatedSend, WebhookConfig,
-    normalize_phone,
+    ApiError, CheckNumbersResponse, ErrorCode, GroupsResponse, MediaSource, MessageBody,
+    MessageStatus, PairCodeResponse, SendResult, SessionInfo, SessionState, ValidatedSend,
+    WebhookConfig, normalize_phone,
 };
 
 use super::Session;
 use crate::engine::EngineError;
-use crate::store::{
-    DeadLetter, Enqueued, MetaKey, NewMessage, StoreError, StoredBody, StoredMedia,
-    StoredMediaSource, now_ms,
-};
+use crate::store::{DeadLetter, Enqueued, MetaKey, NewMessage, StoreError, StoredMedia, now_ms};
 use crate::webhook::WebhookTarget;
 
 impl From<StoreError> for ApiError {
@@ -109,48 +106,24 @@ impl Session {
         if !can_accept {
             return Err(ApiError::session_not_ready(&self.id, snap.status));
         }
-        let (body, inline_media) = match send.content {
-            SendContent::Text(text) => (StoredBody::Text { text }, None),
-            SendContent::Media {
-                kind,
-                source,
-                mime_type,
-                file_name,
-                caption,
-            } => {
-                let (source, bytes) = match source {
-                    wagate_api::MediaSource::Inline(bytes) => {
-                        (StoredMediaSource::Inline, Some(bytes))
-                    }
-                    wagate_api::MediaSource::Url(url) => {
-                        self.config
-                            .egress
-                            .policy()
-                            .check_url(&url)
-                            .map_err(|e| ApiError::field("media.url", e.to_string()))?;
-                        (StoredMediaSource::Url { url }, None)
-                    }
-                };
-                (
-                    StoredBody::Media {
-                        kind,
-                        source,
-                        mime_type,
-                        file_name,
-                        caption,
-                    },
-                    bytes,
-                )
-            }
-        };
+        if let MessageBody::Media {
+            source: MediaSource::Url { url },
+            ..
+        } = &send.content
+        {
+            self.config
+                .egress
+                .policy()
+                .check_url(url)
+                .map_err(|e| ApiError::field("media.url", e.to_string()))?;
+        }
         let id = new_message_id();
         // Registered before the row exists: the worker may send it before `enqueue` returns.
         let done = wait.then(|| self.wait_for(&id));
         let new = NewMessage {
             id: id.clone(),
             to: send.to.jid(),
-            body,
-            inline_media,
+            body: send.content,
             reply_to: send.reply_to,
             idempotency_key: send.idempotency_key,
             created_at: now_ms(),

@@ -14,7 +14,7 @@ use rusqlite::Connection;
 
 pub use media::StoredMedia;
 pub use meta::MetaKey;
-pub use outbox::{Enqueued, NewMessage, StoredBody, StoredMediaSource, StoredMessage};
+pub use outbox::{Enqueued, NewMessage, StoredMessage};
 pub use webhooks::{DeadLetter, QueuedDelivery};
 
 pub const GATEWAY_DB: &str = "gateway.db";

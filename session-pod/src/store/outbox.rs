@@ -2,8 +2,7 @@
 //! its WhatsApp message id already chosen, so a resend after a crash reuses the id.
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
-use serde::{Deserialize, Serialize};
-use wagate_api::{ErrorCode, ErrorDetail, MediaType, MessageStatus, SendResult};
+use wagate_api::{ErrorCode, ErrorDetail, MessageBody, MessageStatus, SendResult};
 
 use super::{GatewayStore, StoreError, from_ms};
 
@@ -11,38 +10,12 @@ use super::{GatewayStore, StoreError, from_ms};
 pub const IDEMPOTENCY_WINDOW_MS: i64 = 24 * 3600 * 1000;
 const DAY_MS: i64 = 24 * 3600 * 1000;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "camelCase")]
-pub enum StoredBody {
-    Text {
-        text: String,
-    },
-    #[serde(rename_all = "camelCase")]
-    Media {
-        kind: MediaType,
-        source: StoredMediaSource,
-        mime_type: String,
-        file_name: Option<String>,
-        caption: Option<String>,
-    },
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "from", rename_all = "camelCase")]
-pub enum StoredMediaSource {
-    /// The bytes sit in the row's `media` column until the message is sent.
-    Inline,
-    Url {
-        url: String,
-    },
-}
-
 #[derive(Debug, Clone)]
 pub struct NewMessage {
     pub id: String,
     pub to: String,
-    pub body: StoredBody,
-    pub inline_media: Option<Vec<u8>>,
+    /// Inline media bytes go to the row's `media` column, the rest to `body` as JSON.
+    pub body: MessageBody,
     pub reply_to: Option<String>,
     pub idempotency_key: Option<String>,
     pub created_at: i64,
@@ -55,7 +28,8 @@ pub struct StoredMessage {
     pub seq: i64,
     pub id: String,
     pub to: String,
-    pub body: StoredBody,
+    /// Without inline media bytes, except from [`GatewayStore::next_queued`].
+    pub body: MessageBody,
     pub reply_to: Option<String>,
     pub status: MessageStatus,
     pub attempts: u32,
@@ -158,14 +132,16 @@ impl GatewayStore {
             if !start_conversation(&tx, &msg.to, msg.created_at, msg.new_chats_per_day)? {
                 return Ok(Enqueued::NewChatCapReached);
             }
+            let mut body = msg.body;
+            let inline_media = body.take_inline_bytes();
             tx.execute(
                 "INSERT INTO messages (id, recipient, body, media, reply_to, status, idempotency_key, created_at) \
                  VALUES (?1, ?2, ?3, ?4, ?5, 'queued', ?6, ?7)",
                 params![
                     msg.id,
                     msg.to,
-                    serde_json::to_string(&msg.body).expect("body serializes"),
-                    msg.inline_media,
+                    serde_json::to_string(&body).expect("body serializes"),
+                    inline_media,
                     msg.reply_to,
                     msg.idempotency_key,
                     msg.created_at
@@ -182,10 +158,8 @@ impl GatewayStore {
         self.call(move |c| get_by_id(c, &id)).await
     }
 
-    /// The head of the queue (oldest queued message) and its inline media.
-    pub async fn next_queued(
-        &self,
-    ) -> Result<Option<(StoredMessage, Option<Vec<u8>>)>, StoreError> {
+    /// The head of the queue (oldest queued message), its inline media bytes back in its body.
+    pub async fn next_queued(&self) -> Result<Option<StoredMessage>, StoreError> {
         self.call(|c| {
             let head = c
                 .query_row(
@@ -194,10 +168,13 @@ impl GatewayStore {
                     row_to_message,
                 )
                 .optional()?;
-            let Some(head) = head else { return Ok(None) };
+            let Some(mut head) = head else { return Ok(None) };
             let media: Option<Vec<u8>> =
                 c.query_row("SELECT media FROM messages WHERE seq = ?1", [head.seq], |r| r.get(0))?;
-            Ok(Some((head, media)))
+            if let Some(media) = media {
+                head.body = head.body.with_inline_bytes(media);
+            }
+            Ok(Some(head))
         })
         .await
     }
@@ -366,8 +343,7 @@ mod tests {
         NewMessage {
             id: id.into(),
             to: to.into(),
-            body: StoredBody::Text { text: "hi".into() },
-            inline_media: None,
+            body: MessageBody::Text { text: "hi".into() },
             reply_to: None,
             idempotency_key: key.map(String::from),
             created_at: at,
@@ -490,14 +466,25 @@ mod tests {
     #[tokio::test]
     async fn the_queue_head_is_the_oldest_queued_message_with_its_media() {
         let (_dir, store) = store();
+        let media_body = |bytes: Vec<u8>| MessageBody::Media {
+            kind: wagate_api::MediaType::Image,
+            source: wagate_api::MediaSource::Inline { bytes },
+            mime_type: "image/png".into(),
+            file_name: None,
+            caption: None,
+        };
         let mut media = text("m", "1@s", None, 1, 0);
-        media.inline_media = Some(vec![1, 2, 3]);
+        media.body = media_body(vec![1, 2, 3]);
         store.enqueue(media).await.unwrap();
         store.enqueue(text("t", "1@s", None, 2, 0)).await.unwrap();
-        let (head, bytes) = store.next_queued().await.unwrap().unwrap();
-        assert_eq!((head.id.as_str(), bytes), ("m", Some(vec![1, 2, 3])));
+        let head = store.next_queued().await.unwrap().unwrap();
+        assert_eq!(head.id, "m");
+        assert_eq!(head.body, media_body(vec![1, 2, 3]));
+        // Elsewhere the body reads back without the bytes (they stay in their column).
+        let stored = store.message("m".into()).await.unwrap().unwrap();
+        assert_eq!(stored.body, media_body(Vec::new()));
         store.mark_sent("m".into(), 3).await.unwrap();
-        assert_eq!(store.next_queued().await.unwrap().unwrap().0.id, "t");
+        assert_eq!(store.next_queued().await.unwrap().unwrap().id, "t");
         assert_eq!(store.queued_count().await.unwrap(), 1);
     }
 }

@@ -1,12 +1,12 @@
 //! Builds the protobuf message for an outgoing send, uploading media first.
 
-use wagate_api::MediaType;
+use wagate_api::{MediaSource, MediaType, MessageBody};
 use whatsapp_rust::media::{self, AudioOptions, DocumentOptions, ImageOptions, VideoOptions};
 use whatsapp_rust::prelude::*;
 use whatsapp_rust::upload::UploadOptions;
 use whatsapp_rust::wacore::download::MediaType as WaMediaType;
 
-use crate::engine::{EngineError, OutgoingBody, OutgoingMessage};
+use crate::engine::{EngineError, OutgoingMessage};
 
 fn quote(reply_to: &Option<String>) -> Option<Box<wa::ContextInfo>> {
     reply_to.as_ref().map(|id| {
@@ -20,19 +20,23 @@ fn quote(reply_to: &Option<String>) -> Option<Box<wa::ContextInfo>> {
 pub async fn build(client: &Client, message: &OutgoingMessage) -> Result<wa::Message, EngineError> {
     let context = quote(&message.reply_to);
     let (kind, bytes, mime_type, file_name, caption) = match &message.body {
-        OutgoingBody::Text(text) => {
+        MessageBody::Text { text } => {
             return Ok(match context {
                 Some(ctx) => wa::Message::text_with_context(text.clone(), *ctx),
                 None => wa::Message::text(text.clone()),
             });
         }
-        OutgoingBody::Media {
+        MessageBody::Media {
             kind,
-            bytes,
+            source: MediaSource::Inline { bytes },
             mime_type,
             file_name,
             caption,
         } => (kind, bytes, mime_type, file_name, caption),
+        MessageBody::Media {
+            source: MediaSource::Url { .. },
+            ..
+        } => return Err(EngineError::unfetched_media()),
     };
     let wa_type = match kind {
         MediaType::Image => WaMediaType::Image,
