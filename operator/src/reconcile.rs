@@ -113,6 +113,7 @@ fn key(session: &WhatsAppSession) -> String {
 }
 
 /// The controller's reconcile function.
+#[tracing::instrument(skip_all, fields(session = %key(&session)))]
 pub async fn reconcile(session: Arc<WhatsAppSession>, ctx: Arc<Context>) -> Result<Action, Error> {
     let started = Instant::now();
     let namespace = session.namespace().ok_or(Error::NoNamespace)?;
@@ -273,7 +274,7 @@ async fn publish(
         secondary: None,
     };
     if let Err(e) = ctx.recorder.publish(&event, &session.object_ref(&())).await {
-        tracing::warn!(session = %key(session), "cannot publish event {reason}: {e}");
+        tracing::warn!("cannot publish event {reason}: {e}");
     }
 }
 
@@ -299,7 +300,7 @@ async fn refuse_duplicate(
     stop_statefulset(session, namespace, ctx).await?;
     write_status(session, namespace, &status, ctx).await?;
     if !already {
-        tracing::warn!(session = %key(session), %owner, "duplicate sessionId; not run");
+        tracing::warn!(%owner, "duplicate sessionId; not run");
         publish(session, ctx, true, REASON, message).await;
     }
     ctx.metrics.set_phase(&key(session), Some(Phase::Failed));
@@ -330,7 +331,7 @@ async fn stop_statefulset(
         owned && s.spec.and_then(|spec| spec.replicas) != Some(0)
     });
     if running {
-        tracing::warn!(session = %key(session), "stopping the pod of a duplicate");
+        tracing::warn!("stopping the pod of a duplicate");
         let scale_down = serde_json::json!({ "spec": { "replicas": 0 } });
         statefulsets
             .patch(&name, &PatchParams::default(), &Patch::Merge(&scale_down))
@@ -400,7 +401,7 @@ async fn expand_claim(
         claims
             .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
             .await?;
-        tracing::info!(session = %key(session), size = %wanted, "expanding the session volume");
+        tracing::info!(size = %wanted, "expanding the session volume");
     }
     Ok(())
 }
@@ -415,7 +416,7 @@ async fn cleanup(
     // resumes without a QR, as a delete without purge does in the local backend. Only a
     // delete that wipes the volume unlinks the phone first.
     if session.spec.retain_auth_on_delete {
-        tracing::info!(session = %key(session), "deleted; auth and link kept (retainAuthOnDelete)");
+        tracing::info!("deleted; auth and link kept (retainAuthOnDelete)");
         ctx.metrics.set_phase(&key(session), None);
         return Ok(Action::await_change());
     }
@@ -431,13 +432,13 @@ async fn cleanup(
                 .logout(&addr, &session.session_id(), config.logout_timeout)
                 .await
             {
-                Ok(()) => tracing::info!(session = %key(session), "logged out before deletion"),
+                Ok(()) => tracing::info!("logged out before deletion"),
                 Err(e) => {
-                    tracing::warn!(session = %key(session), "logout at deletion skipped: {e}")
+                    tracing::warn!("logout at deletion skipped: {e}")
                 }
             }
         }
-        None => tracing::info!(session = %key(session), "no running pod to log out"),
+        None => tracing::info!("no running pod to log out"),
     }
     let claims: Api<PersistentVolumeClaim> = Api::namespaced(ctx.client.clone(), namespace);
     match claims

@@ -6,6 +6,7 @@ pub mod cli;
 pub mod config;
 pub mod egress;
 pub mod engine;
+mod events;
 pub mod http;
 pub mod inbound_media;
 pub mod media;
@@ -14,6 +15,7 @@ mod outbox;
 pub mod private_files;
 pub mod qr;
 pub mod session;
+mod state;
 pub mod store;
 pub mod webhook;
 

@@ -8,12 +8,14 @@ use std::time::Duration;
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
+use tokio::sync::{Notify, RwLock};
 use tokio_util::sync::CancellationToken;
-use wagate_api::{EventKind, WebhookSettings};
+use wagate_api::{EventKind, GatewayEvent, WebhookSettings};
 
+use crate::config::{DefaultWebhook, SessionConfig};
 use crate::egress::{Egress, EgressError, FetchFailure};
-use crate::session::Session;
-use crate::store::{QueuedDelivery, now_ms};
+use crate::metrics::Metrics;
+use crate::store::{DeadLetter, GatewayStore, MetaKey, QueuedDelivery, StoreError, now_ms};
 
 /// A webhook as stored for a session (the secret never leaves the gateway).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -34,6 +36,115 @@ impl WebhookTarget {
 
     pub fn wants(&self, kind: EventKind) -> bool {
         self.events.contains(&kind)
+    }
+
+    /// The process default, when it has a URL.
+    fn default_of(default: &DefaultWebhook) -> Option<Self> {
+        default.url.as_ref().map(|url| Self {
+            url: url.clone(),
+            events: default
+                .events
+                .clone()
+                .unwrap_or_else(|| EventKind::WEBHOOK.to_vec()),
+            secret: default.secret.clone(),
+        })
+    }
+}
+
+/// A session's webhook queue: which receiver it delivers to, the durable queue in
+/// `gateway.db`, and the worker that drains it.
+pub(crate) struct WebhookQueue {
+    store: GatewayStore,
+    /// The session's own webhook; `None` falls back to `default`.
+    own: RwLock<Option<WebhookTarget>>,
+    default: Option<WebhookTarget>,
+    wake: Notify,
+    egress: Egress,
+    retry: crate::config::RetryPolicy,
+    timeout: Duration,
+    metrics: Arc<Metrics>,
+}
+
+impl WebhookQueue {
+    pub fn new(
+        store: GatewayStore,
+        own: Option<WebhookTarget>,
+        config: &SessionConfig,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Self {
+            store,
+            own: RwLock::new(own),
+            default: WebhookTarget::default_of(&config.default_webhook),
+            wake: Notify::new(),
+            egress: config.egress.clone(),
+            retry: config.webhook_retry,
+            timeout: config.webhook_timeout,
+            metrics,
+        }
+    }
+
+    /// The webhook this session delivers to: its own, else the process default.
+    pub async fn target(&self) -> Option<WebhookTarget> {
+        match self.own.read().await.clone() {
+            Some(own) => Some(own),
+            None => self.default.clone(),
+        }
+    }
+
+    /// The secret of the session's own webhook, kept when an update gives none.
+    pub async fn own_secret(&self) -> Option<String> {
+        self.own
+            .read()
+            .await
+            .as_ref()
+            .and_then(|t| t.secret.clone())
+    }
+
+    /// Stores and switches to the session's own webhook (`None`: back to the default).
+    pub async fn set_own(&self, target: Option<WebhookTarget>) -> Result<(), StoreError> {
+        self.store
+            .meta_set(MetaKey::Webhook, target.as_ref())
+            .await?;
+        *self.own.write().await = target;
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    /// Queues `event` when the webhook wants it; `false` when it does but the delivery
+    /// could not be written.
+    pub async fn offer(&self, event: &GatewayEvent) -> bool {
+        if !self.target().await.is_some_and(|t| t.wants(event.event)) {
+            return true;
+        }
+        let body = serde_json::to_string(event).expect("events serialize");
+        let delivery_id = uuid::Uuid::new_v4().to_string();
+        let kind = event.event.as_str().to_string();
+        match self
+            .store
+            .webhook_enqueue(delivery_id, kind, body, now_ms())
+            .await
+        {
+            Ok(()) => {
+                self.wake.notify_one();
+                true
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot queue webhook delivery");
+                false
+            }
+        }
+    }
+
+    pub async fn dead_letters(&self) -> Result<Vec<DeadLetter>, StoreError> {
+        self.store.dead_letters(1000).await
+    }
+
+    /// Queues every dead letter again; answers how many.
+    pub async fn replay(&self) -> Result<usize, StoreError> {
+        let replayed = self.store.replay_dead_letters(now_ms()).await?;
+        self.wake.notify_one();
+        Ok(replayed)
     }
 }
 
@@ -88,88 +199,86 @@ async fn post(
     }
 }
 
-/// Delivers the session's queue until `shutdown`.
-pub(crate) async fn run(session: Arc<Session>, shutdown: CancellationToken) {
-    let egress = session.config().egress.clone();
-    let policy = session.config().webhook_retry;
-    let timeout = session.config().webhook_timeout;
-    let metrics = session.metrics().clone();
-    loop {
-        let idle = Duration::from_secs(3600);
-        let wait = match (
-            session.webhook_target().await,
-            session.store().webhook_due(now_ms(), 32).await,
-        ) {
-            (Some(target), Ok(due)) if !due.is_empty() => {
-                for delivery in due {
-                    if shutdown.is_cancelled() {
-                        return;
+impl WebhookQueue {
+    /// Delivers the queue until `shutdown`.
+    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        loop {
+            let idle = Duration::from_secs(3600);
+            let wait = match (
+                self.target().await,
+                self.store.webhook_due(now_ms(), 32).await,
+            ) {
+                (Some(target), Ok(due)) if !due.is_empty() => {
+                    for delivery in due {
+                        if shutdown.is_cancelled() {
+                            return;
+                        }
+                        self.deliver(&target, &delivery).await;
                     }
-                    let store = session.store();
-                    let result = match post(&egress, &target, &delivery, timeout).await {
-                        Outcome::Delivered => {
-                            metrics.webhook_deliveries.with_label_values(&["ok"]).inc();
-                            store.webhook_delivered(delivery.seq).await
-                        }
-                        Outcome::Denied(why) => {
-                            tracing::warn!(session = session.id(), delivery = %delivery.delivery_id, "webhook receiver refused by the egress policy; dead-lettered");
-                            metrics
-                                .webhook_deliveries
-                                .with_label_values(&["dead"])
-                                .inc();
-                            store.webhook_kill(delivery.seq, now_ms(), why).await
-                        }
-                        Outcome::Failed(why) => {
-                            let now = now_ms();
-                            let age =
-                                Duration::from_millis((now - delivery.created_at).max(0) as u64);
-                            if age >= policy.give_up_after {
-                                tracing::warn!(session = session.id(), delivery = %delivery.delivery_id, %why, "webhook delivery dead-lettered");
-                                metrics
-                                    .webhook_deliveries
-                                    .with_label_values(&["dead"])
-                                    .inc();
-                                store.webhook_kill(delivery.seq, now, why).await
-                            } else {
-                                let delay = policy.delay(delivery.attempts);
-                                tracing::debug!(session = session.id(), delivery = %delivery.delivery_id, %why, ?delay, "webhook delivery will be retried");
-                                metrics
-                                    .webhook_deliveries
-                                    .with_label_values(&["retry"])
-                                    .inc();
-                                store
-                                    .webhook_retry(
-                                        delivery.seq,
-                                        now + delay.as_millis() as i64,
-                                        why,
-                                    )
-                                    .await
-                            }
-                        }
-                    };
-                    if let Err(e) = result {
-                        tracing::error!(session = session.id(), error = %e, "webhook queue update failed");
-                    }
+                    Duration::ZERO
                 }
-                Duration::ZERO
+                (Some(_), Ok(_)) => match self.store.webhook_next_due().await {
+                    Ok(Some(at)) => {
+                        Duration::from_millis((at - now_ms()).clamp(0, 3_600_000) as u64)
+                    }
+                    _ => idle,
+                },
+                (None, _) => idle,
+                (_, Err(e)) => {
+                    tracing::error!(error = %e, "webhook queue unreadable; retrying");
+                    Duration::from_secs(5)
+                }
+            };
+            if wait.is_zero() {
+                continue;
             }
-            (Some(_), Ok(_)) => match session.store().webhook_next_due().await {
-                Ok(Some(at)) => Duration::from_millis((at - now_ms()).clamp(0, 3_600_000) as u64),
-                _ => idle,
-            },
-            (None, _) => idle,
-            (_, Err(e)) => {
-                tracing::error!(session = session.id(), error = %e, "webhook queue unreadable; retrying");
-                Duration::from_secs(5)
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+
+    /// One attempt at one delivery: removed once delivered, dead-lettered when refused or
+    /// too old, else rescheduled with backoff.
+    async fn deliver(&self, target: &WebhookTarget, delivery: &QueuedDelivery) {
+        let counted = |outcome: &str| {
+            self.metrics
+                .webhook_deliveries
+                .with_label_values(&[outcome])
+                .inc()
+        };
+        let store = &self.store;
+        let result = match post(&self.egress, target, delivery, self.timeout).await {
+            Outcome::Delivered => {
+                counted("ok");
+                store.webhook_delivered(delivery.seq).await
+            }
+            Outcome::Denied(why) => {
+                tracing::warn!(delivery = %delivery.delivery_id, "webhook receiver refused by the egress policy; dead-lettered");
+                counted("dead");
+                store.webhook_kill(delivery.seq, now_ms(), why).await
+            }
+            Outcome::Failed(why) => {
+                let now = now_ms();
+                let age = Duration::from_millis((now - delivery.created_at).max(0) as u64);
+                if age >= self.retry.give_up_after {
+                    tracing::warn!(delivery = %delivery.delivery_id, %why, "webhook delivery dead-lettered");
+                    counted("dead");
+                    store.webhook_kill(delivery.seq, now, why).await
+                } else {
+                    let delay = self.retry.delay(delivery.attempts);
+                    tracing::debug!(delivery = %delivery.delivery_id, %why, ?delay, "webhook delivery will be retried");
+                    counted("retry");
+                    store
+                        .webhook_retry(delivery.seq, now + delay.as_millis() as i64, why)
+                        .await
+                }
             }
         };
-        if wait.is_zero() {
-            continue;
-        }
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = session.webhook_wake().notified() => {}
-            _ = tokio::time::sleep(wait) => {}
+        if let Err(e) = result {
+            tracing::error!(error = %e, "webhook queue update failed");
         }
     }
 }

@@ -65,6 +65,7 @@ impl EventRelay {
     }
 
     /// Follows one pod's stream, re-subscribing after interruptions, until aborted.
+    #[tracing::instrument(name = "relay", skip_all, fields(session = %session_id))]
     async fn follow(self: Arc<Self>, session_id: String, pod: PodAddress) {
         loop {
             match self.pods.events(&pod.http, &session_id).await {
@@ -79,7 +80,7 @@ impl EventRelay {
                     }
                 }
                 Err(e) => {
-                    tracing::debug!(session = %session_id, error = %e, "cannot follow the session pod's events")
+                    tracing::debug!(error = %e, "cannot follow the session pod's events")
                 }
             }
             tokio::time::sleep(RESUBSCRIBE_DELAY).await;

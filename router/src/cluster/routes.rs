@@ -9,6 +9,7 @@ use axum::extract::{FromRequestParts, Path, Request, State};
 use axum::http::request::Parts;
 use axum::response::Response;
 use axum::routing::any;
+use tracing::Instrument;
 use wagate_api::{ApiError, SessionInfo, WebhookConfig};
 use wagate_http::path_session_id;
 use wagate_http::pod_client::not_ready;
@@ -139,7 +140,12 @@ async fn proxy(
         .pod
         .as_ref()
         .ok_or_else(|| not_ready(&id, &entry.phase()))?;
-    shared.pods.forward(&id, &pod.http, &path, request).await
+    let span = tracing::info_span!("proxy", session = %id, pod = %pod.http);
+    shared
+        .pods
+        .forward(&id, &pod.http, &path, request)
+        .instrument(span)
+        .await
 }
 
 #[cfg(test)]

@@ -28,6 +28,7 @@ const FIRST_STATE_WAIT: Duration = Duration::from_secs(2);
 const POLL: Duration = Duration::from_millis(50);
 
 impl Shared {
+    #[tracing::instrument(skip_all, fields(session = %request.session_id.as_str()))]
     pub(super) async fn create(&self, request: CreateSessionRequest) -> Result<Created, ApiError> {
         if let Some(webhook) = &request.webhook {
             self.config.egress.check_webhook(webhook)?;
@@ -77,7 +78,7 @@ impl Shared {
         if let (Some(secret), Some(secret_name)) = (&secret, &secret_name) {
             self.ensure_secret(&created, secret_name, secret).await?;
         }
-        tracing::info!(session = %id, resource = %name, "session resource created");
+        tracing::info!(resource = %name, "session resource created");
         let (info, pending) = self.wait_for_pod(id, Arc::new(created)).await;
         Ok(Created {
             info,
@@ -171,6 +172,7 @@ impl Shared {
     }
 
     /// The session's info, asking its pod first when there is one (fresher than the index).
+    #[tracing::instrument(skip_all, fields(session = %entry.session_id()))]
     pub(super) async fn fresh_info(&self, entry: &Entry) -> SessionInfo {
         if let Some(pod) = &entry.pod {
             match self
@@ -180,7 +182,7 @@ impl Shared {
             {
                 Ok(info) => self.index.record_info(pod, info),
                 Err(e) => {
-                    tracing::debug!(session = %entry.session_id(), error = %e, "pod did not answer; showing the indexed state")
+                    tracing::debug!(error = %e, "pod did not answer; showing the indexed state")
                 }
             }
         }
@@ -189,6 +191,7 @@ impl Shared {
 
     /// Deletes the resource; the operator logs the session out and, with `purge`, deletes
     /// its volume (`retainAuthOnDelete: false` is set first).
+    #[tracing::instrument(skip_all, fields(session = %entry.session_id()))]
     pub(super) async fn delete(&self, entry: &Entry, purge: bool) -> Result<(), ApiError> {
         let name = entry.name();
         if purge && entry.resource.spec.retain_auth_on_delete {
@@ -207,7 +210,7 @@ impl Shared {
             Err(kube::Error::Api(status)) if status.is_not_found() => {}
             Err(e) => return Err(kube_error("delete session", e)),
         }
-        tracing::info!(session = %entry.session_id(), resource = %name, purge, "session resource deleted");
+        tracing::info!(resource = %name, purge, "session resource deleted");
         // Read-your-writes on this replica: a list right after the delete must not show it.
         let deadline = tokio::time::Instant::now() + FIRST_STATE_WAIT;
         while self.index.find(&entry.session_id()).is_some()

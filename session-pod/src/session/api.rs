@@ -4,7 +4,6 @@ use std::time::Duration;
 
 use chrono::Utc;
 use rand::Rng;
-use tokio::sync::oneshot;
 use wagate_api::{
     ApiError, CheckNumbersResponse, ErrorCode, GroupsResponse, MediaSource, MessageBody,
     MessageStatus, PairCodeResponse, SendResult, SessionInfo, SessionState, ValidatedSend,
@@ -28,12 +27,6 @@ impl From<StoreError> for ApiError {
 pub fn new_message_id() -> String {
     let bytes: [u8; 9] = rand::rng().random();
     format!("3EB0{}", hex::encode_upper(bytes))
-}
-
-/// How the outbox finished with a message.
-pub(crate) enum Finished {
-    Sent { at: i64 },
-    Failed { code: ErrorCode, why: String },
 }
 
 /// How a send was answered.
@@ -96,6 +89,7 @@ impl Session {
 
     /// Accepts a send into the outbox. With `wait`, returns once WhatsApp accepted or
     /// refused it (or `send_wait` elapsed, leaving it `queued`).
+    #[tracing::instrument(skip_all, fields(session = %self.id))]
     pub async fn send(&self, send: ValidatedSend, wait: bool) -> Result<SendOutcome, ApiError> {
         let snap = self.snapshot();
         let can_accept = if wait {
@@ -118,8 +112,6 @@ impl Session {
                 .map_err(|e| ApiError::field("media.url", e.to_string()))?;
         }
         let id = new_message_id();
-        // Registered before the row exists: the worker may send it before `enqueue` returns.
-        let done = wait.then(|| self.wait_for(&id));
         let new = NewMessage {
             id: id.clone(),
             to: send.to.jid(),
@@ -129,11 +121,8 @@ impl Session {
             created_at: now_ms(),
             new_chats_per_day: self.config.new_chats_per_day,
         };
-        let enqueued = self.store.enqueue(new).await;
-        if !matches!(enqueued, Ok(Enqueued::New(_))) {
-            self.forget_waiters(&id);
-        }
-        let message = match enqueued? {
+        let (enqueued, done) = self.outbox.enqueue(new, wait).await?;
+        let message = match enqueued {
             Enqueued::Duplicate(existing) => {
                 return Ok(SendOutcome {
                     result: existing.to_result(),
@@ -152,8 +141,6 @@ impl Session {
             }
             Enqueued::New(message) => message,
         };
-        self.outbox_wake.notify_one();
-        self.refresh_outbox_depth().await;
         // An async send answers with what was accepted; the worker may already be past it.
         let Some(done) = done else {
             return Ok(SendOutcome {
@@ -173,56 +160,6 @@ impl Session {
         })
     }
 
-    fn wait_for(&self, id: &str) -> oneshot::Receiver<()> {
-        let (tx, rx) = oneshot::channel();
-        self.send_waiters
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(id.to_string())
-            .or_default()
-            .push(tx);
-        rx
-    }
-
-    fn forget_waiters(&self, id: &str) {
-        self.send_waiters
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(id);
-    }
-
-    /// Records how the outbox finished a message, counts it, wakes a waiting sync send
-    /// and publishes `message.status`.
-    pub(crate) async fn finish(&self, id: &str, finished: Finished) {
-        let (recorded, counter) = match finished {
-            Finished::Sent { at } => (
-                self.store.mark_sent(id.to_string(), at).await,
-                &self.metrics.messages_sent,
-            ),
-            Finished::Failed { code, why } => {
-                tracing::warn!(session = %self.id, message_id = id, code = code.as_str(), %why, "message failed");
-                (
-                    self.store.mark_failed(id.to_string(), code, why).await,
-                    &self.metrics.messages_failed,
-                )
-            }
-        };
-        match recorded {
-            Ok(Some(message)) => {
-                counter.with_label_values(&[&self.id]).inc();
-                self.wake_waiters(id);
-                let data = serde_json::to_value(message.to_result()).expect("serializable");
-                self.publish(wagate_api::EventKind::MessageStatus, data)
-                    .await;
-            }
-            Ok(None) => self.wake_waiters(id),
-            // A sent message stays queued; its id makes the resend a no-op at WhatsApp.
-            Err(e) => {
-                tracing::error!(session = %self.id, message_id = id, error = %e, "cannot record the outcome of a send")
-            }
-        }
-    }
-
     pub async fn message(&self, id: &str) -> Result<SendResult, ApiError> {
         self.store
             .message(id.to_string())
@@ -236,6 +173,7 @@ impl Session {
             })
     }
 
+    #[tracing::instrument(skip_all, fields(session = %self.id))]
     pub async fn check_numbers(
         &self,
         numbers: Vec<String>,
@@ -249,6 +187,7 @@ impl Session {
         Ok(CheckNumbersResponse { results })
     }
 
+    #[tracing::instrument(skip_all, fields(session = %self.id))]
     pub async fn groups(&self) -> Result<GroupsResponse, ApiError> {
         self.require_connected()?;
         let groups = self
@@ -260,6 +199,7 @@ impl Session {
     }
 
     /// Unlinks the device; the session goes back to `qr`.
+    #[tracing::instrument(skip_all, fields(session = %self.id))]
     pub async fn logout(&self) -> Result<(), ApiError> {
         match self.snapshot().status {
             SessionState::Stopped => {
@@ -276,6 +216,7 @@ impl Session {
         self.engine.logout().await.map_err(|e| self.engine_error(e))
     }
 
+    #[tracing::instrument(skip_all, fields(session = %self.id))]
     pub async fn restart(&self) -> Result<SessionInfo, ApiError> {
         self.transition(|s| {
             s.status = SessionState::Connecting;
@@ -289,6 +230,7 @@ impl Session {
         Ok(self.info().await)
     }
 
+    #[tracing::instrument(skip_all, fields(session = %self.id))]
     pub async fn pair_code(&self, phone: &str) -> Result<PairCodeResponse, ApiError> {
         let digits = normalize_phone(phone).ok_or_else(|| {
             ApiError::field(
@@ -315,6 +257,7 @@ impl Session {
         })
     }
 
+    #[tracing::instrument(skip_all, fields(session = %self.id))]
     pub async fn set_webhook(
         &self,
         config: Option<WebhookConfig>,
@@ -323,12 +266,7 @@ impl Session {
             Some(config) => {
                 self.config.egress.policy().check_webhook(&config)?;
                 // An update without a secret keeps the one already set.
-                let previous_secret = self
-                    .webhook
-                    .read()
-                    .await
-                    .as_ref()
-                    .and_then(|t| t.secret.clone());
+                let previous_secret = self.webhooks.own_secret().await;
                 Some(WebhookTarget {
                     url: config.url.clone(),
                     events: config.events_or_all(),
@@ -337,14 +275,11 @@ impl Session {
             }
             None => None,
         };
-        self.store
-            .meta_set(MetaKey::Webhook, target.as_ref())
-            .await?;
-        *self.webhook.write().await = target;
-        self.webhook_wake.notify_one();
+        self.webhooks.set_own(target).await?;
         Ok(self.info().await)
     }
 
+    #[tracing::instrument(skip_all, fields(session = %self.id))]
     pub async fn set_labels(
         &self,
         labels: std::collections::BTreeMap<String, String>,
@@ -355,13 +290,11 @@ impl Session {
     }
 
     pub async fn dead_letters(&self) -> Result<Vec<DeadLetter>, ApiError> {
-        Ok(self.store.dead_letters(1000).await?)
+        Ok(self.webhooks.dead_letters().await?)
     }
 
     pub async fn replay_dead_letters(&self) -> Result<usize, ApiError> {
-        let replayed = self.store.replay_dead_letters(now_ms()).await?;
-        self.webhook_wake.notify_one();
-        Ok(replayed)
+        Ok(self.webhooks.replay().await?)
     }
 
     /// Index entry and file path of an inbound media message.
@@ -390,6 +323,7 @@ impl Session {
     /// Stops the session for good. With `purge`, unlinks the device and deletes the whole
     /// session folder (auth, queue, media); without, the folder stays and a later create
     /// resumes the link without a QR.
+    #[tracing::instrument(skip_all, fields(session = %self.id))]
     pub async fn delete(&self, purge: bool) -> Result<(), ApiError> {
         if purge && self.snapshot().phone.is_some() {
             // Best effort and bounded: an unreachable WhatsApp must not block deletion.
@@ -397,7 +331,7 @@ impl Session {
                 .await
                 .is_err()
             {
-                tracing::warn!(session = %self.id, "logout timed out during purge; wiping local auth anyway");
+                tracing::warn!("logout timed out during purge; wiping local auth anyway");
             }
         }
         self.shutdown().await;
@@ -415,7 +349,7 @@ impl Session {
             if let Err(e) = tokio::fs::remove_dir_all(&self.dir).await
                 && e.kind() != std::io::ErrorKind::NotFound
             {
-                tracing::error!(session = %self.id, error = %e, "cannot remove session folder");
+                tracing::error!(error = %e, "cannot remove session folder");
                 return Err(ApiError::internal(
                     "The session stopped but its folder could not be removed",
                 ));

@@ -6,15 +6,13 @@ use chrono::Utc;
 use serde_json::json;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use wagate_api::{
-    EventKind, InboundMedia, InboundMessageData, MessageStatus, SessionState, SessionStatusData,
-};
+use wagate_api::{EventKind, InboundMedia, InboundMessageData, MessageStatus, SessionState};
 
 use crate::inbound_media::AttachmentContent;
 
 use super::Session;
-use super::state::{PairCodeState, QrState, Snapshot};
 use crate::engine::{EngineEvent, InboundMessage};
+use crate::state::{PairCodeState, QrState, Snapshot};
 use crate::store::{MetaKey, StoredMedia, now_ms};
 
 pub(super) async fn run(
@@ -70,7 +68,7 @@ impl Session {
                 .await;
             }
             EngineEvent::PairCode { code, ttl } => {
-                self.state.send_modify(|s| {
+                self.state.note(|s| {
                     s.pair_code = Some(PairCodeState {
                         code,
                         expires_at: Utc::now() + chrono_ttl(ttl),
@@ -92,7 +90,7 @@ impl Session {
                 .await;
                 let snap = self.snapshot();
                 self.persist_identity(&snap).await;
-                self.outbox_wake.notify_one();
+                self.outbox.wake();
             }
             EngineEvent::LoggedOut { reason } => {
                 self.transition(|s| {
@@ -136,25 +134,13 @@ impl Session {
         }
     }
 
-    /// Applies `change`; publishes `session.status` when the state itself changed.
+    /// Applies `change` through the state machine (which publishes a state change).
     pub(super) async fn transition(&self, change: impl FnOnce(&mut Snapshot)) {
-        let before = self.state.borrow().status;
-        self.state.send_modify(change);
-        let snap = self.snapshot();
-        if snap.status == before {
-            return;
-        }
-        tracing::info!(session = %self.id, from = %before, to = %snap.status, last_error = snap.last_error.as_deref(), "session state changed");
-        self.metrics.set_state(&self.id, snap.status);
-        let data = SessionStatusData {
-            status: snap.status,
-            previous: before,
-            ready: snap.status.is_ready(),
-            phone: snap.phone.clone(),
-            last_error: snap.last_error.clone(),
-        };
-        let data = serde_json::to_value(data).expect("status data serializes");
-        self.publish(EventKind::SessionStatus, data).await;
+        self.state.transition(change).await;
+    }
+
+    async fn publish(&self, kind: EventKind, data: serde_json::Value) -> bool {
+        self.events.publish(kind, data).await
     }
 
     async fn persist_identity(&self, snap: &Snapshot) {
@@ -171,7 +157,7 @@ impl Session {
         ];
         for result in writes {
             if let Err(e) = result {
-                tracing::warn!(session = %self.id, error = %e, "cannot persist session identity");
+                tracing::warn!(error = %e, "cannot persist session identity");
             }
         }
     }
@@ -189,7 +175,7 @@ impl Session {
                 .note_inbound_chat(message.chat.clone(), now_ms())
                 .await
         {
-            tracing::warn!(session = %self.id, error = %e, "cannot record inbound chat");
+            tracing::warn!(error = %e, "cannot record inbound chat");
         }
         let media_id = crate::media::media_id(&message.id, &message.chat, &message.from);
         let (media, media_kept) = match message.media {
@@ -253,7 +239,7 @@ impl Session {
             }
             Err(e) if e.kind() == std::io::ErrorKind::StorageFull => {
                 discard(&content).await;
-                tracing::error!(session = %self.id, "volume full; inbound media dropped");
+                tracing::error!("volume full; inbound media dropped");
                 return Some(announce(
                     0,
                     None,
@@ -262,7 +248,7 @@ impl Session {
             }
             Err(e) => {
                 discard(&content).await;
-                tracing::error!(session = %self.id, error = %e, "cannot store inbound media");
+                tracing::error!(error = %e, "cannot store inbound media");
                 return None;
             }
         };
@@ -273,7 +259,7 @@ impl Session {
             size,
         };
         if let Err(e) = self.store.media_put(stored, now_ms()).await {
-            tracing::error!(session = %self.id, error = %e, "cannot index inbound media");
+            tracing::error!(error = %e, "cannot index inbound media");
             // Unindexed, it would sit outside the quota and the pruning for good.
             self.media.remove(media_id).await;
             return None;
@@ -303,7 +289,7 @@ impl Session {
             ));
         }
         let total = self.store.media_total().await.map_err(|e| {
-            tracing::error!(session = %self.id, error = %e, "cannot read the media quota");
+            tracing::error!(error = %e, "cannot read the media quota");
         })?;
         if total + size > quota {
             let evicted = self
@@ -311,12 +297,15 @@ impl Session {
                 .media_evict_oldest(total + size - quota)
                 .await
                 .map_err(|e| {
-                    tracing::error!(session = %self.id, error = %e, "cannot evict old media");
+                    tracing::error!(error = %e, "cannot evict old media");
                 })?;
             for id in &evicted {
                 self.media.remove(id).await;
             }
-            tracing::info!(session = %self.id, evicted = evicted.len(), "media quota reached; oldest media removed");
+            tracing::info!(
+                evicted = evicted.len(),
+                "media quota reached; oldest media removed"
+            );
         }
         Ok(content)
     }
@@ -332,7 +321,7 @@ impl Session {
                 .await;
             }
             Ok(None) => {}
-            Err(e) => tracing::warn!(session = %self.id, error = %e, "cannot apply receipt"),
+            Err(e) => tracing::warn!(error = %e, "cannot apply receipt"),
         }
     }
 }

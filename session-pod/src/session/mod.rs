@@ -1,30 +1,34 @@
-//! One session at runtime: the engine, the state machine, the outbox and webhook workers,
-//! the event stream. The session binary serves one; the router runs many in-process.
+//! One session at runtime, as a thin facade over its parts, each handed only what it
+//! needs: the engine, the state machine (`crate::state`), the event bus (`crate::events`),
+//! the outbox (`crate::outbox`) and the webhook queue (`crate::webhook`). The session
+//! binary serves one; the router runs many in-process.
 
 mod api;
 mod engine_events;
-mod state;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
-use tokio::sync::{Notify, RwLock, broadcast, mpsc, oneshot, watch};
+use tokio::sync::{RwLock, broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use wagate_api::{EventKind, GatewayEvent};
+use tracing::Instrument;
+use wagate_api::GatewayEvent;
 
-pub(crate) use api::Finished;
+pub use crate::state::{PairCodeState, QrState, Snapshot};
 pub use api::{SendOutcome, new_message_id};
-pub use state::{PairCodeState, QrState, Snapshot};
 
 use crate::config::SessionConfig;
 use crate::engine::{self, Engine, EngineEvent};
+use crate::events::EventBus;
 use crate::media::MediaDir;
 use crate::metrics::Metrics;
+use crate::outbox::Outbox;
+use crate::state::StateMachine;
 use crate::store::{GatewayStore, MetaKey, StoreError, now_ms};
-use crate::webhook::WebhookTarget;
+use crate::webhook::{WebhookQueue, WebhookTarget};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
@@ -39,10 +43,6 @@ pub enum SessionError {
     Engine(#[from] engine::EngineError),
 }
 
-/// Events kept for SSE subscribers that fall behind before they miss some (the buffer is
-/// allocated up front, per session: keep it small for processes with thousands of them).
-const EVENT_BUFFER: usize = 128;
-
 pub struct Session {
     id: String,
     dir: PathBuf,
@@ -53,21 +53,19 @@ pub struct Session {
     /// Bytes of inbound media kept at most; the oldest go first.
     media_quota: u64,
     metrics: Arc<Metrics>,
-    events: broadcast::Sender<GatewayEvent>,
-    state: watch::Sender<Snapshot>,
+    state: StateMachine,
+    events: Arc<EventBus>,
+    outbox: Arc<Outbox>,
+    webhooks: Arc<WebhookQueue>,
     created_at: DateTime<Utc>,
-    webhook: RwLock<Option<WebhookTarget>>,
     labels: RwLock<BTreeMap<String, String>>,
-    outbox_wake: Notify,
-    webhook_wake: Notify,
-    /// Synchronous sends waiting for their message to be sent or to fail.
-    send_waiters: Mutex<HashMap<String, Vec<oneshot::Sender<()>>>>,
     shutdown: CancellationToken,
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl Session {
     /// Opens (or creates) the session stored in `dir` and starts it.
+    #[tracing::instrument(skip_all, fields(session = id))]
     pub async fn open(
         id: &str,
         dir: &Path,
@@ -99,6 +97,21 @@ impl Session {
         let labels = store.meta_get(MetaKey::Labels).await?.unwrap_or_default();
         let (sink, engine_events) = mpsc::unbounded_channel();
         let engine = engine::build_engine(config.engine, id, dir, &config.engine_options, sink);
+        let webhooks = Arc::new(WebhookQueue::new(
+            store.clone(),
+            webhook,
+            &config,
+            metrics.clone(),
+        ));
+        let events = Arc::new(EventBus::new(id, webhooks.clone()));
+        let state = StateMachine::new(id, snapshot, metrics.clone(), events.clone());
+        let outbox = Arc::new(Outbox::new(
+            id,
+            store.clone(),
+            config.clone(),
+            metrics.clone(),
+            events.clone(),
+        ));
         let session = Arc::new(Self {
             id: id.to_string(),
             dir: dir.to_path_buf(),
@@ -107,43 +120,47 @@ impl Session {
                 .media_quota
                 .unwrap_or_else(|| crate::inbound_media::default_quota(dir)),
             metrics,
-            events: broadcast::channel(EVENT_BUFFER).0,
-            state: watch::Sender::new(snapshot),
+            state,
+            events,
+            outbox,
+            webhooks,
             created_at,
-            webhook: RwLock::new(webhook),
             labels: RwLock::new(labels),
-            outbox_wake: Notify::new(),
-            webhook_wake: Notify::new(),
-            send_waiters: Mutex::new(HashMap::new()),
             shutdown: CancellationToken::new(),
             tasks: Mutex::new(Vec::new()),
             config,
             engine,
             store,
         });
-        session.metrics.set_state(id, session.snapshot().status);
         session.media.clear_incoming().await;
         session.spawn_workers(engine_events);
         session.engine.start().await?;
-        tracing::info!(
-            session = id,
-            engine = session.engine.kind().as_str(),
-            "session started"
-        );
+        tracing::info!(engine = session.engine.kind().as_str(), "session started");
         Ok(session)
     }
 
+    /// The session's background tasks, each in a span naming the session and the task.
     fn spawn_workers(self: &Arc<Self>, engine_events: mpsc::UnboundedReceiver<EngineEvent>) {
         let token = self.shutdown.clone();
+        let span = |task: &'static str| tracing::info_span!("session", id = %self.id, task);
         let handles = vec![
-            tokio::spawn(engine_events::run(
-                self.clone(),
-                engine_events,
-                token.clone(),
-            )),
-            tokio::spawn(crate::outbox::run(self.clone(), token.clone())),
-            tokio::spawn(crate::webhook::run(self.clone(), token.clone())),
-            tokio::spawn(prune_media(self.clone(), token)),
+            tokio::spawn(
+                engine_events::run(self.clone(), engine_events, token.clone())
+                    .instrument(span("engine-events")),
+            ),
+            tokio::spawn(
+                self.outbox
+                    .clone()
+                    .run(self.engine.clone(), self.state.watch(), token.clone())
+                    .instrument(span("outbox")),
+            ),
+            tokio::spawn(
+                self.webhooks
+                    .clone()
+                    .run(token.clone())
+                    .instrument(span("webhooks")),
+            ),
+            tokio::spawn(prune_media(self.clone(), token).instrument(span("media-pruning"))),
         ];
         self.tasks
             .lock()
@@ -152,6 +169,7 @@ impl Session {
     }
 
     /// Graceful stop: no new work, the in-flight send finishes, stores are flushed.
+    #[tracing::instrument(skip_all, fields(session = %self.id))]
     pub async fn shutdown(&self) {
         self.shutdown.cancel();
         let tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|p| p.into_inner()));
@@ -160,9 +178,9 @@ impl Session {
         }
         self.engine.stop().await;
         if let Err(e) = self.store.flush().await {
-            tracing::warn!(session = %self.id, error = %e, "gateway store flush failed");
+            tracing::warn!(error = %e, "gateway store flush failed");
         }
-        tracing::info!(session = %self.id, "session stopped");
+        tracing::info!("session stopped");
     }
 
     pub fn id(&self) -> &str {
@@ -185,24 +203,12 @@ impl Session {
         &self.engine
     }
 
-    pub(crate) fn store(&self) -> &GatewayStore {
-        &self.store
-    }
-
-    pub(crate) fn outbox_wake(&self) -> &Notify {
-        &self.outbox_wake
-    }
-
-    pub(crate) fn webhook_wake(&self) -> &Notify {
-        &self.webhook_wake
-    }
-
     pub fn snapshot(&self) -> Snapshot {
-        self.state.borrow().clone()
+        self.state.snapshot()
     }
 
     pub fn watch_state(&self) -> watch::Receiver<Snapshot> {
-        self.state.subscribe()
+        self.state.watch()
     }
 
     /// Sandbox only: scans the QR with the simulator's phone and waits for `connected`
@@ -228,70 +234,7 @@ impl Session {
 
     /// The webhook this session delivers to: its own, else the process default.
     pub async fn webhook_target(&self) -> Option<WebhookTarget> {
-        if let Some(own) = self.webhook.read().await.clone() {
-            return Some(own);
-        }
-        let default = &self.config.default_webhook;
-        default.url.as_ref().map(|url| WebhookTarget {
-            url: url.clone(),
-            events: default
-                .events
-                .clone()
-                .unwrap_or_else(|| EventKind::WEBHOOK.to_vec()),
-            secret: default.secret.clone(),
-        })
-    }
-
-    /// Fans an event out to SSE subscribers and, durably, to the webhook queue; `false`
-    /// when the webhook wants it but the delivery could not be queued.
-    pub(crate) async fn publish(&self, kind: EventKind, data: serde_json::Value) -> bool {
-        let event = GatewayEvent {
-            event: kind,
-            session_id: self.id.clone(),
-            timestamp: Utc::now(),
-            data,
-        };
-        let _ = self.events.send(event.clone());
-        let subscribed = self.webhook_target().await.is_some_and(|t| t.wants(kind));
-        if !subscribed {
-            return true;
-        }
-        let body = serde_json::to_string(&event).expect("events serialize");
-        let delivery_id = uuid::Uuid::new_v4().to_string();
-        match self
-            .store
-            .webhook_enqueue(delivery_id, kind.as_str().to_string(), body, now_ms())
-            .await
-        {
-            Ok(()) => {
-                self.webhook_wake.notify_one();
-                true
-            }
-            Err(e) => {
-                tracing::error!(session = %self.id, error = %e, "cannot queue webhook delivery");
-                false
-            }
-        }
-    }
-
-    pub(crate) async fn refresh_outbox_depth(&self) {
-        if let Ok(depth) = self.store.queued_count().await {
-            self.metrics
-                .outbox_depth
-                .with_label_values(&[&self.id])
-                .set(depth);
-        }
-    }
-
-    fn wake_waiters(&self, message_id: &str) {
-        let waiters = self
-            .send_waiters
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(message_id);
-        for waiter in waiters.into_iter().flatten() {
-            let _ = waiter.send(());
-        }
+        self.webhooks.target().await
     }
 }
 
@@ -305,10 +248,10 @@ async fn prune_media(session: Arc<Session>, shutdown: CancellationToken) {
                     session.media.remove(id).await;
                 }
                 if !ids.is_empty() {
-                    tracing::info!(session = %session.id, pruned = ids.len(), "expired inbound media removed");
+                    tracing::info!(pruned = ids.len(), "expired inbound media removed");
                 }
             }
-            Err(e) => tracing::warn!(session = %session.id, error = %e, "media pruning failed"),
+            Err(e) => tracing::warn!(error = %e, "media pruning failed"),
         }
         tokio::select! {
             _ = shutdown.cancelled() => return,
