@@ -1,6 +1,7 @@
 //! The per-session HTTP API (`/v1/sessions/{id}/...`), written once: the session binary
 //! serves it for its one session and the router mounts it for in-process sessions.
 
+mod error;
 mod extract;
 mod handlers;
 pub mod openapi;

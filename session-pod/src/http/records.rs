@@ -66,7 +66,11 @@ impl SessionRecords for InProcessRecords {
         id: &str,
         webhook: Option<WebhookConfig>,
     ) -> Result<SessionInfo, ApiError> {
-        self.session(id)?.set_webhook(webhook).await
+        let session = self.session(id)?;
+        if let Some(webhook) = &webhook {
+            session.config().egress.policy().check_webhook(webhook)?;
+        }
+        Ok(session.set_webhook(webhook).await?)
     }
 }
 

@@ -5,22 +5,15 @@ use std::time::Duration;
 use chrono::Utc;
 use rand::Rng;
 use wagate_api::{
-    ApiError, CheckNumbersResponse, ErrorCode, GroupsResponse, MediaSource, MessageBody,
-    MessageStatus, PairCodeResponse, SendResult, SessionInfo, SessionState, ValidatedSend,
-    WebhookConfig, normalize_phone,
+    CheckNumbersResponse, GroupsResponse, MediaSource, MessageBody, MessageStatus,
+    PairCodeResponse, SendResult, SessionInfo, SessionState, ValidatedSend, WebhookConfig,
+    normalize_phone,
 };
 
-use super::Session;
+use super::{Session, SessionError};
 use crate::engine::EngineError;
-use crate::store::{DeadLetter, Enqueued, MetaKey, NewMessage, StoreError, StoredMedia, now_ms};
+use crate::store::{DeadLetter, Enqueued, MetaKey, NewMessage, StoredMedia, now_ms};
 use crate::webhook::WebhookTarget;
-
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
-        tracing::error!(error = %e, "gateway store failure");
-        ApiError::internal("The session's store failed; the request was not applied")
-    }
-}
 
 /// A WhatsApp-style message id (`3EB0` + 18 hex digits), chosen before sending so that a
 /// resend after a crash carries the same id and WhatsApp drops the duplicate.
@@ -37,35 +30,23 @@ pub struct SendOutcome {
 }
 
 impl Session {
-    fn engine_error(&self, e: EngineError) -> ApiError {
-        match e {
-            EngineError::NotConnected => {
-                ApiError::session_not_ready(&self.id, self.snapshot().status)
-            }
-            EngineError::NotOnWhatsApp(n) => ApiError::new(
-                ErrorCode::NumberNotOnWhatsapp,
-                format!("{n} is not on WhatsApp"),
-            ),
-            EngineError::AlreadyLinked => ApiError::new(
-                ErrorCode::Conflict,
-                format!("Session '{}' is already linked", self.id),
-            ),
-            EngineError::Unsupported(what) => ApiError::new(
-                ErrorCode::Conflict,
-                format!("Not supported by this engine: {what}"),
-            ),
-            other => {
-                ApiError::new(ErrorCode::UpstreamUnavailable, other.to_string()).with_retry_after(5)
-            }
+    fn engine_error(&self, e: EngineError) -> SessionError {
+        SessionError::from_engine(e, &self.id, self.snapshot().status)
+    }
+
+    fn not_connected(&self, state: SessionState) -> SessionError {
+        SessionError::NotConnected {
+            session: self.id.clone(),
+            state,
         }
     }
 
-    fn require_connected(&self) -> Result<(), ApiError> {
+    fn require_connected(&self) -> Result<(), SessionError> {
         let status = self.snapshot().status;
         if status.is_ready() {
             Ok(())
         } else {
-            Err(ApiError::session_not_ready(&self.id, status))
+            Err(self.not_connected(status))
         }
     }
 
@@ -90,7 +71,7 @@ impl Session {
     /// Accepts a send into the outbox. With `wait`, returns once WhatsApp accepted or
     /// refused it (or `send_wait` elapsed, leaving it `queued`).
     #[tracing::instrument(skip_all, fields(session = %self.id))]
-    pub async fn send(&self, send: ValidatedSend, wait: bool) -> Result<SendOutcome, ApiError> {
+    pub async fn send(&self, send: ValidatedSend, wait: bool) -> Result<SendOutcome, SessionError> {
         let snap = self.snapshot();
         let can_accept = if wait {
             snap.status.is_ready()
@@ -98,7 +79,7 @@ impl Session {
             snap.accepts_queued_sends()
         };
         if !can_accept {
-            return Err(ApiError::session_not_ready(&self.id, snap.status));
+            return Err(self.not_connected(snap.status));
         }
         if let MessageBody::Media {
             source: MediaSource::Url { url },
@@ -109,7 +90,10 @@ impl Session {
                 .egress
                 .policy()
                 .check_url(url)
-                .map_err(|e| ApiError::field("media.url", e.to_string()))?;
+                .map_err(|e| SessionError::Invalid {
+                    field: "media.url",
+                    why: e.to_string(),
+                })?;
         }
         let id = new_message_id();
         let new = NewMessage {
@@ -130,14 +114,10 @@ impl Session {
                 });
             }
             Enqueued::NewChatCapReached => {
-                return Err(ApiError::new(
-                    ErrorCode::RateLimited,
-                    format!(
-                        "Session '{}' reached its cap of {} new conversations per 24 h",
-                        self.id, self.config.new_chats_per_day
-                    ),
-                )
-                .with_retry_after(3600));
+                return Err(SessionError::NewChatCapReached {
+                    session: self.id.clone(),
+                    cap: self.config.new_chats_per_day,
+                });
             }
             Enqueued::New(message) => message,
         };
@@ -160,16 +140,14 @@ impl Session {
         })
     }
 
-    pub async fn message(&self, id: &str) -> Result<SendResult, ApiError> {
+    pub async fn message(&self, id: &str) -> Result<SendResult, SessionError> {
         self.store
             .message(id.to_string())
             .await?
             .map(|m| m.to_result())
-            .ok_or_else(|| {
-                ApiError::new(
-                    ErrorCode::MessageNotFound,
-                    format!("No message '{id}' in session '{}'", self.id),
-                )
+            .ok_or_else(|| SessionError::MessageNotFound {
+                session: self.id.clone(),
+                message: id.to_string(),
             })
     }
 
@@ -177,7 +155,7 @@ impl Session {
     pub async fn check_numbers(
         &self,
         numbers: Vec<String>,
-    ) -> Result<CheckNumbersResponse, ApiError> {
+    ) -> Result<CheckNumbersResponse, SessionError> {
         self.require_connected()?;
         let results = self
             .engine
@@ -188,7 +166,7 @@ impl Session {
     }
 
     #[tracing::instrument(skip_all, fields(session = %self.id))]
-    pub async fn groups(&self) -> Result<GroupsResponse, ApiError> {
+    pub async fn groups(&self) -> Result<GroupsResponse, SessionError> {
         self.require_connected()?;
         let groups = self
             .engine
@@ -200,16 +178,16 @@ impl Session {
 
     /// Unlinks the device; the session goes back to `qr`.
     #[tracing::instrument(skip_all, fields(session = %self.id))]
-    pub async fn logout(&self) -> Result<(), ApiError> {
+    pub async fn logout(&self) -> Result<(), SessionError> {
         match self.snapshot().status {
             SessionState::Stopped => {
-                return Err(ApiError::new(ErrorCode::Conflict, "Session is stopped"));
+                return Err(SessionError::WrongState("Session is stopped".into()));
             }
             SessionState::Qr | SessionState::LoggedOut if self.snapshot().phone.is_none() => {
-                return Err(ApiError::new(
-                    ErrorCode::Conflict,
-                    format!("Session '{}' is not linked", self.id),
-                ));
+                return Err(SessionError::WrongState(format!(
+                    "Session '{}' is not linked",
+                    self.id
+                )));
             }
             _ => {}
         }
@@ -217,7 +195,7 @@ impl Session {
     }
 
     #[tracing::instrument(skip_all, fields(session = %self.id))]
-    pub async fn restart(&self) -> Result<SessionInfo, ApiError> {
+    pub async fn restart(&self) -> Result<SessionInfo, SessionError> {
         self.transition(|s| {
             s.status = SessionState::Connecting;
             s.qr = None;
@@ -231,18 +209,16 @@ impl Session {
     }
 
     #[tracing::instrument(skip_all, fields(session = %self.id))]
-    pub async fn pair_code(&self, phone: &str) -> Result<PairCodeResponse, ApiError> {
-        let digits = normalize_phone(phone).ok_or_else(|| {
-            ApiError::field(
-                "phone",
-                "must be a phone number with country code (10-15 digits)",
-            )
+    pub async fn pair_code(&self, phone: &str) -> Result<PairCodeResponse, SessionError> {
+        let digits = normalize_phone(phone).ok_or_else(|| SessionError::Invalid {
+            field: "phone",
+            why: "must be a phone number with country code (10-15 digits)".into(),
         })?;
         if self.snapshot().status == SessionState::Connected {
-            return Err(ApiError::new(
-                ErrorCode::Conflict,
-                format!("Session '{}' is already connected", self.id),
-            ));
+            return Err(SessionError::WrongState(format!(
+                "Session '{}' is already connected",
+                self.id
+            )));
         }
         let code = self
             .engine
@@ -261,10 +237,9 @@ impl Session {
     pub async fn set_webhook(
         &self,
         config: Option<WebhookConfig>,
-    ) -> Result<SessionInfo, ApiError> {
+    ) -> Result<SessionInfo, SessionError> {
         let target = match config {
             Some(config) => {
-                self.config.egress.policy().check_webhook(&config)?;
                 // An update without a secret keeps the one already set.
                 let previous_secret = self.webhooks.own_secret().await;
                 Some(WebhookTarget {
@@ -283,17 +258,17 @@ impl Session {
     pub async fn set_labels(
         &self,
         labels: std::collections::BTreeMap<String, String>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), SessionError> {
         self.store.meta_set(MetaKey::Labels, Some(&labels)).await?;
         *self.labels.write().await = labels;
         Ok(())
     }
 
-    pub async fn dead_letters(&self) -> Result<Vec<DeadLetter>, ApiError> {
+    pub async fn dead_letters(&self) -> Result<Vec<DeadLetter>, SessionError> {
         Ok(self.webhooks.dead_letters().await?)
     }
 
-    pub async fn replay_dead_letters(&self) -> Result<usize, ApiError> {
+    pub async fn replay_dead_letters(&self) -> Result<usize, SessionError> {
         Ok(self.webhooks.replay().await?)
     }
 
@@ -301,13 +276,8 @@ impl Session {
     pub async fn media(
         &self,
         message_id: &str,
-    ) -> Result<(StoredMedia, std::path::PathBuf), ApiError> {
-        let not_found = || {
-            ApiError::new(
-                ErrorCode::MessageNotFound,
-                format!("No stored media for message '{message_id}'"),
-            )
-        };
+    ) -> Result<(StoredMedia, std::path::PathBuf), SessionError> {
+        let not_found = || SessionError::MediaNotFound(message_id.to_string());
         let media = self
             .store
             .media_get(message_id.to_string())
@@ -324,7 +294,7 @@ impl Session {
     /// session folder (auth, queue, media); without, the folder stays and a later create
     /// resumes the link without a QR.
     #[tracing::instrument(skip_all, fields(session = %self.id))]
-    pub async fn delete(&self, purge: bool) -> Result<(), ApiError> {
+    pub async fn delete(&self, purge: bool) -> Result<(), SessionError> {
         if purge && self.snapshot().phone.is_some() {
             // Best effort and bounded: an unreachable WhatsApp must not block deletion.
             if tokio::time::timeout(Duration::from_secs(10), self.engine.logout())
@@ -350,9 +320,7 @@ impl Session {
                 && e.kind() != std::io::ErrorKind::NotFound
             {
                 tracing::error!(error = %e, "cannot remove session folder");
-                return Err(ApiError::internal(
-                    "The session stopped but its folder could not be removed",
-                ));
+                return Err(SessionError::FolderNotRemoved);
             }
         }
         Ok(())

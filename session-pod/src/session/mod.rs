@@ -5,6 +5,7 @@
 
 mod api;
 mod engine_events;
+mod error;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -19,6 +20,7 @@ use wagate_api::GatewayEvent;
 
 pub use crate::state::{PairCodeState, QrState, Snapshot};
 pub use api::{SendOutcome, new_message_id};
+pub use error::{OpenError, SessionError};
 
 use crate::config::SessionConfig;
 use crate::engine::{self, Engine, EngineEvent};
@@ -27,21 +29,8 @@ use crate::media::MediaDir;
 use crate::metrics::Metrics;
 use crate::outbox::Outbox;
 use crate::state::StateMachine;
-use crate::store::{GatewayStore, MetaKey, StoreError, now_ms};
+use crate::store::{GatewayStore, MetaKey, now_ms};
 use crate::webhook::{WebhookQueue, WebhookTarget};
-
-#[derive(Debug, thiserror::Error)]
-pub enum SessionError {
-    #[error("cannot create session folder {path}: {source}")]
-    Folder {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error("engine did not start: {0}")]
-    Engine(#[from] engine::EngineError),
-}
 
 pub struct Session {
     id: String,
@@ -71,8 +60,8 @@ impl Session {
         dir: &Path,
         config: SessionConfig,
         metrics: Arc<Metrics>,
-    ) -> Result<Arc<Self>, SessionError> {
-        let folder_error = |source| SessionError::Folder {
+    ) -> Result<Arc<Self>, OpenError> {
+        let folder_error = |source| OpenError::Folder {
             path: dir.to_path_buf(),
             source,
         };
