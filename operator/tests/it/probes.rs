@@ -9,12 +9,21 @@ use wagate_e2e::fake_kube::FakeKube;
 use wagate_e2e::{Process, wait_until};
 
 fn operator(home: &std::path::Path, kubeconfig: &std::path::Path) -> Process {
+    operator_electing(home, kubeconfig, false)
+}
+
+fn operator_electing(
+    home: &std::path::Path,
+    kubeconfig: &std::path::Path,
+    leader_election: bool,
+) -> Process {
     let token = home.join("token");
     std::fs::write(&token, "internal-token-0123456789\n").unwrap();
+    let election = format!("--leader-election={leader_election}");
     let args = [
         "--namespace",
         "wagate",
-        "--leader-election=false",
+        &election,
         "--listen",
         "127.0.0.1:0",
         "--internal-token-file",
@@ -36,12 +45,11 @@ async fn probe(process: &Process, path: &str) -> (StatusCode, String) {
     (response.status(), response.text().await.unwrap())
 }
 
-#[tokio::test]
-async fn readyz_waits_for_the_watches_and_healthz_does_not() {
-    let home = tempfile::tempdir().unwrap();
-    // An API server that takes connections and never answers: the first list never ends.
+/// A kubeconfig naming an API server that takes connections and never answers (kept
+/// listening by the returned socket): a first list or a Lease never comes.
+fn silent_api_server(home: &std::path::Path) -> (std::net::TcpListener, std::path::PathBuf) {
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let kubeconfig = home.path().join("silent-kubeconfig");
+    let kubeconfig = home.join("silent-kubeconfig");
     std::fs::write(
         &kubeconfig,
         format!(
@@ -50,6 +58,27 @@ async fn readyz_waits_for_the_watches_and_healthz_does_not() {
         ),
     )
     .unwrap();
+    (silent, kubeconfig)
+}
+
+/// A standby (waiting for the Lease) reconciles nothing and is ready, so a rollout of a
+/// second replica goes on while the first leads.
+#[tokio::test]
+async fn a_standby_waiting_for_the_lease_is_ready() {
+    let home = tempfile::tempdir().unwrap();
+    let (_silent, kubeconfig) = silent_api_server(home.path());
+    let standby = operator_electing(home.path(), &kubeconfig, true);
+    for _ in 0..5 {
+        assert_eq!(probe(&standby, "/readyz").await.0, StatusCode::OK);
+        assert_eq!(probe(&standby, "/healthz").await.0, StatusCode::OK);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn readyz_waits_for_the_watches_and_healthz_does_not() {
+    let home = tempfile::tempdir().unwrap();
+    let (_silent, kubeconfig) = silent_api_server(home.path());
     let waiting = operator(home.path(), &kubeconfig);
     assert_eq!(
         probe(&waiting, "/healthz").await,
