@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::SessionState;
+use crate::{LocationSpec, SessionState, SharedContact};
 
 /// Event names, as used in webhook subscriptions, `x-wagate-event` and SSE `event:` lines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
@@ -108,6 +108,12 @@ pub struct InboundMessageData {
     pub kind: MessageKind,
     pub text: Option<String>,
     pub media: Option<InboundMedia>,
+    /// The pin of a `location` message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<LocationSpec>,
+    /// The cards of a `contact` message.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub contacts: Vec<SharedContact>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]

@@ -2,22 +2,26 @@
 //! validation rules every crate applies at its edge. Nothing here does I/O, so the router,
 //! the session pod and the operator all agree on one definition.
 
+pub mod contact_card;
 #[cfg(feature = "crd")]
 pub mod crd;
 pub mod error;
 pub mod events;
 pub mod id;
+pub mod location;
 pub mod message;
 pub mod numbers;
 pub mod rbac;
 pub mod recipient;
 pub mod session;
 
+pub use contact_card::{ContactPhone, ContactSpec, SharedContact};
 pub use error::{ApiError, ErrorBody, ErrorCode, ErrorDetail, FieldErrors};
 pub use events::{
     EventKind, GatewayEvent, InboundMedia, InboundMessageData, MessageKind, SessionStatusData,
 };
 pub use id::{SessionId, validate_session_id};
+pub use location::LocationSpec;
 pub use message::{
     MediaLimits, MediaSource, MediaSpec, MediaType, MessageBody, MessageStatus, SendRequest,
     SendResult, ValidatedSend,

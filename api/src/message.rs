@@ -5,6 +5,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::contact_card::{CONTACTS_MAX, ContactSpec, SharedContact};
+use crate::location::LocationSpec;
 use crate::{ApiError, ErrorCode, FieldErrors, Recipient};
 
 pub const TEXT_MAX_CHARS: usize = 65_536;
@@ -76,7 +78,7 @@ pub struct MediaSpec {
     pub caption: Option<String>,
 }
 
-/// `POST .../messages` body: exactly one of `text` / `media`.
+/// `POST .../messages` body: exactly one of `text`, `media`, `location`, `contacts`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SendRequest {
@@ -87,6 +89,12 @@ pub struct SendRequest {
     pub text: Option<String>,
     #[serde(default)]
     pub media: Option<MediaSpec>,
+    /// A pin on the map.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<LocationSpec>,
+    /// Contact cards (1-20).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contacts: Option<Vec<ContactSpec>>,
     /// Id of the message this one quotes.
     #[serde(default)]
     pub reply_to: Option<String>,
@@ -132,6 +140,15 @@ pub enum MessageBody {
         mime_type: String,
         file_name: Option<String>,
         caption: Option<String>,
+    },
+    Location {
+        latitude: f64,
+        longitude: f64,
+        name: Option<String>,
+        address: Option<String>,
+    },
+    Contacts {
+        contacts: Vec<SharedContact>,
     },
 }
 
@@ -197,23 +214,22 @@ impl SendRequest {
                 None
             }
         };
-        let content = match (&self.text, &self.media) {
-            (Some(_), Some(_)) => {
+        let given = [
+            self.text.is_some(),
+            self.media.is_some(),
+            self.location.is_some(),
+            self.contacts.is_some(),
+        ];
+        let content = match given.iter().filter(|g| **g).count() {
+            1 => self.content(limits, &mut errors)?,
+            n => {
+                let why = if n == 0 { "is required" } else { "only one" };
                 errors.insert(
                     "text".into(),
-                    "send either 'text' or 'media', not both".into(),
+                    format!("exactly one of 'text', 'media', 'location' or 'contacts' ({why})"),
                 );
                 None
             }
-            (None, None) => {
-                errors.insert("text".into(), "one of 'text' or 'media' is required".into());
-                None
-            }
-            (Some(text), None) => {
-                check_text("text", text, &mut errors);
-                Some(MessageBody::Text { text: text.clone() })
-            }
-            (None, Some(media)) => validate_media(media, limits, &mut errors)?,
         };
         if let Some(reply_to) = &self.reply_to
             && (reply_to.is_empty()
@@ -242,6 +258,50 @@ impl SendRequest {
             }),
             _ => Err(ApiError::validation(errors)),
         }
+    }
+}
+
+impl SendRequest {
+    /// The one content the request gives, checked (`None` with `errors` when it is bad).
+    fn content(
+        &self,
+        limits: &MediaLimits,
+        errors: &mut FieldErrors,
+    ) -> Result<Option<MessageBody>, ApiError> {
+        if let Some(text) = &self.text {
+            check_text("text", text, errors);
+            return Ok(Some(MessageBody::Text { text: text.clone() }));
+        }
+        if let Some(media) = &self.media {
+            return validate_media(media, limits, errors);
+        }
+        if let Some(location) = &self.location {
+            let before = errors.len();
+            location.check(errors);
+            return Ok((errors.len() == before).then(|| MessageBody::Location {
+                latitude: location.latitude,
+                longitude: location.longitude,
+                name: location.name.clone(),
+                address: location.address.clone(),
+            }));
+        }
+        let contacts = self.contacts.as_deref().unwrap_or_default();
+        if contacts.is_empty() || contacts.len() > CONTACTS_MAX {
+            errors.insert(
+                "contacts".into(),
+                format!("must list 1-{CONTACTS_MAX} contacts"),
+            );
+            return Ok(None);
+        }
+        let shared: Vec<_> = contacts
+            .iter()
+            .enumerate()
+            .map(|(i, c)| c.to_shared(&format!("contacts[{i}]"), errors))
+            .collect();
+        Ok(shared
+            .into_iter()
+            .collect::<Option<Vec<_>>>()
+            .map(|contacts| MessageBody::Contacts { contacts }))
     }
 }
 

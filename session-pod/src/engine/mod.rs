@@ -13,7 +13,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tokio::sync::{mpsc, oneshot};
-use wagate_api::{GroupInfo, MessageBody, MessageKind, MessageStatus, NumberCheck};
+use wagate_api::{
+    GroupInfo, LocationSpec, MessageBody, MessageKind, MessageStatus, NumberCheck, SharedContact,
+};
 
 /// Where engines report what happens; the session runtime is the only reader.
 pub type EventSink = mpsc::UnboundedSender<EngineEvent>;
@@ -98,6 +100,9 @@ pub struct InboundMessage {
     pub kind: MessageKind,
     pub text: Option<String>,
     pub media: Option<InboundAttachment>,
+    pub location: Option<LocationSpec>,
+    /// The cards of a contact message (one, or several of a contacts array).
+    pub contacts: Vec<SharedContact>,
 }
 
 #[derive(Debug, Clone)]

@@ -58,6 +58,9 @@ pub struct SimulatedSend {
     pub kind: String,
     pub text: Option<String>,
     pub bytes: Option<usize>,
+    /// The message as it was sent (media bytes left out).
+    #[serde(default)]
+    pub body: Option<MessageBody>,
     pub at: chrono::DateTime<Utc>,
 }
 
@@ -296,13 +299,40 @@ impl Engine for SimulatorEngine {
                 source: MediaSource::Url { .. },
                 ..
             } => return Err(EngineError::unfetched_media()),
+            MessageBody::Location {
+                latitude,
+                longitude,
+                name,
+                ..
+            } => (
+                "location".to_string(),
+                Some(
+                    name.clone()
+                        .unwrap_or_else(|| format!("{latitude},{longitude}")),
+                ),
+                None,
+            ),
+            MessageBody::Contacts { contacts } => (
+                "contacts".to_string(),
+                Some(
+                    contacts
+                        .iter()
+                        .map(|c| c.display_name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                ),
+                None,
+            ),
         };
+        let mut body = message.body.clone();
+        body.take_inline_bytes();
         let record = SimulatedSend {
             id: message.id.clone(),
             to: message.to.clone(),
             kind,
             text,
             bytes,
+            body: Some(body),
             at: Utc::now(),
         };
         self.append_sent(&record)?;

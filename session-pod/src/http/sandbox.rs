@@ -87,6 +87,10 @@ pub struct InboundBody {
     group: Option<String>,
     id: Option<String>,
     media: Option<InboundMediaBody>,
+    /// A contact shares a location.
+    location: Option<wagate_api::LocationSpec>,
+    /// A contact shares contact cards.
+    contacts: Option<Vec<wagate_api::ContactSpec>>,
 }
 
 #[derive(Deserialize)]
@@ -144,8 +148,29 @@ async fn inbound(
             )
         }
         None if body.text.is_some() => (MessageKind::Text, None),
-        None => return Err(ApiError::field("text", "give 'text' or 'media'")),
+        None if body.location.is_some() => (MessageKind::Location, None),
+        None if body.contacts.is_some() => (MessageKind::Contact, None),
+        None => {
+            return Err(ApiError::field(
+                "text",
+                "give 'text', 'media', 'location' or 'contacts'",
+            ));
+        }
     };
+    let mut errors = wagate_api::FieldErrors::new();
+    if let Some(location) = &body.location {
+        location.check(&mut errors);
+    }
+    let contacts: Vec<_> = body
+        .contacts
+        .iter()
+        .flatten()
+        .enumerate()
+        .filter_map(|(i, c)| c.to_shared(&format!("contacts[{i}]"), &mut errors))
+        .collect();
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
     let id = body
         .id
         .unwrap_or_else(|| crate::session::new_message_id().replacen("3EB0", "SIM0", 1));
@@ -159,6 +184,8 @@ async fn inbound(
         kind,
         text: body.text,
         media,
+        location: body.location,
+        contacts,
     };
     sandbox(&session)?
         .inbound(message)

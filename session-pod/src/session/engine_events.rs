@@ -195,6 +195,8 @@ impl Session {
             kind: message.kind,
             text: message.text,
             media,
+            location: message.location,
+            contacts: message.contacts,
         };
         let queued = self
             .publish(

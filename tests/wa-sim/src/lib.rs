@@ -35,6 +35,8 @@ use std::time::Duration;
 
 pub use link::{LinkError, LinkedDevice};
 pub use messaging::SentDocument;
+/// The protobuf types of what contacts send and phones decrypt.
+pub use waproto;
 pub use world::{Admin, ClientReceipt, Delivered, Group};
 
 use world::World;
@@ -145,6 +147,18 @@ impl Simulator {
     /// Contact `from` sends `text` to account `to`; returns the message id.
     pub async fn send_text(&self, from: &str, to: &str, text: &str) -> Result<String, String> {
         self.world.send_text(from, to, text).await
+    }
+
+    /// Contact `from` sends any `message` to account `to` (`kind` is the stanza's `type`:
+    /// `text` or `media`), encrypted to each linked device.
+    pub async fn send_message(
+        &self,
+        from: &str,
+        to: &str,
+        message: &waproto::whatsapp::Message,
+        kind: &str,
+    ) -> Result<String, String> {
+        self.world.send_message(from, to, message, kind).await
     }
 
     /// Contact `contact` has read message `id` that account `to` sent it.

@@ -263,7 +263,7 @@ impl World {
     }
 
     /// Contact `from` sends `message` to account `to`: one encrypted copy per linked device.
-    async fn send_message(
+    pub async fn send_message(
         &self,
         from: &str,
         to: &str,

@@ -439,3 +439,74 @@ async fn sessions_without_their_own_webhook_deliver_to_the_default() {
     let (_, info) = api.get("/v1/sessions/dflt").await;
     assert_eq!(info["webhook"]["url"], receiver.url.as_str(), "{info}");
 }
+
+/// Locations and contact cards are sent like texts on both backends: accepted, queued in
+/// order and sent as asked (the simulator's sent log holds the message body); a bad one is
+/// refused with the field named.
+#[tokio::test]
+async fn locations_and_contact_cards_are_sent_as_asked() {
+    let home = tempfile::tempdir().unwrap();
+    let router = Router::start(home.path(), &[]);
+    let api = &router.api;
+    let (status, _) = api
+        .post("/v1/sessions", json!({ "sessionId": "kinds" }))
+        .await;
+    assert!(status.is_success());
+    api.link("kinds", Some("971500000055")).await;
+    let (status, location) = api
+        .post(
+            "/v1/sessions/kinds/messages",
+            json!({ "to": "971501234567", "location": {
+                "latitude": -33.8568, "longitude": 151.2153, "name": "Opera House" } }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{location}");
+    let (status, card) = api
+        .post(
+            "/v1/sessions/kinds/messages",
+            json!({ "to": "971501234567", "contacts": [
+                { "fullName": "Front Desk", "phones": [{ "number": "+61 2 9250 7111" }] } ] }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{card}");
+    let (_, sent) = api.get("/v1/sessions/kinds/sandbox/sent").await;
+    let body_of = |id: &Value| {
+        sent["sent"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|s| s["id"] == *id)
+            .map(|s| s["body"].clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        body_of(&location["id"]),
+        json!({ "type": "location", "latitude": -33.8568, "longitude": 151.2153,
+                "name": "Opera House", "address": null }),
+        "{sent}"
+    );
+    let card = body_of(&card["id"]);
+    assert_eq!(card["type"], "contacts", "{sent}");
+    assert_eq!(card["contacts"][0]["displayName"], "Front Desk");
+    assert!(
+        card["contacts"][0]["vcard"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("waid=61292507111"),
+        "{card}"
+    );
+    let (status, error) = api
+        .post(
+            "/v1/sessions/kinds/messages",
+            json!({ "to": "971501234567", "location": { "latitude": 12.0, "longitude": 181.0 } }),
+        )
+        .await;
+    assert_eq!(
+        (status, code(&error)),
+        (StatusCode::BAD_REQUEST, "validation_error")
+    );
+    assert!(
+        error["error"]["details"]["location.longitude"].is_string(),
+        "{error}"
+    );
+}

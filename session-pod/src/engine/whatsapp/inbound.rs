@@ -2,7 +2,7 @@
 //! downloading media on the way.
 
 use chrono::Utc;
-use wagate_api::MessageKind;
+use wagate_api::{LocationSpec, MessageKind, SharedContact};
 use whatsapp_rust::download::Downloadable;
 use whatsapp_rust::prelude::*;
 
@@ -34,6 +34,8 @@ pub async fn convert(
             .and_then(|m| m.text.clone())
     });
     let mut media: Option<(MediaMeta, &dyn Downloadable)> = None;
+    let mut location = None;
+    let mut contacts = Vec::new();
     let kind = if let Some(m) = base.image_message.as_option() {
         media = Some((
             MediaMeta::new(&m.mimetype, None, &m.caption, m.file_length, "image/jpeg"),
@@ -71,17 +73,28 @@ pub async fn convert(
         ));
         MessageKind::Sticker
     } else if let Some(loc) = base.location_message.as_option() {
-        text = Some(format!(
-            "{},{}",
+        let (latitude, longitude) = (
             loc.degrees_latitude.unwrap_or_default(),
-            loc.degrees_longitude.unwrap_or_default()
-        ));
+            loc.degrees_longitude.unwrap_or_default(),
+        );
+        text = Some(format!("{latitude},{longitude}"));
+        location = Some(LocationSpec {
+            latitude,
+            longitude,
+            name: loc.name.clone(),
+            address: loc.address.clone(),
+        });
         MessageKind::Location
     } else if let Some(contact) = base.contact_message.as_option() {
         text = contact
             .vcard
             .clone()
             .or_else(|| contact.display_name.clone());
+        contacts.extend(shared_contact(contact));
+        MessageKind::Contact
+    } else if let Some(array) = base.contacts_array_message.as_option() {
+        contacts.extend(array.contacts.iter().filter_map(shared_contact));
+        text = array.display_name.clone();
         MessageKind::Contact
     } else if let Some(reaction) = base.reaction_message.as_option() {
         text = reaction.text.clone();
@@ -123,6 +136,16 @@ pub async fn convert(
         kind,
         text,
         media,
+        location,
+        contacts,
+    })
+}
+
+/// A card as WhatsApp carries it; one without a vCard says nothing worth passing on.
+fn shared_contact(contact: &wa::message::ContactMessage) -> Option<SharedContact> {
+    Some(SharedContact {
+        display_name: contact.display_name.clone().unwrap_or_default(),
+        vcard: contact.vcard.clone()?,
     })
 }
 

@@ -1,6 +1,6 @@
 //! Builds the protobuf message for an outgoing send, uploading media first.
 
-use wagate_api::{MediaSource, MediaType, MessageBody};
+use wagate_api::{MediaSource, MediaType, MessageBody, SharedContact};
 use whatsapp_rust::media::{self, AudioOptions, DocumentOptions, ImageOptions, VideoOptions};
 use whatsapp_rust::prelude::*;
 use whatsapp_rust::upload::UploadOptions;
@@ -37,6 +37,25 @@ pub async fn build(client: &Client, message: &OutgoingMessage) -> Result<wa::Mes
             source: MediaSource::Url { .. },
             ..
         } => return Err(EngineError::unfetched_media()),
+        MessageBody::Location {
+            latitude,
+            longitude,
+            name,
+            address,
+        } => {
+            return Ok(wa::Message {
+                location_message: MessageField::some(wa::message::LocationMessage {
+                    degrees_latitude: Some(*latitude),
+                    degrees_longitude: Some(*longitude),
+                    name: name.clone(),
+                    address: address.clone(),
+                    context_info: context.map(|c| *c).into(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            });
+        }
+        MessageBody::Contacts { contacts } => return Ok(contacts_message(contacts, context)),
     };
     let wa_type = match kind {
         MediaType::Image => WaMediaType::Image,
@@ -102,4 +121,34 @@ pub async fn build(client: &Client, message: &OutgoingMessage) -> Result<wa::Mes
             ..Default::default()
         },
     })
+}
+
+/// One contact is a `contactMessage`; several are a `contactsArrayMessage`, as WhatsApp's
+/// apps send them.
+fn contacts_message(
+    contacts: &[SharedContact],
+    context: Option<Box<wa::ContextInfo>>,
+) -> wa::Message {
+    let card = |contact: &SharedContact| wa::message::ContactMessage {
+        display_name: Some(contact.display_name.clone()),
+        vcard: Some(contact.vcard.clone()),
+        ..Default::default()
+    };
+    match contacts {
+        [one] => wa::Message {
+            contact_message: MessageField::some(wa::message::ContactMessage {
+                context_info: context.map(|c| *c).into(),
+                ..card(one)
+            }),
+            ..Default::default()
+        },
+        many => wa::Message {
+            contacts_array_message: MessageField::some(wa::message::ContactsArrayMessage {
+                display_name: Some(format!("{} contacts", many.len())),
+                contacts: many.iter().map(card).collect(),
+                context_info: context.map(|c| *c).into(),
+            }),
+            ..Default::default()
+        },
+    }
 }
