@@ -2,6 +2,7 @@
 //! validation rules every crate applies at its edge. Nothing here does I/O, so the router,
 //! the session pod and the operator all agree on one definition.
 
+pub mod actions;
 pub mod contact_card;
 #[cfg(feature = "crd")]
 pub mod crd;
@@ -15,6 +16,7 @@ pub mod rbac;
 pub mod recipient;
 pub mod session;
 
+pub use actions::{EDIT_WINDOW_SECS, EditRequest, MessageRef, ReactionRequest};
 pub use contact_card::{ContactPhone, ContactSpec, SharedContact};
 pub use error::{ApiError, ErrorBody, ErrorCode, ErrorDetail, FieldErrors};
 pub use events::{

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::actions::MessageRef;
 use crate::contact_card::{CONTACTS_MAX, ContactSpec, SharedContact};
 use crate::location::LocationSpec;
 use crate::{ApiError, ErrorCode, FieldErrors, Recipient};
@@ -149,6 +150,20 @@ pub enum MessageBody {
     },
     Contacts {
         contacts: Vec<SharedContact>,
+    },
+    /// A reaction to `target` (`""` removes it).
+    Reaction {
+        target: MessageRef,
+        emoji: String,
+    },
+    /// New text for `target`, an own message.
+    Edit {
+        target: String,
+        text: String,
+    },
+    /// `target`, an own message, deleted for everyone.
+    Revoke {
+        target: String,
     },
 }
 
@@ -305,7 +320,7 @@ impl SendRequest {
     }
 }
 
-fn check_text(field: &str, text: &str, errors: &mut FieldErrors) {
+pub(crate) fn check_text(field: &str, text: &str, errors: &mut FieldErrors) {
     let chars = text.chars().count();
     if text.trim().is_empty() {
         errors.insert(field.into(), "must not be empty".into());

@@ -118,6 +118,9 @@ pub struct RuntimeArgs {
     pub send_wait_secs: u64,
     #[arg(long, env = "WAGATE_MEDIA_RETENTION_HOURS", default_value_t = 168)]
     pub media_retention_hours: u64,
+    /// Days the message index remembers a message (reactions, edits and revokes by id).
+    #[arg(long, env = "WAGATE_MESSAGE_INDEX_DAYS", default_value_t = 30)]
+    pub message_index_days: u64,
     /// Inbound media (sent by anyone who messages the number) larger than this is not
     /// kept; the message is delivered with `media.error`.
     #[arg(long, env = "WAGATE_MAX_INBOUND_MEDIA_MB", default_value_t = 64)]
@@ -208,6 +211,7 @@ impl RuntimeArgs {
                 give_up_after: Duration::from_secs(self.webhook_retry_for_secs),
             },
             media_retention: Duration::from_secs(self.media_retention_hours * 3600),
+            message_index_retention: Duration::from_secs(self.message_index_days * 24 * 3600),
             media_quota: self.media_quota_mb.map(|mb| mb * 1024 * 1024),
             media_limits: edge.media_limits(),
             public_url: edge.public_url(),

@@ -41,6 +41,8 @@ pub struct SessionConfig {
     pub webhook_retry: RetryPolicy,
     pub webhook_timeout: Duration,
     pub media_retention: Duration,
+    /// How long the message index remembers a message (actions by id need it).
+    pub message_index_retention: Duration,
     /// Bytes of inbound media a session keeps; `None`: 80 % of its volume (or 1 GiB).
     pub media_quota: Option<u64>,
     pub media_limits: MediaLimits,
@@ -75,6 +77,7 @@ impl Default for SessionConfig {
             },
             webhook_timeout: Duration::from_secs(10),
             media_retention: Duration::from_secs(7 * 24 * 3600),
+            message_index_retention: Duration::from_secs(30 * 24 * 3600),
             media_quota: None,
             media_limits: MediaLimits::default(),
             public_url: String::new(),

@@ -10,14 +10,19 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use tokio::sync::{Notify, oneshot, watch};
 use tokio_util::sync::CancellationToken;
-use wagate_api::{ErrorCode, EventKind, MediaSource, MessageBody, SessionState};
+use wagate_api::{
+    ErrorCode, EventKind, MediaSource, MediaType, MessageBody, MessageKind, MessageStatus,
+    SessionState,
+};
 
 use crate::config::SessionConfig;
 use crate::engine::{Engine, EngineError, OutgoingMessage};
 use crate::events::EventBus;
 use crate::metrics::Metrics;
 use crate::state::Snapshot;
-use crate::store::{Enqueued, GatewayStore, NewMessage, StoreError, StoredMessage, now_ms};
+use crate::store::{
+    Enqueued, GatewayStore, IndexedMessage, NewMessage, StoreError, StoredMessage, now_ms,
+};
 
 /// How the outbox finished with a message.
 pub(crate) enum Finished {
@@ -140,6 +145,21 @@ impl Outbox {
         match recorded {
             Ok(Some(message)) => {
                 counter.with_label_values(&[&self.session_id]).inc();
+                if message.status != MessageStatus::Failed
+                    && let Some(kind) = indexed_kind(&message.body)
+                {
+                    let own = IndexedMessage {
+                        id: message.id.clone(),
+                        chat: message.to.clone(),
+                        sender: String::new(),
+                        from_me: true,
+                        kind,
+                        at: message.sent_at.unwrap_or_else(now_ms),
+                    };
+                    if let Err(e) = self.store.index_message(own).await {
+                        tracing::warn!(message_id = id, error = %e, "cannot index a sent message");
+                    }
+                }
                 self.wake_waiters(id);
                 let data = serde_json::to_value(message.to_result()).expect("serializable");
                 self.events.publish(EventKind::MessageStatus, data).await;
@@ -392,6 +412,25 @@ impl Outbox {
             tracing::error!(error = %e, "cannot schedule retry");
         }
     }
+}
+
+/// What the index calls a message with this body; `None` for actions on other messages.
+fn indexed_kind(body: &MessageBody) -> Option<MessageKind> {
+    Some(match body {
+        MessageBody::Text { .. } => MessageKind::Text,
+        MessageBody::Media { kind, .. } => match kind {
+            MediaType::Image => MessageKind::Image,
+            MediaType::Video => MessageKind::Video,
+            MediaType::Audio => MessageKind::Audio,
+            MediaType::Document => MessageKind::Document,
+            MediaType::Sticker => MessageKind::Sticker,
+        },
+        MessageBody::Location { .. } => MessageKind::Location,
+        MessageBody::Contacts { .. } => MessageKind::Contact,
+        MessageBody::Reaction { .. } | MessageBody::Edit { .. } | MessageBody::Revoke { .. } => {
+            return None;
+        }
+    })
 }
 
 fn failed(code: ErrorCode, why: String) -> Finished {

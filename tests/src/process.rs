@@ -182,6 +182,19 @@ impl Api {
         .await
     }
 
+    pub async fn patch(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        decode(
+            self.http
+                .patch(self.url(path))
+                .bearer_auth(&self.key)
+                .json(&body)
+                .send()
+                .await
+                .expect("PATCH"),
+        )
+        .await
+    }
+
     pub async fn delete(&self, path: &str) -> (StatusCode, Value) {
         decode(
             self.http
@@ -307,6 +320,12 @@ impl SessionProcess {
     pub async fn put(&self, path: &str, body: Value) -> (StatusCode, Value) {
         self.api
             .put(&format!("/v1/sessions/{}{path}", self.id), body)
+            .await
+    }
+
+    pub async fn patch(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.api
+            .patch(&format!("/v1/sessions/{}{path}", self.id), body)
             .await
     }
 

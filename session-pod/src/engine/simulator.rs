@@ -312,6 +312,11 @@ impl Engine for SimulatorEngine {
                 ),
                 None,
             ),
+            MessageBody::Reaction { emoji, .. } => {
+                ("reaction".to_string(), Some(emoji.clone()), None)
+            }
+            MessageBody::Edit { text, .. } => ("edit".to_string(), Some(text.clone()), None),
+            MessageBody::Revoke { target } => ("revoke".to_string(), Some(target.clone()), None),
             MessageBody::Contacts { contacts } => (
                 "contacts".to_string(),
                 Some(

@@ -7,8 +7,8 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use wagate_api::{
-    ApiError, CheckNumbersRequest, ErrorCode, MessageStatus, OkResponse, PairCodeRequest,
-    SendRequest,
+    ApiError, CheckNumbersRequest, EditRequest, ErrorCode, MessageStatus, OkResponse,
+    PairCodeRequest, ReactionRequest, SendRequest,
 };
 
 use super::{HttpState, SessionHandle};
@@ -67,8 +67,14 @@ pub async fn send(
 ) -> Result<Response, ApiError> {
     let send = body.validate(&state.limits)?;
     let outcome = session.send(send, !query.is_async).await?;
+    answer(outcome, query.is_async)
+}
+
+/// How a send (or an action, which is a send) is answered: `200` once WhatsApp accepted it,
+/// `202` while queued, its error when it failed.
+fn answer(outcome: crate::session::SendOutcome, is_async: bool) -> Result<Response, ApiError> {
     let result = outcome.result;
-    if outcome.created && !query.is_async && result.status == MessageStatus::Failed {
+    if outcome.created && !is_async && result.status == MessageStatus::Failed {
         let error = result.error.clone();
         let code = error
             .as_ref()
@@ -79,7 +85,7 @@ pub async fn send(
             .unwrap_or_else(|| "The message could not be sent".into());
         return Err(ApiError::new(code, message));
     }
-    let status = if outcome.created && (query.is_async || result.status == MessageStatus::Queued) {
+    let status = if outcome.created && (is_async || result.status == MessageStatus::Queued) {
         StatusCode::ACCEPTED
     } else {
         StatusCode::OK
@@ -93,6 +99,67 @@ pub async fn message_status(
     Path((_, message_id)): Path<(String, String)>,
 ) -> Result<impl IntoResponse, ApiError> {
     Ok(Json(session.message(&message_id).await?))
+}
+
+/// Reacts to a message of the chat (either direction), by id; `""` removes the reaction.
+#[utoipa::path(post, path = "/v1/sessions/{id}/messages/{message_id}/reaction", tag = "messages", params(("id" = String, Path, description = "Session id (1-64 of A-Z a-z 0-9 _ -)"), ("message_id" = String, Path, description = "Id of the message reacted to"), SendQuery), request_body = wagate_api::ReactionRequest, responses((status = 200, description = "WhatsApp accepted the reaction", body = wagate_api::SendResult), (status = 202, description = "Queued", body = wagate_api::SendResult), super::openapi::ErrorResponses))]
+pub async fn react(
+    SessionHandle(session): SessionHandle,
+    Path((_, message_id)): Path<(String, String)>,
+    ApiQuery(query): ApiQuery<SendQuery>,
+    ApiJson(body): ApiJson<ReactionRequest>,
+) -> Result<Response, ApiError> {
+    body.validate()?;
+    let outcome = session
+        .react(&message_id, body.emoji, !query.is_async)
+        .await?;
+    answer(outcome, query.is_async)
+}
+
+/// Replaces the text of an own text message within WhatsApp's 15 minutes (`409` after,
+/// or for someone else's message).
+#[utoipa::path(patch, path = "/v1/sessions/{id}/messages/{message_id}", tag = "messages", params(("id" = String, Path, description = "Session id (1-64 of A-Z a-z 0-9 _ -)"), ("message_id" = String, Path, description = "Id of the own message to edit"), SendQuery), request_body = wagate_api::EditRequest, responses((status = 200, description = "WhatsApp accepted the edit", body = wagate_api::SendResult), (status = 202, description = "Queued", body = wagate_api::SendResult), super::openapi::ErrorResponses))]
+pub async fn edit_message(
+    SessionHandle(session): SessionHandle,
+    Path((_, message_id)): Path<(String, String)>,
+    ApiQuery(query): ApiQuery<SendQuery>,
+    ApiJson(body): ApiJson<EditRequest>,
+) -> Result<Response, ApiError> {
+    body.validate()?;
+    let outcome = session
+        .edit(&message_id, body.text, !query.is_async)
+        .await?;
+    answer(outcome, query.is_async)
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RevokeQuery {
+    /// Must be `true`: the message is deleted for everyone in the chat.
+    #[serde(default, rename = "forEveryone")]
+    #[param(rename = "forEveryone")]
+    for_everyone: bool,
+    /// Answer `202` once queued instead of waiting for WhatsApp.
+    #[serde(default, rename = "async")]
+    #[param(rename = "async")]
+    is_async: bool,
+}
+
+/// Deletes an own message for everyone (`?forEveryone=true`).
+#[utoipa::path(delete, path = "/v1/sessions/{id}/messages/{message_id}", tag = "messages", params(("id" = String, Path, description = "Session id (1-64 of A-Z a-z 0-9 _ -)"), ("message_id" = String, Path, description = "Id of the own message to delete"), RevokeQuery), responses((status = 200, description = "WhatsApp accepted the revoke", body = wagate_api::SendResult), (status = 202, description = "Queued", body = wagate_api::SendResult), super::openapi::ErrorResponses))]
+pub async fn revoke(
+    SessionHandle(session): SessionHandle,
+    Path((_, message_id)): Path<(String, String)>,
+    ApiQuery(query): ApiQuery<RevokeQuery>,
+) -> Result<Response, ApiError> {
+    if !query.for_everyone {
+        return Err(ApiError::field(
+            "forEveryone",
+            "must be true: deleting only on this device is not supported",
+        ));
+    }
+    let outcome = session.revoke(&message_id, !query.is_async).await?;
+    answer(outcome, query.is_async)
 }
 
 #[utoipa::path(post, path = "/v1/sessions/{id}/check-numbers", tag = "messages", params(("id" = String, Path, description = "Session id (1-64 of A-Z a-z 0-9 _ -)")), request_body = wagate_api::CheckNumbersRequest, responses((status = 200, body = wagate_api::CheckNumbersResponse), super::openapi::ErrorResponses))]

@@ -74,7 +74,13 @@ fn running_session_routes() -> Router<HttpState> {
         .route("/v1/sessions/{id}/messages", post(handlers::send))
         .route(
             "/v1/sessions/{id}/messages/{message_id}",
-            get(handlers::message_status),
+            get(handlers::message_status)
+                .patch(handlers::edit_message)
+                .delete(handlers::revoke),
+        )
+        .route(
+            "/v1/sessions/{id}/messages/{message_id}/reaction",
+            post(handlers::react),
         )
         .route(
             "/v1/sessions/{id}/check-numbers",

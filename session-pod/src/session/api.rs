@@ -1,18 +1,20 @@
-//! What the HTTP layer asks of a session. Every method answers with contract errors.
+//! What the HTTP layer asks of a session, answered in the runtime's words (`SessionError`).
 
 use std::time::Duration;
 
 use chrono::Utc;
 use rand::Rng;
 use wagate_api::{
-    CheckNumbersResponse, GroupsResponse, MediaSource, MessageBody, MessageStatus,
-    PairCodeResponse, SendResult, SessionInfo, SessionState, ValidatedSend, WebhookConfig,
-    normalize_phone,
+    CheckNumbersResponse, EDIT_WINDOW_SECS, GroupsResponse, MediaSource, MessageBody, MessageKind,
+    MessageRef, MessageStatus, PairCodeResponse, SendResult, SessionInfo, SessionState,
+    ValidatedSend, WebhookConfig, normalize_phone,
 };
 
 use super::{Session, SessionError};
 use crate::engine::EngineError;
-use crate::store::{DeadLetter, Enqueued, MetaKey, NewMessage, StoredMedia, now_ms};
+use crate::store::{
+    DeadLetter, Enqueued, IndexedMessage, MetaKey, NewMessage, StoredMedia, now_ms,
+};
 use crate::webhook::WebhookTarget;
 
 /// A WhatsApp-style message id (`3EB0` + 18 hex digits), chosen before sending so that a
@@ -72,15 +74,6 @@ impl Session {
     /// refused it (or `send_wait` elapsed, leaving it `queued`).
     #[tracing::instrument(skip_all, fields(session = %self.id))]
     pub async fn send(&self, send: ValidatedSend, wait: bool) -> Result<SendOutcome, SessionError> {
-        let snap = self.snapshot();
-        let can_accept = if wait {
-            snap.status.is_ready()
-        } else {
-            snap.accepts_queued_sends()
-        };
-        if !can_accept {
-            return Err(self.not_connected(snap.status));
-        }
         if let MessageBody::Media {
             source: MediaSource::Url { url },
             ..
@@ -95,9 +88,8 @@ impl Session {
                     why: e.to_string(),
                 })?;
         }
-        let id = new_message_id();
         let new = NewMessage {
-            id: id.clone(),
+            id: new_message_id(),
             to: send.to.jid(),
             body: send.content,
             reply_to: send.reply_to,
@@ -105,6 +97,115 @@ impl Session {
             created_at: now_ms(),
             new_chats_per_day: self.config.new_chats_per_day,
         };
+        self.queue(new, wait).await
+    }
+
+    /// Reacts to message `target` (an `emoji` of `""` removes the reaction).
+    #[tracing::instrument(skip_all, fields(session = %self.id, target))]
+    pub async fn react(
+        &self,
+        target: &str,
+        emoji: String,
+        wait: bool,
+    ) -> Result<SendOutcome, SessionError> {
+        let indexed = self.indexed(target).await?;
+        let is_group = indexed.chat.ends_with("@g.us");
+        let body = MessageBody::Reaction {
+            target: MessageRef {
+                id: indexed.id,
+                from_me: indexed.from_me,
+                participant: (is_group && !indexed.from_me).then_some(indexed.sender),
+            },
+            emoji,
+        };
+        self.queue(self.action(indexed.chat, body), wait).await
+    }
+
+    /// Replaces the text of `target`, an own text message sent in the last 15 minutes.
+    #[tracing::instrument(skip_all, fields(session = %self.id, target))]
+    pub async fn edit(
+        &self,
+        target: &str,
+        text: String,
+        wait: bool,
+    ) -> Result<SendOutcome, SessionError> {
+        let indexed = self.own(target).await?;
+        let age_secs = (now_ms() - indexed.at) / 1000;
+        if age_secs > EDIT_WINDOW_SECS {
+            return Err(SessionError::WrongState(format!(
+                "Message '{target}' was sent {} minutes ago; WhatsApp allows edits for {} minutes",
+                age_secs / 60,
+                EDIT_WINDOW_SECS / 60
+            )));
+        }
+        if indexed.kind != MessageKind::Text {
+            return Err(SessionError::WrongState(format!(
+                "Message '{target}' is not a text message; only texts can be edited"
+            )));
+        }
+        let body = MessageBody::Edit {
+            target: indexed.id,
+            text,
+        };
+        self.queue(self.action(indexed.chat, body), wait).await
+    }
+
+    /// Deletes `target`, an own message, for everyone in the chat.
+    #[tracing::instrument(skip_all, fields(session = %self.id, target))]
+    pub async fn revoke(&self, target: &str, wait: bool) -> Result<SendOutcome, SessionError> {
+        let indexed = self.own(target).await?;
+        let body = MessageBody::Revoke { target: indexed.id };
+        self.queue(self.action(indexed.chat, body), wait).await
+    }
+
+    /// The indexed message `id`, or `404 message_not_found`.
+    async fn indexed(&self, id: &str) -> Result<IndexedMessage, SessionError> {
+        self.store
+            .indexed(id.to_string())
+            .await?
+            .ok_or_else(|| SessionError::MessageNotFound {
+                session: self.id.clone(),
+                message: id.to_string(),
+            })
+    }
+
+    /// The indexed message `id` when this session sent it (`409` for someone else's).
+    async fn own(&self, id: &str) -> Result<IndexedMessage, SessionError> {
+        let indexed = self.indexed(id).await?;
+        if !indexed.from_me {
+            return Err(SessionError::WrongState(format!(
+                "Message '{id}' was sent by someone else; only own messages can be changed"
+            )));
+        }
+        Ok(indexed)
+    }
+
+    /// An action message to `chat`.
+    fn action(&self, chat: String, body: MessageBody) -> NewMessage {
+        NewMessage {
+            id: new_message_id(),
+            to: chat,
+            body,
+            reply_to: None,
+            idempotency_key: None,
+            created_at: now_ms(),
+            // An action goes to a chat that exists: it starts no conversation.
+            new_chats_per_day: 0,
+        }
+    }
+
+    /// Queues `new` in the outbox; with `wait`, answers once WhatsApp accepted or refused
+    /// it (or `send_wait` elapsed, leaving it `queued`).
+    async fn queue(&self, new: NewMessage, wait: bool) -> Result<SendOutcome, SessionError> {
+        let snap = self.snapshot();
+        let can_accept = if wait {
+            snap.status.is_ready()
+        } else {
+            snap.accepts_queued_sends()
+        };
+        if !can_accept {
+            return Err(self.not_connected(snap.status));
+        }
         let (enqueued, done) = self.outbox.enqueue(new, wait).await?;
         let message = match enqueued {
             Enqueued::Duplicate(existing) => {

@@ -13,7 +13,7 @@ use crate::inbound_media::AttachmentContent;
 use super::Session;
 use crate::engine::{EngineEvent, InboundMessage};
 use crate::state::{PairCodeState, QrState, Snapshot};
-use crate::store::{MetaKey, StoredMedia, now_ms};
+use crate::store::{IndexedMessage, MetaKey, StoredMedia, now_ms};
 
 pub(super) async fn run(
     session: Arc<Session>,
@@ -176,6 +176,17 @@ impl Session {
                 .await
         {
             tracing::warn!(error = %e, "cannot record inbound chat");
+        }
+        let indexed = IndexedMessage {
+            id: message.id.clone(),
+            chat: message.chat.clone(),
+            sender: message.from.clone(),
+            from_me: false,
+            kind: message.kind,
+            at: message.timestamp.timestamp_millis(),
+        };
+        if let Err(e) = self.store.index_message(indexed).await {
+            tracing::warn!(error = %e, "cannot index an inbound message");
         }
         let media_id = crate::media::media_id(&message.id, &message.chat, &message.from);
         let (media, media_kept) = match message.media {

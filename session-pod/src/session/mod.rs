@@ -227,7 +227,7 @@ impl Session {
     }
 }
 
-/// Deletes inbound media older than the retention period, hourly.
+/// Deletes inbound media and index entries older than their retention periods, hourly.
 async fn prune_media(session: Arc<Session>, shutdown: CancellationToken) {
     loop {
         let cutoff = now_ms() - session.config.media_retention.as_millis() as i64;
@@ -241,6 +241,10 @@ async fn prune_media(session: Arc<Session>, shutdown: CancellationToken) {
                 }
             }
             Err(e) => tracing::warn!(error = %e, "media pruning failed"),
+        }
+        let cutoff = now_ms() - session.config.message_index_retention.as_millis() as i64;
+        if let Err(e) = session.store.index_expire(cutoff).await {
+            tracing::warn!(error = %e, "message index pruning failed");
         }
         tokio::select! {
             _ = shutdown.cancelled() => return,

@@ -2,6 +2,7 @@
 //! dead letters, inbound media index, settings). SQLite in WAL mode: every accepted
 //! message and event is committed before the API answers, so a crash loses nothing.
 
+mod index;
 mod media;
 mod meta;
 mod outbox;
@@ -12,6 +13,7 @@ use std::sync::{Arc, Mutex};
 
 use rusqlite::Connection;
 
+pub use index::IndexedMessage;
 pub use media::StoredMedia;
 pub use meta::MetaKey;
 pub use outbox::{Enqueued, NewMessage, StoredMessage};
@@ -75,6 +77,17 @@ CREATE TABLE IF NOT EXISTS webhook_queue (
     dead_at         INTEGER
 );
 CREATE INDEX IF NOT EXISTS webhook_due ON webhook_queue(dead_at, next_attempt_at);
+CREATE TABLE IF NOT EXISTS message_index (
+    id      TEXT NOT NULL,
+    chat    TEXT NOT NULL,
+    sender  TEXT NOT NULL,
+    from_me INTEGER NOT NULL,
+    kind    TEXT NOT NULL,
+    at      INTEGER NOT NULL,
+    PRIMARY KEY (chat, id)
+);
+CREATE INDEX IF NOT EXISTS message_index_id ON message_index(id);
+CREATE INDEX IF NOT EXISTS message_index_at ON message_index(at);
 CREATE TABLE IF NOT EXISTS media (
     message_id TEXT PRIMARY KEY,
     mime_type  TEXT NOT NULL,

@@ -243,3 +243,148 @@ async fn shared_locations_and_cards_reach_the_webhook() {
         "{contacts}"
     );
 }
+
+/// The edit or revoke a decrypted message carries, wherever the client put it (directly, or
+/// inside an `editedMessage` envelope).
+fn protocol_message(
+    message: &wagate_wa_sim::waproto::whatsapp::Message,
+) -> Option<&wagate_wa_sim::waproto::whatsapp::message::ProtocolMessage> {
+    message.protocol_message.as_option().or_else(|| {
+        message
+            .edited_message
+            .as_option()
+            .and_then(|e| e.message.as_option())
+            .and_then(|m| m.protocol_message.as_option())
+    })
+}
+
+/// Reactions, edits and revokes by message id go through the outbox to WhatsApp as the
+/// protocol wants them: the contact decrypts a reactionMessage keyed to the message it sent,
+/// and protocolMessages editing and revoking what the session sent.
+#[tokio::test]
+async fn reactions_edits_and_revokes_reach_the_contact_as_asked() {
+    use wagate_wa_sim::waproto::whatsapp::message::protocol_message::Type;
+
+    let sim = Simulator::start().await.expect("simulator");
+    sim.add_account(PHONE, "Coach Ann").await;
+    sim.add_contact(ANN, "Ann", None).await;
+    let receiver = wagate_e2e::WebhookReceiver::start().await;
+    let linked = whatsapp::linked(
+        &sim,
+        "actions",
+        PHONE,
+        &["--webhook-url", receiver.url.as_str()],
+    )
+    .await;
+    let session = &linked.session;
+
+    // A reaction to what Ann sent: keyed to her message, not from us.
+    let inbound = sim.send_text(ANN, PHONE, "Is the class on?").await.unwrap();
+    let indexed = wagate_e2e::wait_until(WAIT, || async {
+        !receiver.accepted("message.received").is_empty()
+    })
+    .await;
+    assert!(indexed, "Ann's message did not arrive");
+    let (status, reacted) = session
+        .post(
+            &format!("/messages/{inbound}/reaction"),
+            json!({ "emoji": "👍" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{reacted}");
+    let id = reacted["id"].as_str().unwrap().to_string();
+    let decrypted = sim
+        .wait_delivered(WAIT, |d| d.id == id && d.to == ANN)
+        .await
+        .expect("the contact decrypted the reaction");
+    let reaction = decrypted
+        .message
+        .reaction_message
+        .as_option()
+        .expect("a reactionMessage");
+    assert_eq!(reaction.text.as_deref(), Some("👍"));
+    let key = reaction.key.as_option().expect("the reacted message's key");
+    assert_eq!(key.id.as_deref(), Some(inbound.as_str()));
+    assert_eq!(key.from_me, Some(false));
+    assert_eq!(
+        key.remote_jid.as_deref(),
+        Some(format!("{ANN}@s.whatsapp.net").as_str())
+    );
+
+    // An edit of our own text: a MESSAGE_EDIT keyed to it, with the new text.
+    let (_, sent) = session
+        .post("/messages", json!({ "to": ANN, "text": "Class at 6" }))
+        .await;
+    let own = sent["id"].as_str().unwrap().to_string();
+    let (status, edited) = session
+        .patch(&format!("/messages/{own}"), json!({ "text": "Class at 7" }))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{edited}");
+    let edit_id = edited["id"].as_str().unwrap().to_string();
+    let decrypted = sim
+        .wait_delivered(WAIT, |d| d.id == edit_id && d.to == ANN)
+        .await
+        .expect("the contact decrypted the edit");
+    let edit = protocol_message(&decrypted.message).expect("a protocolMessage");
+    assert_eq!(edit.r#type, Some(Type::MESSAGE_EDIT));
+    assert_eq!(
+        edit.key.as_option().and_then(|k| k.id.as_deref()),
+        Some(own.as_str())
+    );
+    assert_eq!(
+        edit.edited_message
+            .as_option()
+            .and_then(|m| m.conversation.as_deref()),
+        Some("Class at 7")
+    );
+
+    // A revoke of it: a REVOKE keyed to it.
+    let (status, revoked) = session
+        .delete(&format!("/messages/{own}?forEveryone=true"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{revoked}");
+    let revoke = wagate_e2e::wait_until(WAIT, || async {
+        sim.delivered().await.iter().any(|d| {
+            d.to == ANN
+                && protocol_message(&d.message).is_some_and(|p| {
+                    p.r#type == Some(Type::REVOKE)
+                        && p.key.as_option().and_then(|k| k.id.as_deref()) == Some(own.as_str())
+                })
+        })
+    })
+    .await;
+    assert!(revoke, "the contact never decrypted the revoke");
+
+    // What cannot be done is refused with the contract's answer.
+    let (status, error) = session
+        .patch(
+            &format!("/messages/{inbound}"),
+            json!({ "text": "mine now" }),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::CONFLICT,
+        "someone else's message: {error}"
+    );
+    let (status, error) = session
+        .post(
+            "/messages/3EB0FFFFFFFFFFFFFFFFFF/reaction",
+            json!({ "emoji": "👍" }),
+        )
+        .await;
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("message_not_found"))
+    );
+    let (status, error) = session
+        .post(
+            &format!("/messages/{inbound}/reaction"),
+            json!({ "emoji": "ab" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+    assert!(error["error"]["details"]["emoji"].is_string(), "{error}");
+    let (status, _) = session.delete(&format!("/messages/{own}")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "delete for me is refused");
+}

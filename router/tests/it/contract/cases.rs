@@ -510,3 +510,87 @@ async fn locations_and_contact_cards_are_sent_as_asked() {
         "{error}"
     );
 }
+
+/// Reactions, edits and revokes by message id, on both backends (the cluster router
+/// forwards `PATCH` and `DELETE` of a message to its pod like any per-session route).
+#[tokio::test]
+async fn messages_are_reacted_to_edited_and_revoked_by_id() {
+    let home = tempfile::tempdir().unwrap();
+    let router = Router::start(home.path(), &[]);
+    let api = &router.api;
+    let (status, _) = api
+        .post("/v1/sessions", json!({ "sessionId": "acts" }))
+        .await;
+    assert!(status.is_success());
+    api.link("acts", Some("971500000066")).await;
+    let (status, _) = api
+        .post(
+            "/v1/sessions/acts/sandbox/inbound",
+            json!({ "from": "971501234567", "text": "hello?", "id": "SIMIN0000000000000001" }),
+        )
+        .await;
+    assert!(status.is_success());
+    let indexed = wait_until(Duration::from_secs(5), || async {
+        api.post(
+            "/v1/sessions/acts/messages/SIMIN0000000000000001/reaction",
+            json!({ "emoji": "🙏" }),
+        )
+        .await
+        .0 == StatusCode::OK
+    })
+    .await;
+    assert!(indexed, "reacting to the inbound message never succeeded");
+    let (status, error) = api
+        .patch(
+            "/v1/sessions/acts/messages/SIMIN0000000000000001",
+            json!({ "text": "not mine" }),
+        )
+        .await;
+    assert_eq!((status, code(&error)), (StatusCode::CONFLICT, "conflict"));
+
+    let (_, own) = api
+        .post(
+            "/v1/sessions/acts/messages",
+            json!({ "to": "971501234567", "text": "see you at 6" }),
+        )
+        .await;
+    let own = own["id"].as_str().unwrap().to_string();
+    let (status, edited) = api
+        .patch(
+            &format!("/v1/sessions/acts/messages/{own}"),
+            json!({ "text": "see you at 7" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{edited}");
+    let (status, _) = api
+        .delete(&format!("/v1/sessions/acts/messages/{own}"))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "only forEveryone=true");
+    let (status, revoked) = api
+        .delete(&format!(
+            "/v1/sessions/acts/messages/{own}?forEveryone=true"
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{revoked}");
+    let (status, error) = api
+        .post(
+            "/v1/sessions/acts/messages/3EB0000000000000000000/reaction",
+            json!({ "emoji": "👍" }),
+        )
+        .await;
+    assert_eq!(
+        (status, code(&error)),
+        (StatusCode::NOT_FOUND, "message_not_found")
+    );
+
+    let (_, sent) = api.get("/v1/sessions/acts/sandbox/sent").await;
+    let kinds: Vec<_> = sent["sent"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["kind"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(kinds, ["reaction", "text", "edit", "revoke"], "{sent}");
+    assert_eq!(sent["sent"][2]["body"]["text"], "see you at 7");
+    assert_eq!(sent["sent"][3]["body"]["target"], own.as_str());
+}

@@ -17,7 +17,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::Utc;
 use tokio::sync::{mpsc, oneshot};
-use wagate_api::{GroupInfo, MessageStatus, NumberCheck};
+use wagate_api::{GroupInfo, MessageBody, MessageStatus, NumberCheck};
+use whatsapp_rust::RevokeType;
 use whatsapp_rust::pair_code::PairCodeOptions;
 use whatsapp_rust::prelude::*;
 use whatsapp_rust::types::events::ConnectFailureReason;
@@ -436,23 +437,54 @@ impl Engine for WhatsAppEngine {
             .to
             .parse()
             .map_err(|e| EngineError::Permanent(format!("bad recipient {}: {e}", message.to)))?;
-        if to.is_pn() {
+        if let MessageBody::Revoke { target } = &message.body {
+            // The library sends a revoke under an id of its own: it is accepted once written
+            // (a second revoke of the same message, after a crash, changes nothing).
+            client
+                .revoke_message(to, target.clone(), RevokeType::Sender)
+                .await
+                .map_err(|e| EngineError::Transient(format!("revoke failed: {e}")))?;
+            return Ok(SentAck { at: Utc::now() });
+        }
+        if to.is_pn() && !matches!(message.body, MessageBody::Edit { .. }) {
             self.ensure_registered(&to.user).await?;
         }
-        let body = outgoing::build(&client, message).await?;
         let (tx, rx) = oneshot::channel();
         self.inner
             .acks
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(message.id.clone(), tx);
-        let sent = client
-            .send_message_with_options(
-                to,
-                body,
-                SendOptions::default().with_message_id(message.id.clone()),
-            )
-            .await;
+        let sent = match &message.body {
+            // Under the outbox's id, so the ack is the one awaited below.
+            MessageBody::Edit { target, text } => client
+                .edit_message_with_options(
+                    to,
+                    target.clone(),
+                    wa::Message::text(text.clone()),
+                    EditOptions::default().with_stanza_id(message.id.clone()),
+                )
+                .await
+                .map(drop),
+            _ => match outgoing::build(&client, message).await {
+                Ok(body) => client
+                    .send_message_with_options(
+                        to,
+                        body,
+                        SendOptions::default().with_message_id(message.id.clone()),
+                    )
+                    .await
+                    .map(drop),
+                Err(e) => {
+                    self.inner
+                        .acks
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .remove(&message.id);
+                    return Err(e);
+                }
+            },
+        };
         let cleanup = || {
             self.inner
                 .acks

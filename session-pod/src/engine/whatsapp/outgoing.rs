@@ -56,6 +56,29 @@ pub async fn build(client: &Client, message: &OutgoingMessage) -> Result<wa::Mes
             });
         }
         MessageBody::Contacts { contacts } => return Ok(contacts_message(contacts, context)),
+        MessageBody::Reaction { target, emoji } => {
+            let key = wa::MessageKey {
+                remote_jid: Some(message.to.clone()),
+                from_me: Some(target.from_me),
+                id: Some(target.id.clone()),
+                participant: target.participant.clone(),
+                ..Default::default()
+            };
+            return Ok(
+                whatsapp_rust::wacore::proto_helpers::build_reaction_message(
+                    key,
+                    emoji.clone(),
+                    chrono::Utc::now().timestamp_millis(),
+                ),
+            );
+        }
+        // Edits and revokes are not plain sends: the engine sends them with the library's
+        // edit and revoke calls (which mark the stanza as such).
+        MessageBody::Edit { .. } | MessageBody::Revoke { .. } => {
+            return Err(EngineError::Permanent(
+                "edits and revokes are sent by their own calls".into(),
+            ));
+        }
     };
     let wa_type = match kind {
         MediaType::Image => WaMediaType::Image,

@@ -1,0 +1,97 @@
+//! Actions on a message already in a chat, by its id: react to it, edit it, revoke it.
+//! Each is itself a message the outbox sends (durable, ordered, idempotent, like sends).
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::message::check_text;
+use crate::{ApiError, FieldErrors};
+
+/// How long after sending WhatsApp lets its author edit a message.
+pub const EDIT_WINDOW_SECS: i64 = 15 * 60;
+
+/// `POST .../messages/{messageId}/reaction`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ReactionRequest {
+    /// One emoji (skin tones included); `""` removes this session's reaction.
+    pub emoji: String,
+}
+
+impl ReactionRequest {
+    pub fn validate(&self) -> Result<(), ApiError> {
+        if self.emoji.is_empty() || emojis::get(&self.emoji).is_some() {
+            Ok(())
+        } else {
+            Err(ApiError::field(
+                "emoji",
+                "must be one emoji, or \"\" to remove the reaction",
+            ))
+        }
+    }
+}
+
+/// `PATCH .../messages/{messageId}`: the new text of an own text message (or caption).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EditRequest {
+    /// At most 65,536 characters.
+    pub text: String,
+}
+
+impl EditRequest {
+    pub fn validate(&self) -> Result<(), ApiError> {
+        let mut errors = FieldErrors::new();
+        check_text("text", &self.text, &mut errors);
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::validation(errors))
+        }
+    }
+}
+
+/// The message an action is about, as WhatsApp keys it (the chat is where the action goes).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageRef {
+    pub id: String,
+    /// Whether this session sent it.
+    pub from_me: bool,
+    /// Its author in a group, when that is not this session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub participant: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reaction_is_one_emoji_or_nothing() {
+        for ok in ["👍", "❤️", "👍🏽", "🇦🇪", "👨‍👩‍👧", ""] {
+            assert!(
+                ReactionRequest { emoji: ok.into() }.validate().is_ok(),
+                "{ok:?}"
+            );
+        }
+        for bad in ["ab", "👍👍", ":)", "👍 ", "x"] {
+            let error = ReactionRequest { emoji: bad.into() }
+                .validate()
+                .unwrap_err();
+            assert!(error.details.unwrap().contains_key("emoji"), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn an_edit_is_a_text() {
+        assert!(
+            EditRequest {
+                text: "fixed".into()
+            }
+            .validate()
+            .is_ok()
+        );
+        assert!(EditRequest { text: " ".into() }.validate().is_err());
+    }
+}

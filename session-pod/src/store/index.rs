@@ -1,0 +1,123 @@
+//! The message index: every message of the session in both directions (id, chat, author,
+//! kind, time), kept `--message-index-days`, so actions by id (react, edit, revoke) know
+//! whose message it is and where it lives. Bodies are not kept here.
+
+use rusqlite::{OptionalExtension, params};
+use wagate_api::MessageKind;
+
+use super::{GatewayStore, StoreError};
+
+/// One message the index knows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IndexedMessage {
+    pub id: String,
+    /// The chat JID (the contact's, or the group's).
+    pub chat: String,
+    /// The author's JID (or phone digits for inbound direct messages); the session's own
+    /// phone for messages it sent.
+    pub sender: String,
+    pub from_me: bool,
+    pub kind: MessageKind,
+    /// Unix milliseconds.
+    pub at: i64,
+}
+
+impl GatewayStore {
+    /// Records a message; a second record of the same one changes nothing.
+    pub async fn index_message(&self, message: IndexedMessage) -> Result<(), StoreError> {
+        self.call(move |c| {
+            c.execute(
+                "INSERT OR IGNORE INTO message_index (id, chat, sender, from_me, kind, at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    message.id,
+                    message.chat,
+                    message.sender,
+                    message.from_me,
+                    kind_name(message.kind),
+                    message.at
+                ],
+            )
+            .map(drop)
+        })
+        .await
+    }
+
+    /// The message with this id (the latest, should two chats share one).
+    pub async fn indexed(&self, id: String) -> Result<Option<IndexedMessage>, StoreError> {
+        self.call(move |c| {
+            c.query_row(
+                "SELECT id, chat, sender, from_me, kind, at FROM message_index \
+                 WHERE id = ?1 ORDER BY at DESC LIMIT 1",
+                [id],
+                |row| {
+                    let kind: String = row.get(4)?;
+                    Ok(IndexedMessage {
+                        id: row.get(0)?,
+                        chat: row.get(1)?,
+                        sender: row.get(2)?,
+                        from_me: row.get(3)?,
+                        kind: serde_json::from_value(serde_json::Value::String(kind))
+                            .unwrap_or(MessageKind::Unknown),
+                        at: row.get(5)?,
+                    })
+                },
+            )
+            .optional()
+        })
+        .await
+    }
+
+    /// Forgets messages older than `cutoff` (ms); answers how many.
+    pub async fn index_expire(&self, cutoff: i64) -> Result<usize, StoreError> {
+        self.call(move |c| c.execute("DELETE FROM message_index WHERE at < ?1", [cutoff]))
+            .await
+    }
+}
+
+fn kind_name(kind: MessageKind) -> String {
+    serde_json::to_value(kind)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_else(|| "unknown".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(id: &str, chat: &str, at: i64) -> IndexedMessage {
+        IndexedMessage {
+            id: id.into(),
+            chat: chat.into(),
+            sender: "971501234567".into(),
+            from_me: false,
+            kind: MessageKind::Text,
+            at,
+        }
+    }
+
+    #[tokio::test]
+    async fn finds_by_id_keeps_the_first_record_and_expires() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = GatewayStore::open(dir.path()).unwrap();
+        store
+            .index_message(message("A", "1@s.whatsapp.net", 10))
+            .await
+            .unwrap();
+        let mut again = message("A", "1@s.whatsapp.net", 99);
+        again.from_me = true;
+        store.index_message(again).await.unwrap();
+        assert_eq!(
+            store.indexed("A".into()).await.unwrap(),
+            Some(message("A", "1@s.whatsapp.net", 10))
+        );
+        store
+            .index_message(message("B", "2@s.whatsapp.net", 20))
+            .await
+            .unwrap();
+        assert_eq!(store.index_expire(15).await.unwrap(), 1);
+        assert_eq!(store.indexed("A".into()).await.unwrap(), None);
+        assert!(store.indexed("B".into()).await.unwrap().is_some());
+    }
+}
