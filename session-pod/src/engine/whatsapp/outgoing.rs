@@ -62,7 +62,6 @@ pub async fn build(client: &Client, message: &OutgoingMessage) -> Result<wa::Mes
                 from_me: Some(target.from_me),
                 id: Some(target.id.clone()),
                 participant: target.participant.clone(),
-                ..Default::default()
             };
             return Ok(
                 whatsapp_rust::wacore::proto_helpers::build_reaction_message(
