@@ -15,6 +15,15 @@ pub enum EventKind {
     MessageStatus,
     #[serde(rename = "session.status")]
     SessionStatus,
+    /// Someone reacted to a message of a chat (or removed their reaction).
+    #[serde(rename = "message.reaction")]
+    MessageReaction,
+    /// Someone edited a message they had sent.
+    #[serde(rename = "message.edited")]
+    MessageEdited,
+    /// Someone deleted a message they had sent, for everyone.
+    #[serde(rename = "message.revoked")]
+    MessageRevoked,
     /// SSE only: a new QR code is available.
     #[serde(rename = "qr")]
     Qr,
@@ -22,10 +31,13 @@ pub enum EventKind {
 
 impl EventKind {
     /// The events a webhook can subscribe to.
-    pub const WEBHOOK: [EventKind; 3] = [
+    pub const WEBHOOK: [EventKind; 6] = [
         Self::MessageReceived,
         Self::MessageStatus,
         Self::SessionStatus,
+        Self::MessageReaction,
+        Self::MessageEdited,
+        Self::MessageRevoked,
     ];
 
     /// A webhook event by name (flags, env): one of [`Self::WEBHOOK`].
@@ -33,7 +45,10 @@ impl EventKind {
         Self::WEBHOOK
             .into_iter()
             .find(|k| k.as_str() == raw.trim())
-            .ok_or_else(|| "must be message.received, message.status or session.status".into())
+            .ok_or_else(|| {
+                let names: Vec<_> = Self::WEBHOOK.iter().map(|k| k.as_str()).collect();
+                format!("must be one of {}", names.join(", "))
+            })
     }
 
     pub fn as_str(self) -> &'static str {
@@ -41,6 +56,9 @@ impl EventKind {
             Self::MessageReceived => "message.received",
             Self::MessageStatus => "message.status",
             Self::SessionStatus => "session.status",
+            Self::MessageReaction => "message.reaction",
+            Self::MessageEdited => "message.edited",
+            Self::MessageRevoked => "message.revoked",
             Self::Qr => "qr",
         }
     }
@@ -114,6 +132,42 @@ pub struct InboundMessageData {
     /// The cards of a `contact` message.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub contacts: Vec<SharedContact>,
+}
+
+/// `data` of a `message.reaction` event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReactionData {
+    /// The message reacted to.
+    pub message_id: String,
+    /// Who reacted (phone digits, or a JID without one).
+    pub from: String,
+    pub chat: String,
+    /// `""` when `removed`.
+    pub emoji: String,
+    pub removed: bool,
+}
+
+/// `data` of a `message.edited` event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EditedData {
+    /// The message edited.
+    pub message_id: String,
+    pub from: String,
+    pub chat: String,
+    /// Its new text.
+    pub text: String,
+}
+
+/// `data` of a `message.revoked` event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RevokedData {
+    /// The message deleted for everyone.
+    pub message_id: String,
+    pub from: String,
+    pub chat: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]

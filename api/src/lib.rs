@@ -20,7 +20,8 @@ pub use actions::{EDIT_WINDOW_SECS, EditRequest, MessageRef, ReactionRequest};
 pub use contact_card::{ContactPhone, ContactSpec, SharedContact};
 pub use error::{ApiError, ErrorBody, ErrorCode, ErrorDetail, FieldErrors};
 pub use events::{
-    EventKind, GatewayEvent, InboundMedia, InboundMessageData, MessageKind, SessionStatusData,
+    EditedData, EventKind, GatewayEvent, InboundMedia, InboundMessageData, MessageKind,
+    ReactionData, RevokedData, SessionStatusData,
 };
 pub use id::{SessionId, validate_session_id};
 pub use location::LocationSpec;

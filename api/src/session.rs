@@ -115,7 +115,10 @@ impl WebhookConfig {
             Some(events) if events.iter().any(|e| !EventKind::WEBHOOK.contains(e)) => {
                 errors.insert(
                     "webhook.events".into(),
-                    "may only list message.received, message.status and session.status".into(),
+                    format!(
+                        "may only list {}",
+                        EventKind::WEBHOOK.map(EventKind::as_str).join(", ")
+                    ),
                 );
             }
             _ => {}

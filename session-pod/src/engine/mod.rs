@@ -103,6 +103,26 @@ pub struct InboundMessage {
     pub location: Option<LocationSpec>,
     /// The cards of a contact message (one, or several of a contacts array).
     pub contacts: Vec<SharedContact>,
+    /// Set when the message acts on another (a reaction, an edit, a revoke) rather than
+    /// being one of its own.
+    pub action: Option<InboundAction>,
+}
+
+/// What an inbound message does to an earlier message of the chat.
+#[derive(Debug, Clone, PartialEq)]
+pub enum InboundAction {
+    /// `emoji` is empty when the reaction was removed.
+    Reaction {
+        target: String,
+        emoji: String,
+    },
+    Edited {
+        target: String,
+        text: String,
+    },
+    Revoked {
+        target: String,
+    },
 }
 
 #[derive(Debug, Clone)]

@@ -186,6 +186,7 @@ async fn inbound(
         media,
         location: body.location,
         contacts,
+        action: None,
     };
     sandbox(&session)?
         .inbound(message)

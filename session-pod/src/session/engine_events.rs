@@ -6,12 +6,15 @@ use chrono::Utc;
 use serde_json::json;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use wagate_api::{EventKind, InboundMedia, InboundMessageData, MessageStatus, SessionState};
+use wagate_api::{
+    EditedData, EventKind, InboundMedia, InboundMessageData, MessageStatus, ReactionData,
+    RevokedData, SessionState,
+};
 
 use crate::inbound_media::AttachmentContent;
 
 use super::Session;
-use crate::engine::{EngineEvent, InboundMessage};
+use crate::engine::{EngineEvent, InboundAction, InboundMessage};
 use crate::state::{PairCodeState, QrState, Snapshot};
 use crate::store::{IndexedMessage, MetaKey, StoredMedia, now_ms};
 
@@ -165,6 +168,9 @@ impl Session {
     /// Publishes an inbound message; `false` when it was not stored whole (its media or its
     /// webhook delivery could not be written), so the engine has WhatsApp deliver it again.
     async fn receive(&self, message: InboundMessage) -> bool {
+        if let Some(action) = message.action {
+            return self.acted_on(action, message.from, message.chat).await;
+        }
         self.metrics
             .messages_received
             .with_label_values(&[&self.id])
@@ -216,6 +222,42 @@ impl Session {
             )
             .await;
         queued && media_kept
+    }
+
+    /// Publishes what someone did to an earlier message: `message.reaction`,
+    /// `message.edited` or `message.revoked`.
+    async fn acted_on(&self, action: InboundAction, from: String, chat: String) -> bool {
+        let (kind, data) = match action {
+            InboundAction::Reaction { target, emoji } => (
+                EventKind::MessageReaction,
+                serde_json::to_value(ReactionData {
+                    message_id: target,
+                    from,
+                    chat,
+                    removed: emoji.is_empty(),
+                    emoji,
+                }),
+            ),
+            InboundAction::Edited { target, text } => (
+                EventKind::MessageEdited,
+                serde_json::to_value(EditedData {
+                    message_id: target,
+                    from,
+                    chat,
+                    text,
+                }),
+            ),
+            InboundAction::Revoked { target } => (
+                EventKind::MessageRevoked,
+                serde_json::to_value(RevokedData {
+                    message_id: target,
+                    from,
+                    chat,
+                }),
+            ),
+        };
+        self.publish(kind, data.expect("event data serializes"))
+            .await
     }
 
     /// Puts an attachment under the media quota (evicting the oldest media first) and

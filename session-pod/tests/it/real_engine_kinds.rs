@@ -388,3 +388,117 @@ async fn reactions_edits_and_revokes_reach_the_contact_as_asked() {
     let (status, _) = session.delete(&format!("/messages/{own}")).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "delete for me is refused");
 }
+
+/// A contact reacts to, edits and deletes messages: the webhook gets `message.reaction`,
+/// `message.edited` and `message.revoked` with the documented bodies, and none of them as a
+/// `message.received`.
+#[tokio::test]
+async fn a_contacts_reactions_edits_and_revokes_reach_the_webhook() {
+    use wa::message::protocol_message::Type;
+    use wagate_wa_sim::waproto::buffa::MessageField;
+    use wagate_wa_sim::waproto::whatsapp as wa;
+
+    let sim = Simulator::start().await.expect("simulator");
+    sim.add_account(PHONE, "Coach Ann").await;
+    sim.add_contact(ANN, "Ann", None).await;
+    let receiver = wagate_e2e::WebhookReceiver::start().await;
+    let linked = whatsapp::linked(
+        &sim,
+        "actions-in",
+        PHONE,
+        &["--webhook-url", receiver.url.as_str()],
+    )
+    .await;
+    let session = &linked.session;
+    let (_, ours) = session
+        .post("/messages", json!({ "to": ANN, "text": "Class at 6" }))
+        .await;
+    let ours = ours["id"].as_str().unwrap().to_string();
+    let chat = format!("{ANN}@s.whatsapp.net");
+    let key = |id: &str, from_me: bool| wa::MessageKey {
+        remote_jid: Some(chat.clone()),
+        from_me: Some(from_me),
+        id: Some(id.to_string()),
+        ..Default::default()
+    };
+    let reaction = |emoji: &str| wa::Message {
+        reaction_message: MessageField::some(wa::message::ReactionMessage {
+            // From Ann's phone our message is not hers.
+            key: MessageField::some(key(&ours, false)),
+            text: Some(emoji.into()),
+            sender_timestamp_ms: Some(1),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    sim.send_message(ANN, PHONE, &reaction("❤️"), "text")
+        .await
+        .unwrap();
+    sim.send_message(ANN, PHONE, &reaction(""), "text")
+        .await
+        .unwrap();
+    let hers = sim.send_text(ANN, PHONE, "I will be late").await.unwrap();
+    let edit = wa::Message {
+        protocol_message: MessageField::some(wa::message::ProtocolMessage {
+            key: MessageField::some(key(&hers, true)),
+            r#type: Some(Type::MESSAGE_EDIT),
+            edited_message: MessageField::some(wa::Message {
+                conversation: Some("I will be on time".into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    sim.send_message(ANN, PHONE, &edit, "text").await.unwrap();
+    let revoke = wa::Message {
+        protocol_message: MessageField::some(wa::message::ProtocolMessage {
+            key: MessageField::some(key(&hers, true)),
+            r#type: Some(Type::REVOKE),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    sim.send_message(ANN, PHONE, &revoke, "text").await.unwrap();
+
+    let data = |event: &str| -> Vec<Value> {
+        receiver
+            .accepted(event)
+            .iter()
+            .map(|d| d.json()["data"].clone())
+            .collect()
+    };
+    let arrived = wagate_e2e::wait_until(WAIT, || async {
+        data("message.reaction").len() == 2
+            && data("message.edited").len() == 1
+            && data("message.revoked").len() == 1
+    })
+    .await;
+    assert!(
+        arrived,
+        "reactions {:?}, edits {:?}, revokes {:?}",
+        data("message.reaction"),
+        data("message.edited"),
+        data("message.revoked")
+    );
+    assert_eq!(
+        data("message.reaction"),
+        [
+            json!({ "messageId": ours, "from": ANN, "chat": chat, "emoji": "❤️", "removed": false }),
+            json!({ "messageId": ours, "from": ANN, "chat": chat, "emoji": "", "removed": true }),
+        ]
+    );
+    assert_eq!(
+        data("message.edited"),
+        [json!({ "messageId": hers, "from": ANN, "chat": chat, "text": "I will be on time" })]
+    );
+    assert_eq!(
+        data("message.revoked"),
+        [json!({ "messageId": hers, "from": ANN, "chat": chat })]
+    );
+    let received: Vec<_> = data("message.received")
+        .iter()
+        .map(|d| d["messageId"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(received, [hers], "only the text was a received message");
+}

@@ -6,8 +6,9 @@ use wagate_api::{LocationSpec, MessageKind, SharedContact};
 use whatsapp_rust::download::Downloadable;
 use whatsapp_rust::prelude::*;
 
-use crate::engine::{InboundAttachment, InboundMessage};
+use crate::engine::{InboundAction, InboundAttachment, InboundMessage};
 use crate::inbound_media::{AttachmentContent, download_to_volume};
+use whatsapp_rust::waproto::whatsapp::message::protocol_message::Type as ProtocolType;
 
 /// Where inbound media is bounded and put: the cap, and the folder of files in progress
 /// (on the session volume, so the finished file is renamed into place, not copied).
@@ -36,6 +37,7 @@ pub async fn convert(
     let mut media: Option<(MediaMeta, &dyn Downloadable)> = None;
     let mut location = None;
     let mut contacts = Vec::new();
+    let mut action = None;
     let kind = if let Some(m) = base.image_message.as_option() {
         media = Some((
             MediaMeta::new(&m.mimetype, None, &m.caption, m.file_length, "image/jpeg"),
@@ -98,7 +100,31 @@ pub async fn convert(
         MessageKind::Contact
     } else if let Some(reaction) = base.reaction_message.as_option() {
         text = reaction.text.clone();
+        let target = reaction.key.as_option().and_then(|k| k.id.clone())?;
+        action = Some(InboundAction::Reaction {
+            target,
+            emoji: reaction.text.clone().unwrap_or_default(),
+        });
         MessageKind::Reaction
+    } else if let Some(protocol) = base.protocol_message.as_option() {
+        // Edits and revokes; other protocol messages (key shares, history sync) are no
+        // message of the chat.
+        let target = protocol.key.as_option().and_then(|k| k.id.clone())?;
+        action = Some(match protocol.r#type {
+            Some(ProtocolType::REVOKE) => InboundAction::Revoked { target },
+            Some(ProtocolType::MESSAGE_EDIT) => {
+                let edited = protocol.edited_message.as_option()?;
+                let text = edited.conversation.clone().or_else(|| {
+                    edited
+                        .extended_text_message
+                        .as_option()
+                        .and_then(|m| m.text.clone())
+                })?;
+                InboundAction::Edited { target, text }
+            }
+            _ => return None,
+        });
+        MessageKind::Unknown
     } else if text.is_some() {
         MessageKind::Text
     } else {
@@ -138,6 +164,7 @@ pub async fn convert(
         media,
         location,
         contacts,
+        action,
     })
 }
 
