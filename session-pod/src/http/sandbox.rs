@@ -16,7 +16,7 @@ use wagate_api::{
 
 use super::{HttpState, SessionHandle};
 use crate::engine::simulator::Sandbox;
-use crate::engine::{EngineError, InboundAttachment, InboundMessage};
+use crate::engine::{EngineError, InboundAction, InboundAttachment, InboundMessage};
 use crate::inbound_media::AttachmentContent;
 use crate::session::Session;
 use wagate_http::{ApiJson, JsonOrDefault};
@@ -91,6 +91,26 @@ pub struct InboundBody {
     location: Option<wagate_api::LocationSpec>,
     /// A contact shares contact cards.
     contacts: Option<Vec<wagate_api::ContactSpec>>,
+    /// The contact reacts to message `messageId` (`emoji` `""` removes the reaction).
+    reaction: Option<SandboxReaction>,
+    /// The contact edits its message `messageId` to `text`.
+    edit: Option<SandboxEdit>,
+    /// The contact deletes its message with this id for everyone.
+    revoke: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SandboxReaction {
+    message_id: String,
+    emoji: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SandboxEdit {
+    message_id: String,
+    text: String,
 }
 
 #[derive(Deserialize)]
@@ -150,12 +170,26 @@ async fn inbound(
         None if body.text.is_some() => (MessageKind::Text, None),
         None if body.location.is_some() => (MessageKind::Location, None),
         None if body.contacts.is_some() => (MessageKind::Contact, None),
+        None if body.reaction.is_some() => (MessageKind::Reaction, None),
+        None if body.edit.is_some() || body.revoke.is_some() => (MessageKind::Unknown, None),
         None => {
             return Err(ApiError::field(
                 "text",
-                "give 'text', 'media', 'location' or 'contacts'",
+                "give 'text', 'media', 'location', 'contacts', 'reaction', 'edit' or 'revoke'",
             ));
         }
+    };
+    let action = match (body.reaction, body.edit, body.revoke) {
+        (Some(r), _, _) => Some(InboundAction::Reaction {
+            target: r.message_id,
+            emoji: r.emoji,
+        }),
+        (None, Some(e), _) => Some(InboundAction::Edited {
+            target: e.message_id,
+            text: e.text,
+        }),
+        (None, None, Some(target)) => Some(InboundAction::Revoked { target }),
+        (None, None, None) => None,
     };
     let mut errors = wagate_api::FieldErrors::new();
     if let Some(location) = &body.location {
@@ -186,7 +220,7 @@ async fn inbound(
         media,
         location: body.location,
         contacts,
-        action: None,
+        action,
     };
     sandbox(&session)?
         .inbound(message)

@@ -594,3 +594,55 @@ async fn messages_are_reacted_to_edited_and_revoked_by_id() {
     assert_eq!(sent["sent"][2]["body"]["text"], "see you at 7");
     assert_eq!(sent["sent"][3]["body"]["target"], own.as_str());
 }
+
+/// The sandbox's contact reacts, edits and revokes (the simulator engine's twins of what a
+/// phone does): the webhook gets message.reaction, message.edited and message.revoked.
+#[tokio::test]
+async fn a_sandbox_contacts_actions_reach_the_webhook() {
+    let home = tempfile::tempdir().unwrap();
+    let receiver = crate::support::WebhookReceiver::start().await;
+    let router =
+        Router::start_with_default_webhook(home.path(), &receiver.url, "sandbox-secret-0123456789");
+    let api = &router.api;
+    let (status, _) = api
+        .post("/v1/sessions", json!({ "sessionId": "twins" }))
+        .await;
+    assert!(status.is_success());
+    api.link("twins", Some("971500000077")).await;
+    for body in [
+        json!({ "from": "971501234567", "reaction": { "messageId": "3EB0AA", "emoji": "😂" } }),
+        json!({ "from": "971501234567", "edit": { "messageId": "SIM0BB", "text": "fixed" } }),
+        json!({ "from": "971501234567", "revoke": "SIM0BB" }),
+    ] {
+        let (status, answer) = api.post("/v1/sessions/twins/sandbox/inbound", body).await;
+        assert!(status.is_success(), "{answer}");
+    }
+    let data = |event: &str| -> Vec<Value> {
+        receiver
+            .accepted(event)
+            .iter()
+            .map(|d| d.json()["data"].clone())
+            .collect()
+    };
+    let arrived = wait_until(Duration::from_secs(10), || async {
+        !data("message.reaction").is_empty()
+            && !data("message.edited").is_empty()
+            && !data("message.revoked").is_empty()
+    })
+    .await;
+    assert!(arrived, "{:?}", receiver.deliveries().len());
+    let chat = "971501234567@s.whatsapp.net";
+    assert_eq!(
+        data("message.reaction"),
+        [
+            json!({ "messageId": "3EB0AA", "from": "971501234567", "chat": chat,
+                 "emoji": "😂", "removed": false })
+        ]
+    );
+    assert_eq!(data("message.edited")[0]["text"], "fixed");
+    assert_eq!(data("message.revoked")[0]["messageId"], "SIM0BB");
+    assert!(
+        data("message.received").is_empty(),
+        "no action is a message"
+    );
+}
