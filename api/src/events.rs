@@ -132,6 +132,21 @@ pub struct InboundMessageData {
     /// The cards of a `contact` message.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub contacts: Vec<SharedContact>,
+    /// The message this one replies to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quoted: Option<QuotedMessage>,
+    /// Who the text or caption mentions (phone digits, or a JID without one).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mentions: Vec<String>,
+}
+
+/// The message a reply quotes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct QuotedMessage {
+    pub message_id: String,
+    /// Its author, when WhatsApp names one (phone digits, or a JID without one).
+    pub from: Option<String>,
 }
 
 /// `data` of a `message.reaction` event.

@@ -21,7 +21,7 @@ pub use contact_card::{ContactPhone, ContactSpec, SharedContact};
 pub use error::{ApiError, ErrorBody, ErrorCode, ErrorDetail, FieldErrors};
 pub use events::{
     EditedData, EventKind, GatewayEvent, InboundMedia, InboundMessageData, MessageKind,
-    ReactionData, RevokedData, SessionStatusData,
+    QuotedMessage, ReactionData, RevokedData, SessionStatusData,
 };
 pub use id::{SessionId, validate_session_id};
 pub use location::LocationSpec;

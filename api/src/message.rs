@@ -96,6 +96,10 @@ pub struct SendRequest {
     /// Contact cards (1-20).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub contacts: Option<Vec<ContactSpec>>,
+    /// Numbers with country code the text (or caption) mentions; write `@<digits>` in the
+    /// text where each should appear.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mentions: Option<Vec<String>>,
     /// Id of the message this one quotes.
     #[serde(default)]
     pub reply_to: Option<String>,
@@ -133,6 +137,9 @@ impl Default for MediaLimits {
 pub enum MessageBody {
     Text {
         text: String,
+        /// Numbers (digits) the text mentions (`@<digits>` in the text).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        mentions: Vec<String>,
     },
     #[serde(rename_all = "camelCase")]
     Media {
@@ -141,6 +148,9 @@ pub enum MessageBody {
         mime_type: String,
         file_name: Option<String>,
         caption: Option<String>,
+        /// Numbers (digits) the caption mentions.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        mentions: Vec<String>,
     },
     Location {
         latitude: f64,
@@ -276,7 +286,37 @@ impl SendRequest {
     }
 }
 
+/// Numbers one message may mention.
+pub const MENTIONS_MAX: usize = 256;
+
 impl SendRequest {
+    /// The mentioned numbers as digits (what `@<digits>` in the text refers to).
+    fn mentions(&self, errors: &mut FieldErrors) -> Vec<String> {
+        let Some(mentions) = &self.mentions else {
+            return Vec::new();
+        };
+        if mentions.len() > MENTIONS_MAX {
+            errors.insert(
+                "mentions".into(),
+                format!("may list at most {MENTIONS_MAX} numbers"),
+            );
+            return Vec::new();
+        }
+        let mut digits = Vec::with_capacity(mentions.len());
+        for (i, number) in mentions.iter().enumerate() {
+            match crate::normalize_phone(number) {
+                Some(d) => digits.push(d),
+                None => {
+                    errors.insert(
+                        format!("mentions[{i}]"),
+                        "must be a phone number with country code".into(),
+                    );
+                }
+            }
+        }
+        digits
+    }
+
     /// The one content the request gives, checked (`None` with `errors` when it is bad).
     fn content(
         &self,
@@ -285,10 +325,25 @@ impl SendRequest {
     ) -> Result<Option<MessageBody>, ApiError> {
         if let Some(text) = &self.text {
             check_text("text", text, errors);
-            return Ok(Some(MessageBody::Text { text: text.clone() }));
+            return Ok(Some(MessageBody::Text {
+                text: text.clone(),
+                mentions: self.mentions(errors),
+            }));
         }
         if let Some(media) = &self.media {
-            return validate_media(media, limits, errors);
+            let mentions = self.mentions(errors);
+            return Ok(validate_media(media, limits, errors)?.map(|mut body| {
+                if let MessageBody::Media { mentions: m, .. } = &mut body {
+                    *m = mentions;
+                }
+                body
+            }));
+        }
+        if self.mentions.is_some() {
+            errors.insert(
+                "mentions".into(),
+                "only a text or a media caption can mention".into(),
+            );
         }
         if let Some(location) = &self.location {
             let before = errors.len();
@@ -408,6 +463,7 @@ fn validate_media(
         mime_type,
         file_name: media.file_name.clone(),
         caption: media.caption.clone(),
+        mentions: Vec::new(),
     }))
 }
 
@@ -548,7 +604,8 @@ mod tests {
         assert_eq!(
             ok.content,
             MessageBody::Text {
-                text: "Invoice #123 is ready".into()
+                text: "Invoice #123 is ready".into(),
+                mentions: Vec::new(),
             }
         );
     }
@@ -647,6 +704,7 @@ mod tests {
             mime_type: "image/png".into(),
             file_name: None,
             caption: Some("hi".into()),
+            mentions: Vec::new(),
         };
         let json = serde_json::json!({
             "type": "media", "kind": "image", "source": { "from": "inline" },
@@ -667,9 +725,40 @@ mod tests {
         assert_eq!(
             read,
             MessageBody::Text {
-                text: "hello".into()
+                text: "hello".into(),
+                mentions: Vec::new(),
             }
         );
         assert_eq!(serde_json::to_value(&read).unwrap(), text);
+    }
+
+    #[test]
+    fn mentions_are_numbers_of_a_text_or_caption() {
+        let mut send = text("971501234567", "Hi @971501234568");
+        send.mentions = Some(vec!["+971 50 123 4568".into()]);
+        let ok = send.validate(&MediaLimits::default()).unwrap();
+        assert_eq!(
+            ok.content,
+            MessageBody::Text {
+                text: "Hi @971501234568".into(),
+                mentions: vec!["971501234568".into()],
+            }
+        );
+        send.mentions = Some(vec!["12".into()]);
+        let error = send.validate(&MediaLimits::default()).unwrap_err();
+        assert!(error.details.unwrap().contains_key("mentions[0]"));
+        let located = SendRequest {
+            to: "971501234567".into(),
+            location: Some(LocationSpec {
+                latitude: 1.0,
+                longitude: 1.0,
+                name: None,
+                address: None,
+            }),
+            mentions: Some(vec!["971501234568".into()]),
+            ..Default::default()
+        };
+        let error = located.validate(&MediaLimits::default()).unwrap_err();
+        assert!(error.details.unwrap().contains_key("mentions"));
     }
 }

@@ -14,7 +14,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tokio::sync::{mpsc, oneshot};
 use wagate_api::{
-    GroupInfo, LocationSpec, MessageBody, MessageKind, MessageStatus, NumberCheck, SharedContact,
+    GroupInfo, LocationSpec, MessageBody, MessageKind, MessageStatus, NumberCheck, QuotedMessage,
+    SharedContact,
 };
 
 /// Where engines report what happens; the session runtime is the only reader.
@@ -106,6 +107,8 @@ pub struct InboundMessage {
     /// Set when the message acts on another (a reaction, an edit, a revoke) rather than
     /// being one of its own.
     pub action: Option<InboundAction>,
+    pub quoted: Option<QuotedMessage>,
+    pub mentions: Vec<String>,
 }
 
 /// What an inbound message does to an earlier message of the chat.

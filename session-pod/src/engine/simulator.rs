@@ -284,7 +284,7 @@ impl Engine for SimulatorEngine {
             return Ok(SentAck { at: Utc::now() });
         }
         let (kind, text, bytes) = match &message.body {
-            MessageBody::Text { text } => ("text".to_string(), Some(text.clone()), None),
+            MessageBody::Text { text, .. } => ("text".to_string(), Some(text.clone()), None),
             MessageBody::Media {
                 kind,
                 source: MediaSource::Inline { bytes },

@@ -221,6 +221,8 @@ async fn inbound(
         location: body.location,
         contacts,
         action,
+        quoted: None,
+        mentions: Vec::new(),
     };
     sandbox(&session)?
         .inbound(message)

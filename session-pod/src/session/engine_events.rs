@@ -214,6 +214,8 @@ impl Session {
             media,
             location: message.location,
             contacts: message.contacts,
+            quoted: message.quoted,
+            mentions: message.mentions,
         };
         let queued = self
             .publish(

@@ -343,7 +343,10 @@ mod tests {
         NewMessage {
             id: id.into(),
             to: to.into(),
-            body: MessageBody::Text { text: "hi".into() },
+            body: MessageBody::Text {
+                text: "hi".into(),
+                mentions: Vec::new(),
+            },
             reply_to: None,
             idempotency_key: key.map(String::from),
             created_at: at,
@@ -472,6 +475,7 @@ mod tests {
             mime_type: "image/png".into(),
             file_name: None,
             caption: None,
+            mentions: Vec::new(),
         };
         let mut media = text("m", "1@s", None, 1, 0);
         media.body = media_body(vec![1, 2, 3]);

@@ -502,3 +502,76 @@ async fn a_contacts_reactions_edits_and_revokes_reach_the_webhook() {
         .collect();
     assert_eq!(received, [hers], "only the text was a received message");
 }
+
+/// Mentions and quotes both ways: a send with `mentions` and `replyTo` reaches the contact
+/// as an extendedTextMessage whose contextInfo names them; the contact's reply that quotes
+/// and mentions reaches the webhook with `quoted` and `mentions`.
+#[tokio::test]
+async fn mentions_and_quotes_go_both_ways() {
+    use wagate_wa_sim::waproto::buffa::MessageField;
+    use wagate_wa_sim::waproto::whatsapp as wa;
+
+    let sim = Simulator::start().await.expect("simulator");
+    sim.add_account(PHONE, "Coach Ann").await;
+    sim.add_contact(ANN, "Ann", None).await;
+    let receiver = wagate_e2e::WebhookReceiver::start().await;
+    let linked = whatsapp::linked(
+        &sim,
+        "mentions",
+        PHONE,
+        &["--webhook-url", receiver.url.as_str()],
+    )
+    .await;
+    let session = &linked.session;
+
+    let decrypted = send_and_decrypt(
+        session,
+        &sim,
+        json!({ "to": ANN, "text": format!("Welcome @{ANN}!"), "mentions": [format!("+{ANN}")],
+                "replyTo": "3EB0CCCCCCCCCCCCCCCCCC" }),
+    )
+    .await;
+    let text = decrypted
+        .message
+        .extended_text_message
+        .as_option()
+        .expect("an extendedTextMessage");
+    assert_eq!(
+        text.text.as_deref(),
+        Some(format!("Welcome @{ANN}!").as_str())
+    );
+    let context = text.context_info.as_option().expect("a contextInfo");
+    assert_eq!(context.mentioned_jid, [format!("{ANN}@s.whatsapp.net")]);
+    assert_eq!(context.stanza_id.as_deref(), Some("3EB0CCCCCCCCCCCCCCCCCC"));
+
+    let reply = wa::Message {
+        extended_text_message: MessageField::some(wa::message::ExtendedTextMessage {
+            text: Some(format!("Thanks @{PHONE}")),
+            context_info: MessageField::some(wa::ContextInfo {
+                stanza_id: Some(decrypted.id.clone()),
+                participant: Some(format!("{PHONE}@s.whatsapp.net")),
+                mentioned_jid: vec![format!("{PHONE}@s.whatsapp.net")],
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let id = sim.send_message(ANN, PHONE, &reply, "text").await.unwrap();
+    let event = || {
+        receiver
+            .accepted("message.received")
+            .iter()
+            .map(|d| d.json()["data"].clone())
+            .find(|d| d["messageId"] == id)
+    };
+    let arrived = wagate_e2e::wait_until(WAIT, || async { event().is_some() }).await;
+    assert!(arrived, "the reply did not reach the webhook");
+    let data = event().unwrap();
+    assert_eq!(
+        data["quoted"],
+        json!({ "messageId": decrypted.id, "from": PHONE })
+    );
+    assert_eq!(data["mentions"], json!([PHONE]));
+    assert_eq!(data["text"], format!("Thanks @{PHONE}"));
+}

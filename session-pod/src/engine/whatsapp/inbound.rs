@@ -2,7 +2,7 @@
 //! downloading media on the way.
 
 use chrono::Utc;
-use wagate_api::{LocationSpec, MessageKind, SharedContact};
+use wagate_api::{LocationSpec, MessageKind, QuotedMessage, SharedContact};
 use whatsapp_rust::download::Downloadable;
 use whatsapp_rust::prelude::*;
 
@@ -139,6 +139,16 @@ pub async fn convert(
     if let Some(m) = &media {
         text = text.or_else(|| m.caption.clone());
     }
+    let context = context_info(base);
+    let quoted = context.and_then(|c| {
+        Some(QuotedMessage {
+            message_id: c.stanza_id.clone()?,
+            from: c.participant.as_deref().map(phone_or_jid),
+        })
+    });
+    let mentions = context
+        .map(|c| c.mentioned_jid.iter().map(|j| phone_or_jid(j)).collect())
+        .unwrap_or_default();
     let sender = &info.source.sender;
     let from = if sender.is_pn() {
         sender.user.to_string()
@@ -165,7 +175,51 @@ pub async fn convert(
         location,
         contacts,
         action,
+        quoted,
+        mentions,
     })
+}
+
+/// The quote and mentions of a message: in the context of whichever content it carries.
+fn context_info(base: &wa::Message) -> Option<&wa::ContextInfo> {
+    [
+        base.extended_text_message
+            .as_option()
+            .and_then(|m| m.context_info.as_option()),
+        base.image_message
+            .as_option()
+            .and_then(|m| m.context_info.as_option()),
+        base.video_message
+            .as_option()
+            .and_then(|m| m.context_info.as_option()),
+        base.audio_message
+            .as_option()
+            .and_then(|m| m.context_info.as_option()),
+        base.document_message
+            .as_option()
+            .and_then(|m| m.context_info.as_option()),
+        base.sticker_message
+            .as_option()
+            .and_then(|m| m.context_info.as_option()),
+        base.location_message
+            .as_option()
+            .and_then(|m| m.context_info.as_option()),
+        base.contact_message
+            .as_option()
+            .and_then(|m| m.context_info.as_option()),
+    ]
+    .into_iter()
+    .flatten()
+    .next()
+}
+
+/// Phone digits for a phone-number JID (`971501234567@s.whatsapp.net`), else the JID as is
+/// (a LID, a group).
+fn phone_or_jid(jid: &str) -> String {
+    match jid.split_once('@') {
+        Some((user, "s.whatsapp.net")) => user.split(':').next().unwrap_or(user).to_string(),
+        _ => jid.to_string(),
+    }
 }
 
 /// A card as WhatsApp carries it; one without a vCard says nothing worth passing on.

@@ -8,19 +8,31 @@ use whatsapp_rust::wacore::download::MediaType as WaMediaType;
 
 use crate::engine::{EngineError, OutgoingMessage};
 
-fn quote(reply_to: &Option<String>) -> Option<Box<wa::ContextInfo>> {
-    reply_to.as_ref().map(|id| {
-        Box::new(wa::ContextInfo {
-            stanza_id: Some(id.clone()),
-            ..Default::default()
-        })
-    })
+/// The quote and mentions of a message, when it has either.
+fn context(reply_to: &Option<String>, mentions: &[String]) -> Option<Box<wa::ContextInfo>> {
+    if reply_to.is_none() && mentions.is_empty() {
+        return None;
+    }
+    Some(Box::new(wa::ContextInfo {
+        stanza_id: reply_to.clone(),
+        mentioned_jid: mentions
+            .iter()
+            .map(|digits| format!("{digits}@s.whatsapp.net"))
+            .collect(),
+        ..Default::default()
+    }))
 }
 
 pub async fn build(client: &Client, message: &OutgoingMessage) -> Result<wa::Message, EngineError> {
-    let context = quote(&message.reply_to);
+    let mentions = match &message.body {
+        MessageBody::Text { mentions, .. } | MessageBody::Media { mentions, .. } => {
+            mentions.as_slice()
+        }
+        _ => &[],
+    };
+    let context = context(&message.reply_to, mentions);
     let (kind, bytes, mime_type, file_name, caption) = match &message.body {
-        MessageBody::Text { text } => {
+        MessageBody::Text { text, .. } => {
             return Ok(match context {
                 Some(ctx) => wa::Message::text_with_context(text.clone(), *ctx),
                 None => wa::Message::text(text.clone()),
@@ -32,6 +44,7 @@ pub async fn build(client: &Client, message: &OutgoingMessage) -> Result<wa::Mes
             mime_type,
             file_name,
             caption,
+            ..
         } => (kind, bytes, mime_type, file_name, caption),
         MessageBody::Media {
             source: MediaSource::Url { .. },
