@@ -95,3 +95,45 @@ mod tests {
         assert!(EditRequest { text: " ".into() }.validate().is_err());
     }
 }
+
+/// `POST .../chats/{chat}/read`: marks messages of the chat read (blue ticks for the sender).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ReadRequest {
+    /// Ids of received messages of this chat; all not yet read when omitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_ids: Option<Vec<String>>,
+}
+
+/// What `POST .../chats/{chat}/read` did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReadResult {
+    /// Messages marked read now.
+    pub read: usize,
+}
+
+/// What this session shows in a chat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ChatState {
+    /// Typing…
+    Composing,
+    /// Recording audio…
+    Recording,
+    Paused,
+}
+
+/// `POST .../chats/{chat}/presence`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ChatPresenceRequest {
+    pub state: ChatState,
+}
+
+/// `PUT .../presence`: whether the account shows as online.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PresenceRequest {
+    pub available: bool,
+}

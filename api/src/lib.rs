@@ -16,7 +16,10 @@ pub mod rbac;
 pub mod recipient;
 pub mod session;
 
-pub use actions::{EDIT_WINDOW_SECS, EditRequest, MessageRef, ReactionRequest};
+pub use actions::{
+    ChatPresenceRequest, ChatState, EDIT_WINDOW_SECS, EditRequest, MessageRef, PresenceRequest,
+    ReactionRequest, ReadRequest, ReadResult,
+};
 pub use contact_card::{ContactPhone, ContactSpec, SharedContact};
 pub use error::{ApiError, ErrorBody, ErrorCode, ErrorDetail, FieldErrors};
 pub use events::{

@@ -84,7 +84,9 @@ impl FromRequestParts<Arc<Shared>> for Session {
 
 /// The per-session routes pods serve that the router forwards, by first segment after
 /// the id (the rest of the contract it answers itself).
-const FORWARDED: [&str; 11] = [
+const FORWARDED: [&str; 13] = [
+    "chats",
+    "presence",
     "logout",
     "restart",
     "qr",

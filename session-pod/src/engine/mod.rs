@@ -14,8 +14,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tokio::sync::{mpsc, oneshot};
 use wagate_api::{
-    GroupInfo, LocationSpec, MessageBody, MessageKind, MessageStatus, NumberCheck, QuotedMessage,
-    SharedContact,
+    ChatState, GroupInfo, LocationSpec, MessageBody, MessageKind, MessageStatus, NumberCheck,
+    QuotedMessage, SharedContact,
 };
 
 /// Where engines report what happens; the session runtime is the only reader.
@@ -219,6 +219,17 @@ pub trait Engine: Send + Sync + 'static {
     async fn groups(&self) -> Result<Vec<GroupInfo>, EngineError>;
     /// Asks for a code to link by phone number instead of QR.
     async fn pair_code(&self, phone: &str) -> Result<PairCode, EngineError>;
+    /// Sends read receipts for `ids`, received in `chat` (from `sender` in a group).
+    async fn mark_read(
+        &self,
+        chat: &str,
+        sender: Option<&str>,
+        ids: &[String],
+    ) -> Result<(), EngineError>;
+    /// Shows `state` (typing, recording, paused) in `chat`.
+    async fn chat_state(&self, chat: &str, state: ChatState) -> Result<(), EngineError>;
+    /// Shows the account online (`true`) or offline.
+    async fn set_presence(&self, available: bool) -> Result<(), EngineError>;
     /// The test-only controls of the simulator; `None` for real engines.
     fn sandbox(&self) -> Option<&dyn simulator::Sandbox> {
         None

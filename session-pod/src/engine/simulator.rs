@@ -17,7 +17,7 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::task::JoinHandle;
-use wagate_api::{GroupInfo, MediaSource, MessageBody, MessageStatus, NumberCheck};
+use wagate_api::{ChatState, GroupInfo, MediaSource, MessageBody, MessageStatus, NumberCheck};
 
 use super::{
     Engine, EngineError, EngineEvent, EngineKind, EventSink, InboundMessage, OutgoingMessage,
@@ -107,6 +107,16 @@ impl SimulatorEngine {
             dir: dir.to_path_buf(),
             sink,
             state: Arc::new(Mutex::new(state)),
+        }
+    }
+
+    /// Receipts and presence go nowhere in the simulator; like WhatsApp, it needs a
+    /// connection to take them.
+    fn connected_or_refuse(&self) -> Result<(), EngineError> {
+        if self.lock().connected {
+            Ok(())
+        } else {
+            Err(EngineError::NotConnected)
         }
     }
 
@@ -344,6 +354,23 @@ impl Engine for SimulatorEngine {
         state.sent_ids.insert(record.id.clone());
         state.sent.push(record);
         Ok(SentAck { at: Utc::now() })
+    }
+
+    async fn mark_read(
+        &self,
+        _chat: &str,
+        _sender: Option<&str>,
+        _ids: &[String],
+    ) -> Result<(), EngineError> {
+        self.connected_or_refuse()
+    }
+
+    async fn chat_state(&self, _chat: &str, _state: ChatState) -> Result<(), EngineError> {
+        self.connected_or_refuse()
+    }
+
+    async fn set_presence(&self, _available: bool) -> Result<(), EngineError> {
+        self.connected_or_refuse()
     }
 
     async fn check_numbers(&self, numbers: &[String]) -> Result<Vec<NumberCheck>, EngineError> {

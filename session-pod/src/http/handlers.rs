@@ -7,13 +7,14 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use wagate_api::{
-    ApiError, CheckNumbersRequest, EditRequest, ErrorCode, MessageStatus, OkResponse,
-    PairCodeRequest, ReactionRequest, SendRequest,
+    ApiError, ChatPresenceRequest, CheckNumbersRequest, EditRequest, ErrorCode, MessageStatus,
+    OkResponse, PairCodeRequest, PresenceRequest, ReactionRequest, ReadRequest, ReadResult,
+    Recipient, SendRequest,
 };
 
 use super::{HttpState, SessionHandle};
 use crate::store::DeadLetter;
-use wagate_http::{ApiJson, ApiQuery};
+use wagate_http::{ApiJson, ApiQuery, JsonOrDefault};
 
 #[derive(serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -160,6 +161,47 @@ pub async fn revoke(
     }
     let outcome = session.revoke(&message_id, !query.is_async).await?;
     answer(outcome, query.is_async)
+}
+
+/// The chat a `{chat}` path segment names: a phone number or a JID (`400` otherwise).
+fn chat_jid(chat: &str) -> Result<String, ApiError> {
+    Recipient::parse(chat)
+        .map(|r| r.jid())
+        .map_err(|_| ApiError::field("chat", "must be a phone number with country code or a JID"))
+}
+
+/// Marks received messages of a chat read (all unread ones when `messageIds` is omitted).
+#[utoipa::path(post, path = "/v1/sessions/{id}/chats/{chat}/read", tag = "messages", params(("id" = String, Path, description = "Session id (1-64 of A-Z a-z 0-9 _ -)"), ("chat" = String, Path, description = "Phone number or JID of the chat")), request_body = wagate_api::ReadRequest, responses((status = 200, body = wagate_api::ReadResult), super::openapi::ErrorResponses))]
+pub async fn mark_read(
+    SessionHandle(session): SessionHandle,
+    Path((_, chat)): Path<(String, String)>,
+    JsonOrDefault(body): JsonOrDefault<ReadRequest>,
+) -> Result<Json<ReadResult>, ApiError> {
+    let chat = chat_jid(&chat)?;
+    let read = session.mark_read(chat, body.message_ids).await?;
+    Ok(Json(ReadResult { read }))
+}
+
+/// Shows typing (`composing`), recording or paused in a chat.
+#[utoipa::path(post, path = "/v1/sessions/{id}/chats/{chat}/presence", tag = "messages", params(("id" = String, Path, description = "Session id (1-64 of A-Z a-z 0-9 _ -)"), ("chat" = String, Path, description = "Phone number or JID of the chat")), request_body = wagate_api::ChatPresenceRequest, responses((status = 200, body = wagate_api::OkResponse), super::openapi::ErrorResponses))]
+pub async fn chat_presence(
+    SessionHandle(session): SessionHandle,
+    Path((_, chat)): Path<(String, String)>,
+    ApiJson(body): ApiJson<ChatPresenceRequest>,
+) -> Result<Json<OkResponse>, ApiError> {
+    let chat = chat_jid(&chat)?;
+    session.chat_presence(&chat, body.state).await?;
+    Ok(Json(OkResponse { ok: true }))
+}
+
+/// Shows the account online (`available: true`) or offline.
+#[utoipa::path(put, path = "/v1/sessions/{id}/presence", tag = "sessions", params(("id" = String, Path, description = "Session id (1-64 of A-Z a-z 0-9 _ -)")), request_body = wagate_api::PresenceRequest, responses((status = 200, body = wagate_api::OkResponse), super::openapi::ErrorResponses))]
+pub async fn presence(
+    SessionHandle(session): SessionHandle,
+    ApiJson(body): ApiJson<PresenceRequest>,
+) -> Result<Json<OkResponse>, ApiError> {
+    session.set_presence(body.available).await?;
+    Ok(Json(OkResponse { ok: true }))
 }
 
 #[utoipa::path(post, path = "/v1/sessions/{id}/check-numbers", tag = "messages", params(("id" = String, Path, description = "Session id (1-64 of A-Z a-z 0-9 _ -)")), request_body = wagate_api::CheckNumbersRequest, responses((status = 200, body = wagate_api::CheckNumbersResponse), super::openapi::ErrorResponses))]

@@ -83,6 +83,18 @@ fn running_session_routes() -> Router<HttpState> {
             post(handlers::react),
         )
         .route(
+            "/v1/sessions/{id}/chats/{chat}/read",
+            post(handlers::mark_read),
+        )
+        .route(
+            "/v1/sessions/{id}/chats/{chat}/presence",
+            post(handlers::chat_presence),
+        )
+        .route(
+            "/v1/sessions/{id}/presence",
+            axum::routing::put(handlers::presence),
+        )
+        .route(
             "/v1/sessions/{id}/check-numbers",
             post(handlers::check_numbers),
         )

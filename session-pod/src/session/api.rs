@@ -5,9 +5,9 @@ use std::time::Duration;
 use chrono::Utc;
 use rand::Rng;
 use wagate_api::{
-    CheckNumbersResponse, EDIT_WINDOW_SECS, GroupsResponse, MediaSource, MessageBody, MessageKind,
-    MessageRef, MessageStatus, PairCodeResponse, SendResult, SessionInfo, SessionState,
-    ValidatedSend, WebhookConfig, normalize_phone,
+    ChatState, CheckNumbersResponse, EDIT_WINDOW_SECS, GroupsResponse, MediaSource, MessageBody,
+    MessageKind, MessageRef, MessageStatus, PairCodeResponse, SendResult, SessionInfo,
+    SessionState, ValidatedSend, WebhookConfig, normalize_phone,
 };
 
 use super::{Session, SessionError};
@@ -156,6 +156,71 @@ impl Session {
         let indexed = self.own(target).await?;
         let body = MessageBody::Revoke { target: indexed.id };
         self.queue(self.action(indexed.chat, body), wait).await
+    }
+
+    /// Sends read receipts for received messages of `chat` (all unread ones when `ids` is
+    /// `None`); answers how many were marked.
+    #[tracing::instrument(skip_all, fields(session = %self.id))]
+    pub async fn mark_read(
+        &self,
+        chat: String,
+        ids: Option<Vec<String>>,
+    ) -> Result<usize, SessionError> {
+        self.require_connected()?;
+        let messages = match ids {
+            None => self.store.unread_in(chat.clone()).await?,
+            Some(ids) => {
+                let found = self.store.received_in(chat.clone(), ids.clone()).await?;
+                if let Some(missing) = ids.iter().find(|id| !found.iter().any(|m| &m.id == *id)) {
+                    return Err(SessionError::MessageNotFound {
+                        session: self.id.clone(),
+                        message: missing.clone(),
+                    });
+                }
+                found
+            }
+        };
+        // In a group each sender's messages are acknowledged to that sender.
+        let mut by_sender: std::collections::BTreeMap<Option<String>, Vec<String>> =
+            std::collections::BTreeMap::new();
+        let is_group = chat.ends_with("@g.us");
+        for message in &messages {
+            let sender = is_group.then(|| sender_jid(&message.sender));
+            by_sender
+                .entry(sender)
+                .or_default()
+                .push(message.id.clone());
+        }
+        for (sender, ids) in &by_sender {
+            self.engine
+                .mark_read(&chat, sender.as_deref(), ids)
+                .await
+                .map_err(|e| self.engine_error(e))?;
+        }
+        let ids: Vec<String> = messages.into_iter().map(|m| m.id).collect();
+        let read = ids.len();
+        self.store.mark_index_read(chat, ids).await?;
+        Ok(read)
+    }
+
+    /// Shows typing, recording or paused in `chat`.
+    #[tracing::instrument(skip_all, fields(session = %self.id))]
+    pub async fn chat_presence(&self, chat: &str, state: ChatState) -> Result<(), SessionError> {
+        self.require_connected()?;
+        self.engine
+            .chat_state(chat, state)
+            .await
+            .map_err(|e| self.engine_error(e))
+    }
+
+    /// Shows the account online or offline.
+    #[tracing::instrument(skip_all, fields(session = %self.id))]
+    pub async fn set_presence(&self, available: bool) -> Result<(), SessionError> {
+        self.require_connected()?;
+        self.engine
+            .set_presence(available)
+            .await
+            .map_err(|e| self.engine_error(e))
     }
 
     /// The indexed message `id`, or `404 message_not_found`.
@@ -435,5 +500,14 @@ impl Session {
             .ok()
             .flatten()
             .map(|m| m.status)
+    }
+}
+
+/// The JID of a sender as the index keeps it (phone digits for phone-number senders).
+fn sender_jid(sender: &str) -> String {
+    if sender.contains('@') {
+        sender.to_string()
+    } else {
+        format!("{sender}@s.whatsapp.net")
     }
 }

@@ -50,20 +50,61 @@ impl GatewayStore {
                 "SELECT id, chat, sender, from_me, kind, at FROM message_index \
                  WHERE id = ?1 ORDER BY at DESC LIMIT 1",
                 [id],
-                |row| {
-                    let kind: String = row.get(4)?;
-                    Ok(IndexedMessage {
-                        id: row.get(0)?,
-                        chat: row.get(1)?,
-                        sender: row.get(2)?,
-                        from_me: row.get(3)?,
-                        kind: serde_json::from_value(serde_json::Value::String(kind))
-                            .unwrap_or(MessageKind::Unknown),
-                        at: row.get(5)?,
-                    })
-                },
+                row_to_indexed,
             )
             .optional()
+        })
+        .await
+    }
+
+    /// Received messages of `chat` not marked read yet, oldest first (at most 1,000).
+    pub async fn unread_in(&self, chat: String) -> Result<Vec<IndexedMessage>, StoreError> {
+        self.call(move |c| {
+            let mut statement = c.prepare(
+                "SELECT id, chat, sender, from_me, kind, at FROM message_index \
+                 WHERE chat = ?1 AND from_me = 0 AND read = 0 ORDER BY at LIMIT 1000",
+            )?;
+            statement.query_map([chat], row_to_indexed)?.collect()
+        })
+        .await
+    }
+
+    /// Received messages of `chat` with these ids (unknown ones are left out).
+    pub async fn received_in(
+        &self,
+        chat: String,
+        ids: Vec<String>,
+    ) -> Result<Vec<IndexedMessage>, StoreError> {
+        self.call(move |c| {
+            let mut statement = c.prepare(
+                "SELECT id, chat, sender, from_me, kind, at FROM message_index \
+                 WHERE chat = ?1 AND id = ?2 AND from_me = 0",
+            )?;
+            let mut found = Vec::new();
+            for id in ids {
+                if let Some(message) = statement
+                    .query_row(params![chat, id], row_to_indexed)
+                    .optional()?
+                {
+                    found.push(message);
+                }
+            }
+            Ok(found)
+        })
+        .await
+    }
+
+    /// Notes that these messages of `chat` were marked read.
+    pub async fn mark_index_read(&self, chat: String, ids: Vec<String>) -> Result<(), StoreError> {
+        self.call(move |c| {
+            let tx = c.transaction()?;
+            for id in &ids {
+                tx.execute(
+                    "UPDATE message_index SET read = 1 WHERE chat = ?1 AND id = ?2",
+                    params![chat, id],
+                )?;
+            }
+            tx.commit()
         })
         .await
     }
@@ -73,6 +114,19 @@ impl GatewayStore {
         self.call(move |c| c.execute("DELETE FROM message_index WHERE at < ?1", [cutoff]))
             .await
     }
+}
+
+fn row_to_indexed(row: &rusqlite::Row<'_>) -> rusqlite::Result<IndexedMessage> {
+    let kind: String = row.get(4)?;
+    Ok(IndexedMessage {
+        id: row.get(0)?,
+        chat: row.get(1)?,
+        sender: row.get(2)?,
+        from_me: row.get(3)?,
+        kind: serde_json::from_value(serde_json::Value::String(kind))
+            .unwrap_or(MessageKind::Unknown),
+        at: row.get(5)?,
+    })
 }
 
 fn kind_name(kind: MessageKind) -> String {

@@ -84,6 +84,7 @@ CREATE TABLE IF NOT EXISTS message_index (
     from_me INTEGER NOT NULL,
     kind    TEXT NOT NULL,
     at      INTEGER NOT NULL,
+    read    INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (chat, id)
 );
 CREATE INDEX IF NOT EXISTS message_index_id ON message_index(id);

@@ -575,3 +575,85 @@ async fn mentions_and_quotes_go_both_ways() {
     assert_eq!(data["mentions"], json!([PHONE]));
     assert_eq!(data["text"], format!("Thanks @{PHONE}"));
 }
+
+/// Read receipts, typing and online presence reach WhatsApp as the protocol has them: the
+/// contact's message gets a `read` receipt, the chat a `<chatstate>` per state, the account
+/// `<presence>`.
+#[tokio::test]
+async fn read_receipts_chat_states_and_presence_reach_whatsapp() {
+    let sim = Simulator::start().await.expect("simulator");
+    sim.add_account(PHONE, "Coach Ann").await;
+    sim.add_contact(ANN, "Ann", None).await;
+    let receiver = wagate_e2e::WebhookReceiver::start().await;
+    let linked = whatsapp::linked(
+        &sim,
+        "receipts",
+        PHONE,
+        &["--webhook-url", receiver.url.as_str()],
+    )
+    .await;
+    let session = &linked.session;
+    let first = sim.send_text(ANN, PHONE, "one").await.unwrap();
+    let second = sim.send_text(ANN, PHONE, "two").await.unwrap();
+    let arrived = wagate_e2e::wait_until(WAIT, || async {
+        receiver.accepted("message.received").len() == 2
+    })
+    .await;
+    assert!(arrived, "the two messages did not arrive");
+
+    // Everything unread in the chat, once.
+    let (status, read) = session.post(&format!("/chats/{ANN}/read"), json!({})).await;
+    assert_eq!((status, read), (StatusCode::OK, json!({ "read": 2 })));
+    let receipted = wagate_e2e::wait_until(WAIT, || async {
+        let receipts = sim.client_receipts().await;
+        [&first, &second]
+            .iter()
+            .all(|id| receipts.iter().any(|r| &r.id == *id && r.kind == "read"))
+    })
+    .await;
+    assert!(receipted, "{:?}", sim.client_receipts().await);
+    let (_, again) = session.post(&format!("/chats/{ANN}/read"), json!({})).await;
+    assert_eq!(again, json!({ "read": 0 }), "nothing left unread");
+    let (status, error) = session
+        .post(
+            &format!("/chats/{ANN}/read"),
+            json!({ "messageIds": ["3EB0NOPE"] }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{error}");
+
+    for state in ["composing", "recording", "paused"] {
+        let (status, body) = session
+            .post(
+                &format!("/chats/+{ANN}/presence"),
+                json!({ "state": state }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{state}: {body}");
+    }
+    for available in [true, false] {
+        let (status, body) = session
+            .put("/presence", json!({ "available": available }))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let signalled = wagate_e2e::wait_until(WAIT, || async {
+        let signals = sim.client_signals().await;
+        let chat_states: Vec<_> = signals
+            .iter()
+            .filter(|s| {
+                s.tag == "chatstate" && s.to.as_deref() == Some(&format!("{ANN}@s.whatsapp.net"))
+            })
+            .map(|s| s.state.clone())
+            .collect();
+        let presences: Vec<_> = signals
+            .iter()
+            .filter(|s| s.tag == "presence")
+            .map(|s| s.state.clone())
+            .collect();
+        chat_states == ["composing", "recording", "paused"]
+            && presences.ends_with(&["available".to_string(), "unavailable".to_string()])
+    })
+    .await;
+    assert!(signalled, "{:?}", sim.client_signals().await);
+}

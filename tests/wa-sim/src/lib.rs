@@ -37,7 +37,7 @@ pub use link::{LinkError, LinkedDevice};
 pub use messaging::SentDocument;
 /// The protobuf types of what contacts send and phones decrypt.
 pub use waproto;
-pub use world::{Admin, ClientReceipt, Delivered, Group};
+pub use world::{Admin, ClientReceipt, ClientSignal, Delivered, Group};
 
 use world::World;
 
@@ -184,6 +184,11 @@ impl Simulator {
     }
 
     /// Receipts the client sent for messages the phones delivered to it.
+    /// The chat states and presences the client sent, oldest first.
+    pub async fn client_signals(&self) -> Vec<ClientSignal> {
+        self.world.state.lock().await.client_signals.clone()
+    }
+
     pub async fn client_receipts(&self) -> Vec<ClientReceipt> {
         self.world.state.lock().await.client_receipts.clone()
     }

@@ -181,6 +181,18 @@ pub struct ClientReceipt {
     pub kind: String,
 }
 
+/// A `<chatstate>` or `<presence>` the client sent.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientSignal {
+    /// `chatstate` or `presence`.
+    pub tag: String,
+    /// The chat a chat state is for.
+    pub to: Option<String>,
+    /// `composing`, `recording`, `paused`; `available`, `unavailable`.
+    pub state: String,
+}
+
 /// Misbehaviours on demand.
 #[derive(Default, Clone)]
 pub struct Faults {
@@ -229,6 +241,7 @@ pub struct State {
     pub online: HashMap<(String, u16), ConnHandle>,
     pub delivered: Vec<Delivered>,
     pub client_receipts: Vec<ClientReceipt>,
+    pub client_signals: Vec<ClientSignal>,
     pub faults: Faults,
     /// Numbers handed to accounts created by a scan without a chosen number.
     next_default_phone: u32,

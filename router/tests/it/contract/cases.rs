@@ -646,3 +646,57 @@ async fn a_sandbox_contacts_actions_reach_the_webhook() {
         "no action is a message"
     );
 }
+
+/// Read receipts and presence on both backends (the cluster router forwards `chats/...` and
+/// `presence` to the pod).
+#[tokio::test]
+async fn chats_are_marked_read_and_presence_is_shown() {
+    let home = tempfile::tempdir().unwrap();
+    let router = Router::start(home.path(), &[]);
+    let api = &router.api;
+    let (status, _) = api
+        .post("/v1/sessions", json!({ "sessionId": "reads" }))
+        .await;
+    assert!(status.is_success());
+    api.link("reads", Some("971500000088")).await;
+    let (status, _) = api
+        .post(
+            "/v1/sessions/reads/sandbox/inbound",
+            json!({ "from": "971501234567", "text": "read me" }),
+        )
+        .await;
+    assert!(status.is_success());
+    let read_one = wait_until(Duration::from_secs(5), || async {
+        api.post("/v1/sessions/reads/chats/971501234567/read", json!({}))
+            .await
+            .1
+            == json!({ "read": 1 })
+    })
+    .await;
+    assert!(read_one, "the inbound message was never marked read");
+    let (_, again) = api
+        .post("/v1/sessions/reads/chats/971501234567/read", json!({}))
+        .await;
+    assert_eq!(again, json!({ "read": 0 }));
+    let (status, ok) = api
+        .post(
+            "/v1/sessions/reads/chats/971501234567/presence",
+            json!({ "state": "composing" }),
+        )
+        .await;
+    assert_eq!((status, ok), (StatusCode::OK, json!({ "ok": true })));
+    let (status, error) = api
+        .post(
+            "/v1/sessions/reads/chats/971501234567/presence",
+            json!({ "state": "dancing" }),
+        )
+        .await;
+    assert_eq!(
+        (status, code(&error)),
+        (StatusCode::BAD_REQUEST, "validation_error")
+    );
+    let (status, _) = api
+        .put("/v1/sessions/reads/presence", json!({ "available": true }))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+}

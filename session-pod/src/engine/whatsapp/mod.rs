@@ -17,8 +17,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::Utc;
 use tokio::sync::{mpsc, oneshot};
-use wagate_api::{GroupInfo, MessageBody, MessageStatus, NumberCheck};
+use wagate_api::{ChatState, GroupInfo, MessageBody, MessageStatus, NumberCheck};
 use whatsapp_rust::RevokeType;
+use whatsapp_rust::features::ChatStateType;
 use whatsapp_rust::pair_code::PairCodeOptions;
 use whatsapp_rust::prelude::*;
 use whatsapp_rust::types::events::ConnectFailureReason;
@@ -575,6 +576,48 @@ impl Engine for WhatsAppEngine {
         Ok(out)
     }
 
+    async fn mark_read(
+        &self,
+        chat: &str,
+        sender: Option<&str>,
+        ids: &[String],
+    ) -> Result<(), EngineError> {
+        let client = self.inner.client().await?;
+        let chat = parse_jid(chat)?;
+        let sender = sender.map(parse_jid).transpose()?;
+        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+        client
+            .mark_as_read(&chat, sender.as_ref(), &ids)
+            .await
+            .map_err(|e| EngineError::Transient(format!("read receipt failed: {e}")))
+    }
+
+    async fn chat_state(&self, chat: &str, state: ChatState) -> Result<(), EngineError> {
+        let client = self.inner.client().await?;
+        let chat = parse_jid(chat)?;
+        let state = match state {
+            ChatState::Composing => ChatStateType::Composing,
+            ChatState::Recording => ChatStateType::Recording,
+            ChatState::Paused => ChatStateType::Paused,
+        };
+        client
+            .chatstate()
+            .send(&chat, state)
+            .await
+            .map_err(|e| EngineError::Transient(format!("chat state failed: {e}")))
+    }
+
+    async fn set_presence(&self, available: bool) -> Result<(), EngineError> {
+        let client = self.inner.client().await?;
+        let presence = client.presence();
+        let set = if available {
+            presence.set_available().await
+        } else {
+            presence.set_unavailable().await
+        };
+        set.map_err(|e| EngineError::Transient(format!("presence failed: {e}")))
+    }
+
     async fn pair_code(&self, phone: &str) -> Result<PairCode, EngineError> {
         let client = match self.inner.bot.lock().await.as_ref() {
             Some(bot) => bot.client(),
@@ -593,4 +636,10 @@ impl Engine for WhatsAppEngine {
             ttl: Duration::from_secs(180),
         })
     }
+}
+
+/// A JID the gateway made (a chat or a sender of the index).
+fn parse_jid(raw: &str) -> Result<Jid, EngineError> {
+    raw.parse()
+        .map_err(|e| EngineError::Permanent(format!("bad JID {raw}: {e}")))
 }
