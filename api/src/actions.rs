@@ -31,7 +31,7 @@ impl ReactionRequest {
     }
 }
 
-/// `PATCH .../messages/{messageId}`: the new text of an own text message (or caption).
+/// `PATCH .../messages/{messageId}`: the new text of an own text message.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EditRequest {
@@ -84,6 +84,22 @@ mod tests {
     }
 
     #[test]
+    fn a_read_names_at_most_a_thousand_ids_once_each() {
+        let request = |ids: Vec<String>| ReadRequest {
+            message_ids: Some(ids),
+        };
+        assert_eq!(ReadRequest::default().validate().unwrap(), None);
+        assert_eq!(
+            request(vec!["A".into(), "B".into(), "A".into()])
+                .validate()
+                .unwrap(),
+            Some(vec!["A".to_string(), "B".to_string()])
+        );
+        assert!(request(Vec::new()).validate().is_err());
+        assert!(request(vec!["A".into(); READ_MAX + 1]).validate().is_err());
+    }
+
+    #[test]
     fn an_edit_is_a_text() {
         assert!(
             EditRequest {
@@ -103,6 +119,37 @@ pub struct ReadRequest {
     /// Ids of received messages of this chat; all not yet read when omitted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message_ids: Option<Vec<String>>,
+}
+
+/// Messages one read request may name (and, without names, marks at most).
+pub const READ_MAX: usize = 1000;
+
+impl ReadRequest {
+    /// The ids to mark, without repeats; `400` for an empty or too long list.
+    pub fn validate(&self) -> Result<Option<Vec<String>>, ApiError> {
+        let Some(ids) = &self.message_ids else {
+            return Ok(None);
+        };
+        if ids.is_empty() || ids.len() > READ_MAX {
+            return Err(ApiError::field(
+                "messageIds",
+                format!("must list 1-{READ_MAX} message ids (or be omitted)"),
+            ));
+        }
+        let mut unique: Vec<String> = Vec::with_capacity(ids.len());
+        for id in ids {
+            if id.is_empty() || id.len() > 128 {
+                return Err(ApiError::field(
+                    "messageIds",
+                    "each must be a message id (1-128 characters)",
+                ));
+            }
+            if !unique.contains(id) {
+                unique.push(id.clone());
+            }
+        }
+        Ok(Some(unique))
+    }
 }
 
 /// What `POST .../chats/{chat}/read` did.

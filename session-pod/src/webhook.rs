@@ -21,7 +21,9 @@ use crate::store::{DeadLetter, GatewayStore, MetaKey, QueuedDelivery, StoreError
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WebhookTarget {
     pub url: String,
-    pub events: Vec<EventKind>,
+    /// The events it wants; `None` is every event, including kinds added later.
+    #[serde(default)]
+    pub events: Option<Vec<EventKind>>,
     pub secret: Option<String>,
 }
 
@@ -29,23 +31,39 @@ impl WebhookTarget {
     pub fn settings(&self) -> WebhookSettings {
         WebhookSettings {
             url: self.url.clone(),
-            events: self.events.clone(),
+            events: self
+                .events
+                .clone()
+                .unwrap_or_else(|| EventKind::WEBHOOK.to_vec()),
             has_secret: self.secret.is_some(),
         }
     }
 
     pub fn wants(&self, kind: EventKind) -> bool {
-        self.events.contains(&kind)
+        self.events
+            .as_ref()
+            .is_none_or(|events| events.contains(&kind))
+    }
+
+    /// A target stored before `None` meant "every event": such a webhook saved "all" as the
+    /// three kinds there were, and keeps getting every kind.
+    pub fn upgraded(mut self) -> Self {
+        const ALL_BEFORE: [EventKind; 3] = [
+            EventKind::MessageReceived,
+            EventKind::MessageStatus,
+            EventKind::SessionStatus,
+        ];
+        if self.events.as_deref() == Some(&ALL_BEFORE[..]) {
+            self.events = None;
+        }
+        self
     }
 
     /// The process default, when it has a URL.
     fn default_of(default: &DefaultWebhook) -> Option<Self> {
         default.url.as_ref().map(|url| Self {
             url: url.clone(),
-            events: default
-                .events
-                .clone()
-                .unwrap_or_else(|| EventKind::WEBHOOK.to_vec()),
+            events: default.events.clone(),
             secret: default.secret.clone(),
         })
     }
@@ -74,7 +92,7 @@ impl WebhookQueue {
     ) -> Self {
         Self {
             store,
-            own: RwLock::new(own),
+            own: RwLock::new(own.map(WebhookTarget::upgraded)),
             default: WebhookTarget::default_of(&config.default_webhook),
             wake: Notify::new(),
             egress: config.egress.clone(),
@@ -286,6 +304,36 @@ impl WebhookQueue {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn no_event_list_is_every_event_and_old_all_lists_stay_all() {
+        let target = |events: Option<Vec<EventKind>>| WebhookTarget {
+            url: "https://hooks.example.com".into(),
+            events,
+            secret: None,
+        };
+        assert!(target(None).wants(EventKind::MessageReaction));
+        let old: WebhookTarget = serde_json::from_value(serde_json::json!({
+            "url": "https://hooks.example.com", "secret": null,
+            "events": ["message.received", "message.status", "session.status"]
+        }))
+        .unwrap();
+        assert!(
+            !old.wants(EventKind::MessageReaction),
+            "read back as written"
+        );
+        assert!(
+            old.upgraded().wants(EventKind::MessageRevoked),
+            "then upgraded to all"
+        );
+        let chosen = target(Some(vec![EventKind::MessageStatus])).upgraded();
+        assert!(chosen.wants(EventKind::MessageStatus));
+        assert!(
+            !chosen.wants(EventKind::MessageReceived),
+            "a real choice is kept"
+        );
+        assert_eq!(target(None).settings().events, EventKind::WEBHOOK.to_vec());
+    }
 
     #[test]
     fn signature_is_hmac_sha256_hex() {

@@ -178,7 +178,8 @@ pub async fn mark_read(
     JsonOrDefault(body): JsonOrDefault<ReadRequest>,
 ) -> Result<Json<ReadResult>, ApiError> {
     let chat = chat_jid(&chat)?;
-    let read = session.mark_read(chat, body.message_ids).await?;
+    let ids = body.validate()?;
+    let read = session.mark_read(chat, ids).await?;
     Ok(Json(ReadResult { read }))
 }
 

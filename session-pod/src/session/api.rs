@@ -95,7 +95,7 @@ impl Session {
             reply_to: send.reply_to,
             idempotency_key: send.idempotency_key,
             created_at: now_ms(),
-            new_chats_per_day: self.config.new_chats_per_day,
+            new_chats_per_day: Some(self.config.new_chats_per_day),
         };
         self.queue(new, wait).await
     }
@@ -114,7 +114,7 @@ impl Session {
             target: MessageRef {
                 id: indexed.id,
                 from_me: indexed.from_me,
-                participant: (is_group && !indexed.from_me).then_some(indexed.sender),
+                participant: (is_group && !indexed.from_me).then(|| sender_jid(&indexed.sender)),
             },
             emoji,
         };
@@ -255,7 +255,7 @@ impl Session {
             idempotency_key: None,
             created_at: now_ms(),
             // An action goes to a chat that exists: it starts no conversation.
-            new_chats_per_day: 0,
+            new_chats_per_day: None,
         }
     }
 
@@ -410,7 +410,7 @@ impl Session {
                 let previous_secret = self.webhooks.own_secret().await;
                 Some(WebhookTarget {
                     url: config.url.clone(),
-                    events: config.events_or_all(),
+                    events: config.events.clone(),
                     secret: config.secret.clone().or(previous_secret),
                 })
             }

@@ -43,12 +43,13 @@ impl GatewayStore {
         .await
     }
 
-    /// The message with this id (the latest, should two chats share one).
+    /// The message with this id. Ids are chosen by senders, so a stranger may reuse one of
+    /// ours in another chat: this session's own message wins, then the latest.
     pub async fn indexed(&self, id: String) -> Result<Option<IndexedMessage>, StoreError> {
         self.call(move |c| {
             c.query_row(
                 "SELECT id, chat, sender, from_me, kind, at FROM message_index \
-                 WHERE id = ?1 ORDER BY at DESC LIMIT 1",
+                 WHERE id = ?1 ORDER BY from_me DESC, at DESC LIMIT 1",
                 [id],
                 row_to_indexed,
             )

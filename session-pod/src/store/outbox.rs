@@ -19,8 +19,9 @@ pub struct NewMessage {
     pub reply_to: Option<String>,
     pub idempotency_key: Option<String>,
     pub created_at: i64,
-    /// Cap on conversations this account starts per 24 h (0 = no cap).
-    pub new_chats_per_day: u32,
+    /// Cap on conversations this account starts per 24 h (0 = no cap); `None` for an
+    /// action on a message of an existing chat, which starts no conversation.
+    pub new_chats_per_day: Option<u32>,
 }
 
 #[derive(Debug, Clone)]
@@ -129,7 +130,9 @@ impl GatewayStore {
                     None => {}
                 }
             }
-            if !start_conversation(&tx, &msg.to, msg.created_at, msg.new_chats_per_day)? {
+            if let Some(cap) = msg.new_chats_per_day
+                && !start_conversation(&tx, &msg.to, msg.created_at, cap)?
+            {
                 return Ok(Enqueued::NewChatCapReached);
             }
             let mut body = msg.body;
@@ -350,7 +353,7 @@ mod tests {
             reply_to: None,
             idempotency_key: key.map(String::from),
             created_at: at,
-            new_chats_per_day: cap,
+            new_chats_per_day: Some(cap),
         }
     }
 
