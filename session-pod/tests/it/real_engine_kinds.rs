@@ -26,6 +26,19 @@ async fn send_and_decrypt(
         .expect("the contact's phone decrypted the message")
 }
 
+/// The simulator with the account and Ann, and a real-engine session `id` linked to it
+/// that delivers to a webhook receiver.
+async fn linked_with_webhook(
+    id: &str,
+) -> (Simulator, wagate_e2e::WebhookReceiver, whatsapp::Linked) {
+    let sim = Simulator::start().await.expect("simulator");
+    sim.add_account(PHONE, "Coach Ann").await;
+    sim.add_contact(ANN, "Ann", None).await;
+    let receiver = wagate_e2e::WebhookReceiver::start().await;
+    let linked = whatsapp::linked(&sim, id, PHONE, &["--webhook-url", receiver.url.as_str()]).await;
+    (sim, receiver, linked)
+}
+
 #[tokio::test]
 async fn locations_and_contact_cards_arrive_as_asked() {
     let sim = Simulator::start().await.expect("simulator");
@@ -165,17 +178,7 @@ async fn shared_locations_and_cards_reach_the_webhook() {
     use wagate_wa_sim::waproto::buffa::MessageField;
     use wagate_wa_sim::waproto::whatsapp as wa;
 
-    let sim = Simulator::start().await.expect("simulator");
-    sim.add_account(PHONE, "Coach Ann").await;
-    sim.add_contact(ANN, "Ann", None).await;
-    let receiver = wagate_e2e::WebhookReceiver::start().await;
-    let linked = whatsapp::linked(
-        &sim,
-        "kinds-in",
-        PHONE,
-        &["--webhook-url", receiver.url.as_str()],
-    )
-    .await;
+    let (sim, receiver, linked) = linked_with_webhook("kinds-in").await;
     let _session = &linked.session;
 
     let pin = wa::Message {
@@ -265,17 +268,7 @@ fn protocol_message(
 async fn reactions_edits_and_revokes_reach_the_contact_as_asked() {
     use wagate_wa_sim::waproto::whatsapp::message::protocol_message::Type;
 
-    let sim = Simulator::start().await.expect("simulator");
-    sim.add_account(PHONE, "Coach Ann").await;
-    sim.add_contact(ANN, "Ann", None).await;
-    let receiver = wagate_e2e::WebhookReceiver::start().await;
-    let linked = whatsapp::linked(
-        &sim,
-        "actions",
-        PHONE,
-        &["--webhook-url", receiver.url.as_str()],
-    )
-    .await;
+    let (sim, receiver, linked) = linked_with_webhook("actions").await;
     let session = &linked.session;
 
     // A reaction to what Ann sent: keyed to her message, not from us.
@@ -398,17 +391,7 @@ async fn a_contacts_reactions_edits_and_revokes_reach_the_webhook() {
     use wagate_wa_sim::waproto::buffa::MessageField;
     use wagate_wa_sim::waproto::whatsapp as wa;
 
-    let sim = Simulator::start().await.expect("simulator");
-    sim.add_account(PHONE, "Coach Ann").await;
-    sim.add_contact(ANN, "Ann", None).await;
-    let receiver = wagate_e2e::WebhookReceiver::start().await;
-    let linked = whatsapp::linked(
-        &sim,
-        "actions-in",
-        PHONE,
-        &["--webhook-url", receiver.url.as_str()],
-    )
-    .await;
+    let (sim, receiver, linked) = linked_with_webhook("actions-in").await;
     let session = &linked.session;
     let (_, ours) = session
         .post("/messages", json!({ "to": ANN, "text": "Class at 6" }))
@@ -511,17 +494,7 @@ async fn mentions_and_quotes_go_both_ways() {
     use wagate_wa_sim::waproto::buffa::MessageField;
     use wagate_wa_sim::waproto::whatsapp as wa;
 
-    let sim = Simulator::start().await.expect("simulator");
-    sim.add_account(PHONE, "Coach Ann").await;
-    sim.add_contact(ANN, "Ann", None).await;
-    let receiver = wagate_e2e::WebhookReceiver::start().await;
-    let linked = whatsapp::linked(
-        &sim,
-        "mentions",
-        PHONE,
-        &["--webhook-url", receiver.url.as_str()],
-    )
-    .await;
+    let (sim, receiver, linked) = linked_with_webhook("mentions").await;
     let session = &linked.session;
 
     let decrypted = send_and_decrypt(
@@ -581,17 +554,7 @@ async fn mentions_and_quotes_go_both_ways() {
 /// `<presence>`.
 #[tokio::test]
 async fn read_receipts_chat_states_and_presence_reach_whatsapp() {
-    let sim = Simulator::start().await.expect("simulator");
-    sim.add_account(PHONE, "Coach Ann").await;
-    sim.add_contact(ANN, "Ann", None).await;
-    let receiver = wagate_e2e::WebhookReceiver::start().await;
-    let linked = whatsapp::linked(
-        &sim,
-        "receipts",
-        PHONE,
-        &["--webhook-url", receiver.url.as_str()],
-    )
-    .await;
+    let (sim, receiver, linked) = linked_with_webhook("receipts").await;
     let session = &linked.session;
     let first = sim.send_text(ANN, PHONE, "one").await.unwrap();
     let second = sim.send_text(ANN, PHONE, "two").await.unwrap();
