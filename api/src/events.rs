@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::{LocationSpec, SessionState, SharedContact};
+use crate::{ChatState, LocationSpec, PollSpec, SessionState, SharedContact};
 
 /// Event names, as used in webhook subscriptions, `x-wagate-event` and SSE `event:` lines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
@@ -24,6 +24,12 @@ pub enum EventKind {
     /// Someone deleted a message they had sent, for everyone.
     #[serde(rename = "message.revoked")]
     MessageRevoked,
+    /// Someone voted in a poll (or changed or withdrew their vote).
+    #[serde(rename = "poll.vote")]
+    PollVote,
+    /// A contact is typing, recording a voice note, or stopped, in a chat.
+    #[serde(rename = "chat.presence")]
+    ChatPresence,
     /// SSE only: a new QR code is available.
     #[serde(rename = "qr")]
     Qr,
@@ -31,13 +37,15 @@ pub enum EventKind {
 
 impl EventKind {
     /// The events a webhook can subscribe to.
-    pub const WEBHOOK: [EventKind; 6] = [
+    pub const WEBHOOK: [EventKind; 8] = [
         Self::MessageReceived,
         Self::MessageStatus,
         Self::SessionStatus,
         Self::MessageReaction,
         Self::MessageEdited,
         Self::MessageRevoked,
+        Self::PollVote,
+        Self::ChatPresence,
     ];
 
     /// A webhook event by name (flags, env): one of [`Self::WEBHOOK`].
@@ -59,6 +67,8 @@ impl EventKind {
             Self::MessageReaction => "message.reaction",
             Self::MessageEdited => "message.edited",
             Self::MessageRevoked => "message.revoked",
+            Self::PollVote => "poll.vote",
+            Self::ChatPresence => "chat.presence",
             Self::Qr => "qr",
         }
     }
@@ -101,11 +111,14 @@ pub enum MessageKind {
     Image,
     Video,
     Audio,
+    /// A voice note (push-to-talk audio).
+    Voice,
     Document,
     Sticker,
     Location,
     Contact,
     Reaction,
+    Poll,
     Unknown,
 }
 
@@ -132,6 +145,9 @@ pub struct InboundMessageData {
     /// The cards of a `contact` message.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub contacts: Vec<SharedContact>,
+    /// The question and options of a `poll` message (votes follow as `poll.vote`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub poll: Option<PollSpec>,
     /// The message this one replies to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quoted: Option<QuotedMessage>,
@@ -173,6 +189,17 @@ pub struct EditedData {
     pub chat: String,
     /// Its new text.
     pub text: String,
+}
+
+/// `data` of a `chat.presence` event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ChatPresenceData {
+    /// The chat JID (the contact's, or the group's).
+    pub chat: String,
+    /// Who (phone digits, or a JID without one).
+    pub from: String,
+    pub state: ChatState,
 }
 
 /// `data` of a `message.revoked` event.

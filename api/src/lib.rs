@@ -12,6 +12,7 @@ pub mod id;
 pub mod location;
 pub mod message;
 pub mod numbers;
+pub mod poll;
 pub mod rbac;
 pub mod recipient;
 pub mod session;
@@ -23,8 +24,8 @@ pub use actions::{
 pub use contact_card::{ContactPhone, ContactSpec, SharedContact};
 pub use error::{ApiError, ErrorBody, ErrorCode, ErrorDetail, FieldErrors};
 pub use events::{
-    EditedData, EventKind, GatewayEvent, InboundMedia, InboundMessageData, MessageKind,
-    QuotedMessage, ReactionData, RevokedData, SessionStatusData,
+    ChatPresenceData, EditedData, EventKind, GatewayEvent, InboundMedia, InboundMessageData,
+    MessageKind, QuotedMessage, ReactionData, RevokedData, SessionStatusData,
 };
 pub use id::{SessionId, validate_session_id};
 pub use location::LocationSpec;
@@ -36,6 +37,7 @@ pub use numbers::{
     CheckNumbersRequest, CheckNumbersResponse, GroupInfo, GroupsResponse, NumberCheck,
     PairCodeRequest, PairCodeResponse, QrJson, QrLinkResponse,
 };
+pub use poll::{PollOptionVotes, PollSpec, PollVoteData};
 pub use recipient::{Recipient, normalize_phone};
 pub use session::{
     CreateSessionRequest, DeleteResponse, OkResponse, SessionInfo, SessionList, SessionState,

@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 use crate::actions::MessageRef;
 use crate::contact_card::{CONTACTS_MAX, ContactSpec, SharedContact};
 use crate::location::LocationSpec;
+use crate::poll::PollSpec;
 use crate::{ApiError, ErrorCode, FieldErrors, Recipient};
 
 pub const TEXT_MAX_CHARS: usize = 65_536;
@@ -77,9 +78,13 @@ pub struct MediaSpec {
     pub file_name: Option<String>,
     #[serde(default)]
     pub caption: Option<String>,
+    /// `audio` only: send it as a voice note (push-to-talk), as the phone records them.
+    /// WhatsApp plays voice notes only in Ogg Opus; other audio is sent as an audio file.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ptt: bool,
 }
 
-/// `POST .../messages` body: exactly one of `text`, `media`, `location`, `contacts`.
+/// `POST .../messages` body: exactly one of `text`, `media`, `location`, `contacts`, `poll`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SendRequest {
@@ -96,6 +101,9 @@ pub struct SendRequest {
     /// Contact cards (1-20).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub contacts: Option<Vec<ContactSpec>>,
+    /// A poll; its votes arrive as `poll.vote` events and its tally with the message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub poll: Option<PollSpec>,
     /// Numbers with country code the text (or caption) mentions; write `@<digits>` in the
     /// text where each should appear.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -151,6 +159,9 @@ pub enum MessageBody {
         /// Numbers (digits) the caption mentions.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         mentions: Vec<String>,
+        /// A voice note (audio in Ogg Opus only).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        ptt: bool,
     },
     Location {
         latitude: f64,
@@ -160,6 +171,18 @@ pub enum MessageBody {
     },
     Contacts {
         contacts: Vec<SharedContact>,
+    },
+    #[serde(rename_all = "camelCase")]
+    Poll {
+        question: String,
+        options: Vec<String>,
+        /// `0` for any number of options.
+        selectable_count: u32,
+        /// The poll's 32-byte message secret (hex), which voters' clients encrypt their
+        /// votes with. Chosen by the session when it accepts the poll, so a resend after a
+        /// crash carries the same one.
+        #[serde(default)]
+        secret: String,
     },
     /// A reaction to `target` (`""` removes it).
     Reaction {
@@ -193,6 +216,26 @@ pub enum MediaSource {
 }
 
 impl MessageBody {
+    /// What a chat shows this message as; `None` for actions on other messages.
+    pub fn kind(&self) -> Option<crate::MessageKind> {
+        use crate::MessageKind;
+        Some(match self {
+            Self::Text { .. } => MessageKind::Text,
+            Self::Media { kind, ptt, .. } => match kind {
+                MediaType::Image => MessageKind::Image,
+                MediaType::Video => MessageKind::Video,
+                MediaType::Audio if *ptt => MessageKind::Voice,
+                MediaType::Audio => MessageKind::Audio,
+                MediaType::Document => MessageKind::Document,
+                MediaType::Sticker => MessageKind::Sticker,
+            },
+            Self::Location { .. } => MessageKind::Location,
+            Self::Contacts { .. } => MessageKind::Contact,
+            Self::Poll { .. } => MessageKind::Poll,
+            Self::Reaction { .. } | Self::Edit { .. } | Self::Revoke { .. } => return None,
+        })
+    }
+
     /// Takes the inline media bytes out of the body (to be stored apart), if it has any.
     pub fn take_inline_bytes(&mut self) -> Option<Vec<u8>> {
         match self {
@@ -244,6 +287,7 @@ impl SendRequest {
             self.media.is_some(),
             self.location.is_some(),
             self.contacts.is_some(),
+            self.poll.is_some(),
         ];
         let content = match given.iter().filter(|g| **g).count() {
             1 => self.content(limits, &mut errors)?,
@@ -251,7 +295,9 @@ impl SendRequest {
                 let why = if n == 0 { "is required" } else { "only one" };
                 errors.insert(
                     "text".into(),
-                    format!("exactly one of 'text', 'media', 'location' or 'contacts' ({why})"),
+                    format!(
+                        "exactly one of 'text', 'media', 'location', 'contacts' or 'poll' ({why})"
+                    ),
                 );
                 None
             }
@@ -353,6 +399,16 @@ impl SendRequest {
                 longitude: location.longitude,
                 name: location.name.clone(),
                 address: location.address.clone(),
+            }));
+        }
+        if let Some(poll) = &self.poll {
+            let before = errors.len();
+            poll.check(errors);
+            return Ok((errors.len() == before).then(|| MessageBody::Poll {
+                question: poll.question.clone(),
+                options: poll.options.clone(),
+                selectable_count: poll.selectable_count,
+                secret: String::new(),
             }));
         }
         let contacts = self.contacts.as_deref().unwrap_or_default();
@@ -457,6 +513,9 @@ fn validate_media(
     if let Some(caption) = &media.caption {
         check_text("media.caption", caption, errors);
     }
+    if media.ptt && media.kind != MediaType::Audio {
+        errors.insert("media.ptt".into(), "only audio can be a voice note".into());
+    }
     Ok(source.map(|source| MessageBody::Media {
         kind: media.kind,
         source,
@@ -464,6 +523,7 @@ fn validate_media(
         file_name: media.file_name.clone(),
         caption: media.caption.clone(),
         mentions: Vec::new(),
+        ptt: media.ptt,
     }))
 }
 
@@ -559,6 +619,21 @@ pub struct SendResult {
     pub delivered_at: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub read_at: Option<DateTime<Utc>>,
+    /// `false` for a message someone sent to this session: then `to` is the chat it
+    /// arrived in, `from` its author, and `status` `delivered` (or `read` once marked read).
+    #[serde(default = "from_me_default")]
+    pub from_me: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<crate::MessageKind>,
+    /// A poll's current tally: each option with who picked it (a voter's latest vote).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub votes: Option<Vec<crate::PollOptionVotes>>,
+}
+
+fn from_me_default() -> bool {
+    true
 }
 
 #[cfg(test)]
@@ -583,6 +658,7 @@ mod tests {
                 mime_type: Some("application/pdf".into()),
                 file_name: Some("invoice.pdf".into()),
                 caption: None,
+                ptt: false,
             }),
             ..Default::default()
         }
@@ -705,6 +781,7 @@ mod tests {
             file_name: None,
             caption: Some("hi".into()),
             mentions: Vec::new(),
+            ptt: false,
         };
         let json = serde_json::json!({
             "type": "media", "kind": "image", "source": { "from": "inline" },

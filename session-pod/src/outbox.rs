@@ -10,10 +10,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use tokio::sync::{Notify, oneshot, watch};
 use tokio_util::sync::CancellationToken;
-use wagate_api::{
-    ErrorCode, EventKind, MediaSource, MediaType, MessageBody, MessageKind, MessageStatus,
-    SessionState,
-};
+use wagate_api::{ErrorCode, EventKind, MediaSource, MessageBody, MessageStatus, SessionState};
 
 use crate::config::SessionConfig;
 use crate::engine::{Engine, EngineError, OutgoingMessage};
@@ -21,7 +18,8 @@ use crate::events::EventBus;
 use crate::metrics::Metrics;
 use crate::state::Snapshot;
 use crate::store::{
-    Enqueued, GatewayStore, IndexedMessage, NewMessage, StoreError, StoredMessage, now_ms,
+    Enqueued, GatewayStore, IndexedMessage, NewMessage, StoreError, StoredMessage, StoredPoll,
+    now_ms,
 };
 
 /// How the outbox finished with a message.
@@ -126,6 +124,30 @@ impl Outbox {
         }
     }
 
+    /// Keeps a sent poll's secret and options, so votes on it can be read and tallied.
+    async fn remember_poll(&self, message: &StoredMessage) {
+        let MessageBody::Poll {
+            question,
+            options,
+            secret,
+            ..
+        } = &message.body
+        else {
+            return;
+        };
+        let poll = StoredPoll {
+            chat: message.to.clone(),
+            id: message.id.clone(),
+            question: question.clone(),
+            options: options.clone(),
+            secret: hex::decode(secret).unwrap_or_default(),
+            at: message.sent_at.unwrap_or_else(now_ms),
+        };
+        if let Err(e) = self.store.poll_put(poll).await {
+            tracing::warn!(message_id = %message.id, error = %e, "cannot keep a sent poll");
+        }
+    }
+
     /// Records how a message finished, counts it, wakes a waiting sync send and publishes
     /// `message.status`.
     async fn finish(&self, id: &str, finished: Finished) {
@@ -146,7 +168,7 @@ impl Outbox {
             Ok(Some(message)) => {
                 counter.with_label_values(&[&self.session_id]).inc();
                 if message.status != MessageStatus::Failed
-                    && let Some(kind) = indexed_kind(&message.body)
+                    && let Some(kind) = message.body.kind()
                 {
                     let own = IndexedMessage {
                         id: message.id.clone(),
@@ -155,10 +177,12 @@ impl Outbox {
                         from_me: true,
                         kind,
                         at: message.sent_at.unwrap_or_else(now_ms),
+                        read: false,
                     };
                     if let Err(e) = self.store.index_message(own).await {
                         tracing::warn!(message_id = id, error = %e, "cannot index a sent message");
                     }
+                    self.remember_poll(&message).await;
                 }
                 self.wake_waiters(id);
                 let data = serde_json::to_value(message.to_result()).expect("serializable");
@@ -412,25 +436,6 @@ impl Outbox {
             tracing::error!(error = %e, "cannot schedule retry");
         }
     }
-}
-
-/// What the index calls a message with this body; `None` for actions on other messages.
-fn indexed_kind(body: &MessageBody) -> Option<MessageKind> {
-    Some(match body {
-        MessageBody::Text { .. } => MessageKind::Text,
-        MessageBody::Media { kind, .. } => match kind {
-            MediaType::Image => MessageKind::Image,
-            MediaType::Video => MessageKind::Video,
-            MediaType::Audio => MessageKind::Audio,
-            MediaType::Document => MessageKind::Document,
-            MediaType::Sticker => MessageKind::Sticker,
-        },
-        MessageBody::Location { .. } => MessageKind::Location,
-        MessageBody::Contacts { .. } => MessageKind::Contact,
-        MessageBody::Reaction { .. } | MessageBody::Edit { .. } | MessageBody::Revoke { .. } => {
-            return None;
-        }
-    })
 }
 
 fn failed(code: ErrorCode, why: String) -> Finished {

@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::{mpsc, oneshot};
 use wagate_api::{
     ChatState, GroupInfo, LocationSpec, MessageBody, MessageKind, MessageStatus, NumberCheck,
-    QuotedMessage, SharedContact,
+    PollSpec, QuotedMessage, SharedContact,
 };
 
 /// Where engines report what happens; the session runtime is the only reader.
@@ -51,6 +51,13 @@ pub enum EngineEvent {
     Receipt {
         message_ids: Vec<String>,
         status: MessageStatus,
+    },
+    /// A contact is typing, recording or stopped in `chat`.
+    ChatPresence {
+        chat: String,
+        /// Phone digits, or the JID when it has no phone number.
+        from: String,
+        state: ChatState,
     },
 }
 
@@ -104,6 +111,8 @@ pub struct InboundMessage {
     pub location: Option<LocationSpec>,
     /// The cards of a contact message (one, or several of a contacts array).
     pub contacts: Vec<SharedContact>,
+    /// A poll, with the secret its votes are encrypted with (when the sender shared it).
+    pub poll: Option<InboundPoll>,
     /// Set when the message acts on another (a reaction, an edit, a revoke) rather than
     /// being one of its own.
     pub action: Option<InboundAction>,
@@ -126,6 +135,33 @@ pub enum InboundAction {
     Revoked {
         target: String,
     },
+    /// A vote in poll `target`, still encrypted: the session holds the poll's secret.
+    PollVote {
+        target: String,
+        vote: EncryptedVote,
+    },
+}
+
+/// A poll someone sent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InboundPoll {
+    pub spec: PollSpec,
+    /// Its message secret; without one, votes on it cannot be read.
+    pub secret: Option<Vec<u8>>,
+}
+
+/// A poll vote as it travels: AES-GCM under a key derived from the poll's secret, its id,
+/// its creator and the voter (both as the voter's client addressed them).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EncryptedVote {
+    pub payload: Vec<u8>,
+    pub iv: Vec<u8>,
+    /// The poll creator's user JID (`digits@s.whatsapp.net` or a LID).
+    pub creator: String,
+    /// The voter's user JID.
+    pub voter: String,
+    /// When the voter's client cast it (Unix ms): later votes replace earlier ones.
+    pub cast_at: i64,
 }
 
 #[derive(Debug, Clone)]

@@ -35,6 +35,13 @@ pub trait Sandbox: Send + Sync {
     async fn scan(&self, phone: Option<String>) -> Result<String, EngineError>;
     /// Someone sends this account a message.
     async fn inbound(&self, message: InboundMessage) -> Result<(), EngineError>;
+    /// A contact types, records or stops in `chat`.
+    async fn chat_presence(
+        &self,
+        chat: String,
+        from: String,
+        state: ChatState,
+    ) -> Result<(), EngineError>;
     /// The recipient's phone reports delivery progress.
     async fn receipt(
         &self,
@@ -326,6 +333,9 @@ impl Engine for SimulatorEngine {
                 ("reaction".to_string(), Some(emoji.clone()), None)
             }
             MessageBody::Edit { text, .. } => ("edit".to_string(), Some(text.clone()), None),
+            MessageBody::Poll { question, .. } => {
+                ("poll".to_string(), Some(question.clone()), None)
+            }
             MessageBody::Revoke { target } => ("revoke".to_string(), Some(target.clone()), None),
             MessageBody::Contacts { contacts } => (
                 "contacts".to_string(),
@@ -477,6 +487,19 @@ impl Sandbox for SimulatorEngine {
             Box::new(message),
             super::Committed::not_awaited(),
         ));
+        Ok(())
+    }
+
+    async fn chat_presence(
+        &self,
+        chat: String,
+        from: String,
+        state: ChatState,
+    ) -> Result<(), EngineError> {
+        if !self.lock().connected {
+            return Err(EngineError::NotConnected);
+        }
+        self.emit(EngineEvent::ChatPresence { chat, from, state });
         Ok(())
     }
 

@@ -11,12 +11,16 @@ use chrono::Utc;
 use serde::Deserialize;
 use serde_json::json;
 use wagate_api::{
-    ApiError, ErrorCode, MediaType, MessageKind, MessageStatus, Recipient, normalize_phone,
+    ApiError, ChatState, ErrorCode, MediaType, MessageBody, MessageKind, MessageStatus, Recipient,
+    normalize_phone,
 };
+use whatsapp_rust::wacore::poll;
 
 use super::{HttpState, SessionHandle};
 use crate::engine::simulator::Sandbox;
-use crate::engine::{EngineError, InboundAction, InboundAttachment, InboundMessage};
+use crate::engine::{
+    EncryptedVote, EngineError, InboundAction, InboundAttachment, InboundMessage, InboundPoll,
+};
 use crate::inbound_media::AttachmentContent;
 use crate::session::Session;
 use wagate_http::{ApiJson, JsonOrDefault};
@@ -97,6 +101,21 @@ pub struct InboundBody {
     edit: Option<SandboxEdit>,
     /// The contact deletes its message with this id for everyone.
     revoke: Option<String>,
+    /// The contact sends a poll.
+    poll: Option<wagate_api::PollSpec>,
+    /// The contact votes in poll `pollId`, one this session sent (`options: []` withdraws
+    /// the vote). Encrypted with the poll's secret, as a phone does.
+    vote: Option<SandboxVote>,
+    /// The contact shows it is typing (`composing`), recording or stopped (`paused`); no
+    /// message is sent.
+    chat_state: Option<ChatState>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SandboxVote {
+    poll_id: String,
+    options: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -142,6 +161,13 @@ async fn inbound(
         },
         None => format!("{from}@s.whatsapp.net"),
     };
+    if let Some(state) = body.chat_state {
+        sandbox(&session)?
+            .chat_presence(chat, from, state)
+            .await
+            .map_err(sandbox_error)?;
+        return Ok(Json(json!({})));
+    }
     let (kind, media) = match body.media {
         Some(m) => {
             let bytes = base64::engine::general_purpose::STANDARD
@@ -171,15 +197,22 @@ async fn inbound(
         None if body.location.is_some() => (MessageKind::Location, None),
         None if body.contacts.is_some() => (MessageKind::Contact, None),
         None if body.reaction.is_some() => (MessageKind::Reaction, None),
+        None if body.poll.is_some() || body.vote.is_some() => (MessageKind::Poll, None),
         None if body.edit.is_some() || body.revoke.is_some() => (MessageKind::Unknown, None),
         None => {
             return Err(ApiError::field(
                 "text",
-                "give 'text', 'media', 'location', 'contacts', 'reaction', 'edit' or 'revoke'",
+                "give 'text', 'media', 'location', 'contacts', 'poll', 'vote', 'reaction', 'edit', \
+                 'revoke' or 'chatState'",
             ));
         }
     };
+    let vote = match body.vote {
+        Some(vote) => Some(sandbox_vote(&session, &from, vote).await?),
+        None => None,
+    };
     let action = match (body.reaction, body.edit, body.revoke) {
+        _ if vote.is_some() => vote,
         (Some(r), _, _) => Some(InboundAction::Reaction {
             target: r.message_id,
             emoji: r.emoji,
@@ -194,6 +227,9 @@ async fn inbound(
     let mut errors = wagate_api::FieldErrors::new();
     if let Some(location) = &body.location {
         location.check(&mut errors);
+    }
+    if let Some(poll) = &body.poll {
+        poll.check(&mut errors);
     }
     let contacts: Vec<_> = body
         .contacts
@@ -220,6 +256,10 @@ async fn inbound(
         media,
         location: body.location,
         contacts,
+        poll: body.poll.map(|spec| InboundPoll {
+            spec,
+            secret: Some(rand::random::<[u8; 32]>().to_vec()),
+        }),
         action,
         quoted: None,
         mentions: Vec::new(),
@@ -229,6 +269,47 @@ async fn inbound(
         .await
         .map_err(sandbox_error)?;
     Ok(Json(json!({ "messageId": id })))
+}
+
+/// A vote as the contact's phone encrypts it: with the secret of the poll the session sent
+/// it, keyed to the session's number as creator and the contact's as voter.
+async fn sandbox_vote(
+    session: &Session,
+    from: &str,
+    vote: SandboxVote,
+) -> Result<InboundAction, ApiError> {
+    let secret = sandbox(session)?
+        .sent()
+        .into_iter()
+        .find(|sent| sent.id == vote.poll_id)
+        .and_then(|sent| match sent.body {
+            Some(MessageBody::Poll { secret, .. }) => hex::decode(secret).ok(),
+            _ => None,
+        })
+        .ok_or_else(|| ApiError::field("vote.pollId", "is not a poll this session sent"))?;
+    let creator = format!(
+        "{}@s.whatsapp.net",
+        session.info().await.phone.unwrap_or_default()
+    );
+    let voter = format!("{from}@s.whatsapp.net");
+    let hashes: Vec<Vec<u8>> = vote
+        .options
+        .iter()
+        .map(|o| poll::compute_option_hash(o).to_vec())
+        .collect();
+    let (payload, iv) =
+        poll::encrypt_poll_vote_with_secret(&hashes, &secret, &vote.poll_id, &creator, &voter)
+            .map_err(|e| ApiError::internal(format!("cannot encrypt the vote: {e}")))?;
+    Ok(InboundAction::PollVote {
+        target: vote.poll_id,
+        vote: EncryptedVote {
+            payload,
+            iv: iv.to_vec(),
+            creator,
+            voter,
+            cast_at: Utc::now().timestamp_millis(),
+        },
+    })
 }
 
 #[derive(Deserialize)]

@@ -88,10 +88,15 @@ impl Session {
                     why: e.to_string(),
                 })?;
         }
+        let mut body = send.content;
+        if let MessageBody::Poll { secret, .. } = &mut body {
+            // Stored with the message, so a resend after a crash keys votes the same way.
+            *secret = hex::encode(rand::rng().random::<[u8; 32]>());
+        }
         let new = NewMessage {
             id: new_message_id(),
             to: send.to.jid(),
-            body: send.content,
+            body,
             reply_to: send.reply_to,
             idempotency_key: send.idempotency_key,
             created_at: now_ms(),
@@ -306,15 +311,38 @@ impl Session {
         })
     }
 
+    /// A message by id: one this session sent (from the outbox), else one it received
+    /// (from the message index); a poll comes with its tally.
     pub async fn message(&self, id: &str) -> Result<SendResult, SessionError> {
-        self.store
-            .message(id.to_string())
-            .await?
-            .map(|m| m.to_result())
-            .ok_or_else(|| SessionError::MessageNotFound {
-                session: self.id.clone(),
-                message: id.to_string(),
-            })
+        let mut result = match self.store.message(id.to_string()).await? {
+            Some(sent) => sent.to_result(),
+            None => {
+                let received = self.indexed(id).await?;
+                SendResult {
+                    id: received.id,
+                    to: received.chat,
+                    status: if received.read {
+                        MessageStatus::Read
+                    } else {
+                        MessageStatus::Delivered
+                    },
+                    error: None,
+                    created_at: crate::store::from_ms(received.at),
+                    sent_at: None,
+                    delivered_at: None,
+                    read_at: None,
+                    from_me: received.from_me,
+                    from: (!received.from_me).then_some(received.sender),
+                    kind: Some(received.kind),
+                    votes: None,
+                }
+            }
+        };
+        if result.kind == Some(MessageKind::Poll) {
+            let chat = result.to.clone();
+            result.votes = self.poll_tally(&chat, &result.id).await;
+        }
+        Ok(result)
     }
 
     #[tracing::instrument(skip_all, fields(session = %self.id))]

@@ -7,8 +7,8 @@ use serde_json::json;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use wagate_api::{
-    EditedData, EventKind, InboundMedia, InboundMessageData, MessageStatus, ReactionData,
-    RevokedData, SessionState,
+    ChatPresenceData, EditedData, EventKind, InboundMedia, InboundMessageData, MessageStatus,
+    ReactionData, RevokedData, SessionState,
 };
 
 use crate::inbound_media::AttachmentContent;
@@ -134,6 +134,14 @@ impl Session {
                     self.apply_receipt(id, status).await;
                 }
             }
+            EngineEvent::ChatPresence { chat, from, state } => {
+                let data = ChatPresenceData { chat, from, state };
+                self.publish(
+                    EventKind::ChatPresence,
+                    serde_json::to_value(data).expect("serializable"),
+                )
+                .await;
+            }
         }
     }
 
@@ -190,9 +198,19 @@ impl Session {
             from_me: false,
             kind: message.kind,
             at: message.timestamp.timestamp_millis(),
+            read: false,
         };
         if let Err(e) = self.store.index_message(indexed).await {
             tracing::warn!(error = %e, "cannot index an inbound message");
+        }
+        if let Some(poll) = &message.poll {
+            self.keep_inbound_poll(
+                &message.chat,
+                &message.id,
+                poll,
+                message.timestamp.timestamp_millis(),
+            )
+            .await;
         }
         let media_id = crate::media::media_id(&message.id, &message.chat, &message.from);
         let (media, media_kept) = match message.media {
@@ -214,6 +232,7 @@ impl Session {
             media,
             location: message.location,
             contacts: message.contacts,
+            poll: message.poll.map(|p| p.spec),
             quoted: message.quoted,
             mentions: message.mentions,
         };
@@ -230,6 +249,9 @@ impl Session {
     /// `message.edited` or `message.revoked`.
     async fn acted_on(&self, action: InboundAction, from: String, chat: String) -> bool {
         let (kind, data) = match action {
+            InboundAction::PollVote { target, vote } => {
+                return self.voted(target, vote, from, chat).await;
+            }
             InboundAction::Reaction { target, emoji } => (
                 EventKind::MessageReaction,
                 serde_json::to_value(ReactionData {

@@ -6,6 +6,7 @@
 mod api;
 mod engine_events;
 mod error;
+mod polls;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -245,6 +246,9 @@ async fn prune_media(session: Arc<Session>, shutdown: CancellationToken) {
         let cutoff = now_ms() - session.config.message_index_retention.as_millis() as i64;
         if let Err(e) = session.store.index_expire(cutoff).await {
             tracing::warn!(error = %e, "message index pruning failed");
+        }
+        if let Err(e) = session.store.polls_expire(cutoff).await {
+            tracing::warn!(error = %e, "poll pruning failed");
         }
         tokio::select! {
             _ = shutdown.cancelled() => return,

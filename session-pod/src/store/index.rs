@@ -20,6 +20,8 @@ pub struct IndexedMessage {
     pub kind: MessageKind,
     /// Unix milliseconds.
     pub at: i64,
+    /// A received message this session marked read.
+    pub read: bool,
 }
 
 impl GatewayStore {
@@ -48,7 +50,7 @@ impl GatewayStore {
     pub async fn indexed(&self, id: String) -> Result<Option<IndexedMessage>, StoreError> {
         self.call(move |c| {
             c.query_row(
-                "SELECT id, chat, sender, from_me, kind, at FROM message_index \
+                "SELECT id, chat, sender, from_me, kind, at, read FROM message_index \
                  WHERE id = ?1 ORDER BY from_me DESC, at DESC LIMIT 1",
                 [id],
                 row_to_indexed,
@@ -62,7 +64,7 @@ impl GatewayStore {
     pub async fn unread_in(&self, chat: String) -> Result<Vec<IndexedMessage>, StoreError> {
         self.call(move |c| {
             let mut statement = c.prepare(
-                "SELECT id, chat, sender, from_me, kind, at FROM message_index \
+                "SELECT id, chat, sender, from_me, kind, at, read FROM message_index \
                  WHERE chat = ?1 AND from_me = 0 AND read = 0 ORDER BY at LIMIT 1000",
             )?;
             statement.query_map([chat], row_to_indexed)?.collect()
@@ -78,7 +80,7 @@ impl GatewayStore {
     ) -> Result<Vec<IndexedMessage>, StoreError> {
         self.call(move |c| {
             let mut statement = c.prepare(
-                "SELECT id, chat, sender, from_me, kind, at FROM message_index \
+                "SELECT id, chat, sender, from_me, kind, at, read FROM message_index \
                  WHERE chat = ?1 AND id = ?2 AND from_me = 0",
             )?;
             let mut found = Vec::new();
@@ -127,6 +129,7 @@ fn row_to_indexed(row: &rusqlite::Row<'_>) -> rusqlite::Result<IndexedMessage> {
         kind: serde_json::from_value(serde_json::Value::String(kind))
             .unwrap_or(MessageKind::Unknown),
         at: row.get(5)?,
+        read: row.get(6)?,
     })
 }
 
@@ -149,6 +152,7 @@ mod tests {
             from_me: false,
             kind: MessageKind::Text,
             at,
+            read: false,
         }
     }
 

@@ -6,6 +6,7 @@ mod index;
 mod media;
 mod meta;
 mod outbox;
+mod polls;
 mod webhooks;
 
 use std::path::Path;
@@ -17,6 +18,7 @@ pub use index::IndexedMessage;
 pub use media::StoredMedia;
 pub use meta::MetaKey;
 pub use outbox::{Enqueued, NewMessage, StoredMessage};
+pub use polls::StoredPoll;
 pub use webhooks::{DeadLetter, QueuedDelivery};
 
 pub const GATEWAY_DB: &str = "gateway.db";
@@ -89,6 +91,23 @@ CREATE TABLE IF NOT EXISTS message_index (
 );
 CREATE INDEX IF NOT EXISTS message_index_id ON message_index(id);
 CREATE INDEX IF NOT EXISTS message_index_at ON message_index(at);
+CREATE TABLE IF NOT EXISTS polls (
+    chat     TEXT NOT NULL,
+    id       TEXT NOT NULL,
+    question TEXT NOT NULL,
+    options  TEXT NOT NULL,
+    secret   BLOB NOT NULL,
+    at       INTEGER NOT NULL,
+    PRIMARY KEY (chat, id)
+);
+CREATE TABLE IF NOT EXISTS poll_votes (
+    chat     TEXT NOT NULL,
+    poll_id  TEXT NOT NULL,
+    voter    TEXT NOT NULL,
+    selected TEXT NOT NULL,
+    at       INTEGER NOT NULL,
+    PRIMARY KEY (chat, poll_id, voter)
+);
 CREATE TABLE IF NOT EXISTS media (
     message_id TEXT PRIMARY KEY,
     mime_type  TEXT NOT NULL,

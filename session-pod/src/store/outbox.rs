@@ -60,6 +60,10 @@ impl StoredMessage {
             sent_at: self.sent_at.map(from_ms),
             delivered_at: self.delivered_at.map(from_ms),
             read_at: self.read_at.map(from_ms),
+            from_me: true,
+            from: None,
+            kind: self.body.kind(),
+            votes: None,
         }
     }
 }
@@ -479,6 +483,7 @@ mod tests {
             file_name: None,
             caption: None,
             mentions: Vec::new(),
+            ptt: false,
         };
         let mut media = text("m", "1@s", None, 1, 0);
         media.body = media_body(vec![1, 2, 3]);

@@ -105,7 +105,8 @@ impl World {
             return iq_error(id, 501, "feature-not-implemented");
         };
         let host = MediaConnHostExtended::simple(media.hostname(), HostType::Primary);
-        let answer = MediaConnResponseExtended::mock("sim-media-auth".into(), 3600, vec![host]);
+        let answer =
+            MediaConnResponseExtended::mock(crate::media::MEDIA_AUTH.into(), 3600, vec![host]);
         iq_result(id, vec![answer.into_node()])
     }
 

@@ -11,6 +11,7 @@
 
 mod appstate;
 mod conn;
+mod contact_acts;
 mod dispatch;
 mod faults;
 pub mod http;
@@ -33,8 +34,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use contact_acts::{PollRef, Typing, poll_vote};
 pub use link::{LinkError, LinkedDevice};
 pub use messaging::SentDocument;
+/// The kinds of attachment, which key their encryption differently.
+pub use wacore::download::MediaType;
 /// The protobuf types of what contacts send and phones decrypt.
 pub use waproto;
 pub use world::{Admin, ClientReceipt, ClientSignal, Delivered, Group};
@@ -140,6 +144,26 @@ impl Simulator {
     }
 
     /// Bytes the media host has served of the blob at `direct_path`.
+    /// What a contact's phone gets from an attachment the client uploaded: the blob at
+    /// `direct_path`, its MAC checked and decrypted with the message's `media_key`.
+    pub fn download_media(
+        &self,
+        direct_path: &str,
+        media_key: &[u8],
+        kind: MediaType,
+    ) -> Result<Vec<u8>, String> {
+        let media = self
+            .world
+            .media
+            .get()
+            .ok_or("the simulator has no media host")?;
+        let blob = media
+            .blob(direct_path)
+            .ok_or_else(|| format!("nothing was uploaded at {direct_path}"))?;
+        wacore::download::DownloadUtils::verify_and_decrypt(&blob, media_key, kind)
+            .map_err(|e| e.to_string())
+    }
+
     pub fn media_served(&self, direct_path: &str) -> u64 {
         self.world.media.get().map_or(0, |m| m.served(direct_path))
     }
@@ -159,6 +183,12 @@ impl Simulator {
         kind: &str,
     ) -> Result<String, String> {
         self.world.send_message(from, to, message, kind).await
+    }
+
+    /// Contact `from` shows it is typing, recording or stopped in its chat with account
+    /// `to`; returns how many online devices were told.
+    pub async fn chat_state(&self, from: &str, to: &str, typing: Typing) -> usize {
+        self.world.chat_state(from, to, typing).await
     }
 
     /// Contact `contact` has read message `id` that account `to` sent it.

@@ -1,6 +1,9 @@
-//! WhatsApp's media CDN: an HTTPS host that the `media_conn` IQ names, serving what the
-//! simulated contacts send as encrypted blobs by direct path, and counting the bytes it
-//! served (a test of a download cap checks how much was read). The client builds
+//! WhatsApp's media CDN: an HTTPS host that the `media_conn` IQ names. It takes the
+//! client's uploads (`POST /mms/{type}/{token}`, checked like WhatsApp checks them: the
+//! media auth, and the token naming the SHA-256 of the encrypted bytes), serves blobs by
+//! direct path (what contacts send, and what the client uploaded, for a contact to
+//! download), and counts the bytes it served (a test of a download cap checks how much was
+//! read). The client builds
 //! `https://{host}{directPath}?…` URLs, so the host speaks TLS, with a certificate made per
 //! run that only a client built for the simulator accepts.
 
@@ -29,9 +32,18 @@ pub enum Blob {
     Filler { len: u64 },
 }
 
+/// The `auth` the `media_conn` answer hands out and uploads must carry.
+pub const MEDIA_AUTH: &str = "sim-media-auth";
+/// Uploads above this are refused (WhatsApp's own cap on documents is 2 GB; tests stay far
+/// below).
+const UPLOAD_MAX: usize = 128 * 1024 * 1024;
+
 #[derive(Default)]
 struct Store {
     blobs: Mutex<HashMap<String, Blob>>,
+    /// Direct paths of uploads, by token (a repeated upload is answered `complete`).
+    uploads: Mutex<HashMap<String, String>>,
+    hostname: std::sync::OnceLock<String>,
     /// Bytes handed to the connection, by direct path.
     served: Mutex<HashMap<String, Arc<AtomicU64>>>,
 }
@@ -55,8 +67,11 @@ impl MediaHost {
         let addr = tcp.local_addr()?;
         let listener = TlsListener::spawn(tcp, acceptor()?);
         let store = Arc::new(Store::default());
+        let _ = store.hostname.set(addr.to_string());
         let app = axum::Router::new()
+            .route("/mms/{kind}/{token}", axum::routing::post(upload))
             .fallback(serve_blob)
+            .layer(axum::extract::DefaultBodyLimit::max(UPLOAD_MAX))
             .with_state(store.clone());
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -80,6 +95,14 @@ impl MediaHost {
         path
     }
 
+    /// The bytes stored at `direct_path` (an upload, or what a contact sent).
+    pub fn blob(&self, direct_path: &str) -> Option<Bytes> {
+        match self.store.blobs.lock().unwrap().get(direct_path)? {
+            Blob::Bytes(bytes) => Some(bytes.clone()),
+            Blob::Filler { .. } => None,
+        }
+    }
+
     /// Bytes of the blob at `direct_path` the host has sent so far.
     pub fn served(&self, direct_path: &str) -> u64 {
         self.store
@@ -89,6 +112,71 @@ impl MediaHost {
             .get(direct_path)
             .map_or(0, |n| n.load(Ordering::SeqCst))
     }
+}
+
+#[derive(serde::Deserialize)]
+struct UploadQuery {
+    auth: Option<String>,
+    token: Option<String>,
+    #[serde(default)]
+    resume: Option<String>,
+}
+
+/// An upload as WhatsApp's media hosts take it: `?auth=` from `media_conn`, and a token
+/// that is the unpadded base64url SHA-256 of the encrypted body. Answers the blob's URL and
+/// direct path.
+async fn upload(
+    State(store): State<Arc<Store>>,
+    axum::extract::Path((kind, token)): axum::extract::Path<(String, String)>,
+    axum::extract::Query(query): axum::extract::Query<UploadQuery>,
+    body: Bytes,
+) -> Response {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    if query.auth.as_deref() != Some(MEDIA_AUTH) {
+        return (StatusCode::UNAUTHORIZED, "bad media auth").into_response();
+    }
+    if query.token.as_deref() != Some(token.as_str()) {
+        return (StatusCode::BAD_REQUEST, "token mismatch").into_response();
+    }
+    let hostname = store.hostname.get().cloned().unwrap_or_default();
+    let answer = |direct_path: &str| {
+        axum::Json(serde_json::json!({
+            "url": format!("https://{hostname}{direct_path}"),
+            "direct_path": direct_path,
+        }))
+        .into_response()
+    };
+    if query.resume.is_some() {
+        return match store.uploads.lock().unwrap().get(&token) {
+            Some(path) => axum::Json(serde_json::json!({
+                "resume": "complete",
+                "url": format!("https://{hostname}{path}"),
+                "direct_path": path,
+            }))
+            .into_response(),
+            None => StatusCode::NOT_FOUND.into_response(),
+        };
+    }
+    let digest = sha2::Sha256::digest(&body);
+    if base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest) != token {
+        return (StatusCode::BAD_REQUEST, "token is not the body's SHA-256").into_response();
+    }
+    let direct_path = format!(
+        "/v/t62.7118-24/sim-{kind}-{:016x}.enc",
+        rand::random::<u64>()
+    );
+    store
+        .blobs
+        .lock()
+        .unwrap()
+        .insert(direct_path.clone(), Blob::Bytes(body));
+    store
+        .uploads
+        .lock()
+        .unwrap()
+        .insert(token, direct_path.clone());
+    answer(&direct_path)
 }
 
 async fn serve_blob(State(store): State<Arc<Store>>, request: Request) -> Response {

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use wacore::messages::MessageUtils;
 use wacore_binary::builder::NodeBuilder;
 use wacore_binary::{Jid, Node};
+use waproto::buffa::MessageField;
 use waproto::whatsapp as wa;
 
 use crate::media::Blob;
@@ -25,15 +26,32 @@ pub struct SentDocument {
     pub declared_len: u64,
     pub mime_type: String,
     pub file_name: String,
+    /// Which message carries it (a document, an image, a video, audio), which also keys
+    /// its encryption.
+    pub kind: wacore::download::MediaType,
 }
 
 impl SentDocument {
-    /// `plaintext` encrypted as a phone uploads it (wacore's own media encryption).
+    /// `plaintext` encrypted as a phone uploads a document (wacore's own media encryption).
     pub fn encrypt(plaintext: &[u8], mime_type: &str, file_name: &str) -> Self {
-        let encrypted =
-            wacore::upload::encrypt_media(plaintext, wacore::download::MediaType::Document)
-                .expect("media encryption");
+        Self::encrypt_as(
+            wacore::download::MediaType::Document,
+            plaintext,
+            mime_type,
+            file_name,
+        )
+    }
+
+    /// `plaintext` encrypted as a phone uploads an attachment of `kind`.
+    pub fn encrypt_as(
+        kind: wacore::download::MediaType,
+        plaintext: &[u8],
+        mime_type: &str,
+        file_name: &str,
+    ) -> Self {
+        let encrypted = wacore::upload::encrypt_media(plaintext, kind).expect("media encryption");
         Self {
+            kind,
             blob: Blob::Bytes(encrypted.data_to_upload.into()),
             media_key: encrypted.media_key,
             file_sha256: encrypted.file_sha256,
@@ -55,6 +73,7 @@ impl SentDocument {
             declared_len,
             mime_type: "application/pdf".into(),
             file_name: "invoice.pdf".into(),
+            kind: wacore::download::MediaType::Document,
         }
     }
 }
@@ -231,8 +250,9 @@ impl World {
         self.send_message(from, to, &message, "text").await
     }
 
-    /// Contact `from` sends a document to account `to`: the blob goes onto the media host
-    /// and the message names it, as a phone's upload does. `declared_len` is what the
+    /// Contact `from` sends an attachment (a document, or the image, video or voice note
+    /// its `kind` says) to account `to`: the blob goes onto the media host and the message
+    /// names it, as a phone's upload does. `declared_len` is what the
     /// message claims the file's size is (a hostile sender lies). Returns the message id and
     /// the blob's direct path.
     pub async fn send_document(
@@ -241,23 +261,76 @@ impl World {
         to: &str,
         document: SentDocument,
     ) -> Result<(String, String), String> {
+        use wacore::download::MediaType;
         let media = self.media.get().ok_or("the simulator has no media host")?;
         let direct_path = media.put(document.blob);
-        let message = wa::Message {
-            document_message: waproto::buffa::MessageField::some(wa::message::DocumentMessage {
-                url: Some(format!("https://{}{direct_path}", media.hostname())),
-                direct_path: Some(direct_path.clone()),
-                mimetype: Some(document.mime_type),
-                file_name: Some(document.file_name),
-                file_length: Some(document.declared_len),
-                media_key: Some(document.media_key.to_vec()),
-                file_sha256: Some(document.file_sha256.to_vec()),
-                file_enc_sha256: Some(document.file_enc_sha256.to_vec()),
-                media_key_timestamp: Some(now_secs()),
-                ..Default::default()
-            }),
-            ..Default::default()
-        };
+        let url = Some(format!("https://{}{direct_path}", media.hostname()));
+        let path = Some(direct_path.clone());
+        let key = Some(document.media_key.to_vec());
+        let sha = Some(document.file_sha256.to_vec());
+        let enc_sha = Some(document.file_enc_sha256.to_vec());
+        let (len, mime, stamp) = (
+            Some(document.declared_len),
+            Some(document.mime_type),
+            Some(now_secs()),
+        );
+        let mut message = wa::Message::default();
+        match document.kind {
+            MediaType::Image => {
+                message.image_message = MessageField::some(wa::message::ImageMessage {
+                    url,
+                    direct_path: path,
+                    mimetype: mime,
+                    file_length: len,
+                    media_key: key,
+                    file_sha256: sha,
+                    file_enc_sha256: enc_sha,
+                    media_key_timestamp: stamp,
+                    ..Default::default()
+                })
+            }
+            MediaType::Video => {
+                message.video_message = MessageField::some(wa::message::VideoMessage {
+                    url,
+                    direct_path: path,
+                    mimetype: mime,
+                    file_length: len,
+                    media_key: key,
+                    file_sha256: sha,
+                    file_enc_sha256: enc_sha,
+                    media_key_timestamp: stamp,
+                    ..Default::default()
+                })
+            }
+            MediaType::Audio => {
+                message.audio_message = MessageField::some(wa::message::AudioMessage {
+                    url,
+                    direct_path: path,
+                    mimetype: mime,
+                    file_length: len,
+                    media_key: key,
+                    file_sha256: sha,
+                    file_enc_sha256: enc_sha,
+                    media_key_timestamp: stamp,
+                    ptt: Some(true),
+                    ..Default::default()
+                })
+            }
+            _ => {
+                message.document_message = MessageField::some(wa::message::DocumentMessage {
+                    url,
+                    direct_path: path,
+                    mimetype: mime,
+                    file_name: Some(document.file_name),
+                    file_length: len,
+                    media_key: key,
+                    file_sha256: sha,
+                    file_enc_sha256: enc_sha,
+                    media_key_timestamp: stamp,
+                    ..Default::default()
+                })
+            }
+        }
         let id = self.send_message(from, to, &message, "media").await?;
         Ok((id, direct_path))
     }

@@ -162,8 +162,13 @@ pub fn verify_device_signature(
         .as_deref()
         .ok_or_else(|| bad("no device signature"))?;
     let account_key = account.public_key().public_key_bytes();
-    if signed.account_signature_key.as_deref() != Some(account_key) {
-        return Err(bad("account key changed"));
+    // Real WhatsApp accepts a signed identity that omits the account key (Baileys and
+    // whatsmeow always omit it): the device signature below is checked against the key
+    // the phone issued either way. A key that is present must be that one.
+    match signed.account_signature_key.as_deref() {
+        None => {}
+        Some(key) if key == account_key => {}
+        Some(_) => return Err(bad("account key changed")),
     }
     let companion = PublicKey::from_djb_public_key_bytes(companion_identity)
         .map_err(|_| bad("companion identity is not a curve25519 key"))?;
@@ -217,6 +222,72 @@ pub fn signed_key_index_list(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A companion's counter-signature over what the phone issued, with or without the
+    /// account key in the signed identity (as whatsapp-rust and as Baileys send it).
+    fn counter_signed(
+        account: &IdentityKeyPair,
+        companion: &IdentityKeyPair,
+        account_key: Option<Vec<u8>>,
+    ) -> Vec<u8> {
+        let details = wa::ADVDeviceIdentity {
+            raw_id: Some(1),
+            key_index: Some(3),
+            ..Default::default()
+        }
+        .encode_to_vec();
+        let companion_key = companion.public_key().public_key_bytes();
+        let signature = companion
+            .private_key()
+            .calculate_signature(
+                &[
+                    DEVICE_SIGNATURE_PREFIX,
+                    &details,
+                    companion_key,
+                    account.public_key().public_key_bytes(),
+                ]
+                .concat(),
+                &mut rand::rng(),
+            )
+            .unwrap();
+        wa::ADVSignedDeviceIdentity {
+            details: Some(details),
+            account_signature_key: account_key,
+            account_signature: Some(vec![0; 64]),
+            device_signature: Some(signature.to_vec()),
+        }
+        .encode_to_vec()
+    }
+
+    #[test]
+    fn the_device_signature_verifies_against_the_issued_account_key() {
+        let mut rng = rand::rng();
+        let account = IdentityKeyPair::generate(&mut rng);
+        let companion = IdentityKeyPair::generate(&mut rng);
+        let identity: [u8; 32] = companion
+            .public_key()
+            .public_key_bytes()
+            .try_into()
+            .unwrap();
+        let issued = account.public_key().public_key_bytes().to_vec();
+        for key in [Some(issued), None] {
+            let signed = counter_signed(&account, &companion, key.clone());
+            let (_, index) = verify_device_signature(&signed, &identity, &account)
+                .unwrap_or_else(|e| panic!("account key {key:?}: {e}"));
+            assert_eq!(index, 3);
+        }
+        // Another account's key in the identity, or a signature over another account's
+        // key, is refused whether or not the key is spelled out.
+        let stranger = IdentityKeyPair::generate(&mut rng);
+        let signed = counter_signed(
+            &account,
+            &companion,
+            Some(stranger.public_key().public_key_bytes().to_vec()),
+        );
+        assert!(verify_device_signature(&signed, &identity, &account).is_err());
+        let signed = counter_signed(&stranger, &companion, None);
+        assert!(verify_device_signature(&signed, &identity, &account).is_err());
+    }
 
     #[test]
     fn a_qr_from_the_client_parses_and_garbage_does_not() {

@@ -700,3 +700,155 @@ async fn chats_are_marked_read_and_presence_is_shown() {
         .await;
     assert_eq!(status, StatusCode::OK);
 }
+
+/// Polls on both backends: a bad poll names its fields; a sent one is voted on by the
+/// sandbox's contact (encrypted with the poll's secret), the webhook gets `poll.vote` and
+/// the message answers with its tally; a received message answers by id too; typing
+/// arrives as `chat.presence`.
+#[tokio::test]
+async fn polls_are_voted_and_tallied() {
+    let home = tempfile::tempdir().unwrap();
+    let receiver = crate::support::WebhookReceiver::start().await;
+    let router =
+        Router::start_with_default_webhook(home.path(), &receiver.url, "polls-secret-0123456789");
+    let api = &router.api;
+    let (status, _) = api
+        .post("/v1/sessions", json!({ "sessionId": "polls" }))
+        .await;
+    assert!(status.is_success());
+    api.link("polls", Some("971500000099")).await;
+    let send = |poll: Value| {
+        api.post(
+            "/v1/sessions/polls/messages",
+            json!({ "to": "971501234567", "poll": poll }),
+        )
+    };
+    let thirteen: Vec<String> = (1..=13).map(|i| format!("option {i}")).collect();
+    for (poll, field) in [
+        (
+            json!({ "question": "Q?", "options": ["only"] }),
+            "poll.options",
+        ),
+        (
+            json!({ "question": "Q?", "options": thirteen }),
+            "poll.options",
+        ),
+        (
+            json!({ "question": "Q?", "options": ["a", "a"] }),
+            "poll.options[1]",
+        ),
+        (
+            json!({ "question": "", "options": ["a", "b"] }),
+            "poll.question",
+        ),
+        (
+            json!({ "question": "Q?", "options": ["a", "b"], "selectableCount": 3 }),
+            "poll.selectableCount",
+        ),
+    ] {
+        let (status, error) = send(poll).await;
+        assert_eq!(
+            (status, code(&error)),
+            (StatusCode::BAD_REQUEST, "validation_error"),
+            "{error}"
+        );
+        assert!(error["error"]["details"][field].is_string(), "{error}");
+    }
+    let (status, error) = api
+        .post(
+            "/v1/sessions/polls/messages",
+            json!({ "to": "971501234567", "media": {
+                "type": "image", "data": "aGVsbG8=", "ptt": true } }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+    assert!(
+        error["error"]["details"]["media.ptt"].is_string(),
+        "{error}"
+    );
+
+    let (status, poll) = send(json!({ "question": "Lunch?", "options": ["Pizza", "Sushi"] })).await;
+    assert_eq!(status, StatusCode::OK, "{poll}");
+    assert_eq!(poll["type"], "poll", "{poll}");
+    let poll_id = poll["id"].as_str().unwrap().to_string();
+    let (status, answer) = api
+        .post(
+            "/v1/sessions/polls/sandbox/inbound",
+            json!({ "from": "971501234567", "vote": { "pollId": poll_id, "options": ["Sushi"] } }),
+        )
+        .await;
+    assert!(status.is_success(), "{answer}");
+    let votes = || -> Vec<Value> {
+        receiver
+            .accepted("poll.vote")
+            .iter()
+            .map(|d| d.json()["data"].clone())
+            .collect()
+    };
+    assert!(
+        wait_until(Duration::from_secs(10), || async { !votes().is_empty() }).await,
+        "no poll.vote"
+    );
+    assert_eq!(
+        votes()[0],
+        json!({ "pollId": poll_id, "from": "971501234567",
+                "chat": "971501234567@s.whatsapp.net", "selectedOptions": ["Sushi"] })
+    );
+    let (status, message) = api
+        .get(&format!("/v1/sessions/polls/messages/{poll_id}"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{message}");
+    assert_eq!(
+        message["votes"],
+        json!([{ "option": "Pizza", "voters": [] },
+               { "option": "Sushi", "voters": ["971501234567"] }])
+    );
+
+    // A received message answers by id, as received.
+    let (status, _) = api
+        .post(
+            "/v1/sessions/polls/sandbox/inbound",
+            json!({ "from": "971501234567", "text": "hi", "id": "SIMIN0000000000000099" }),
+        )
+        .await;
+    assert!(status.is_success());
+    let found = wait_until(Duration::from_secs(5), || async {
+        api.get("/v1/sessions/polls/messages/SIMIN0000000000000099")
+            .await
+            .0
+            == StatusCode::OK
+    })
+    .await;
+    assert!(found, "the received message never answered by id");
+    let (_, received) = api
+        .get("/v1/sessions/polls/messages/SIMIN0000000000000099")
+        .await;
+    assert_eq!(received["fromMe"], false, "{received}");
+    assert_eq!(received["from"], "971501234567", "{received}");
+    assert_eq!(received["type"], "text", "{received}");
+    let (status, error) = api
+        .get("/v1/sessions/polls/messages/NOSUCHMESSAGE0001")
+        .await;
+    assert_eq!(
+        (status, code(&error)),
+        (StatusCode::NOT_FOUND, "message_not_found")
+    );
+
+    let (status, _) = api
+        .post(
+            "/v1/sessions/polls/sandbox/inbound",
+            json!({ "from": "971501234567", "chatState": "recording" }),
+        )
+        .await;
+    assert!(status.is_success());
+    let typing = wait_until(Duration::from_secs(10), || async {
+        !receiver.accepted("chat.presence").is_empty()
+    })
+    .await;
+    assert!(typing, "no chat.presence");
+    assert_eq!(
+        receiver.accepted("chat.presence")[0].json()["data"],
+        json!({ "chat": "971501234567@s.whatsapp.net", "from": "971501234567",
+                "state": "recording" })
+    );
+}

@@ -2,11 +2,11 @@
 //! downloading media on the way.
 
 use chrono::Utc;
-use wagate_api::{LocationSpec, MessageKind, QuotedMessage, SharedContact};
+use wagate_api::{LocationSpec, MessageKind, PollSpec, QuotedMessage, SharedContact};
 use whatsapp_rust::download::Downloadable;
 use whatsapp_rust::prelude::*;
 
-use crate::engine::{InboundAction, InboundAttachment, InboundMessage};
+use crate::engine::{EncryptedVote, InboundAction, InboundAttachment, InboundMessage, InboundPoll};
 use crate::inbound_media::{AttachmentContent, download_to_volume};
 use whatsapp_rust::waproto::whatsapp::message::protocol_message::Type as ProtocolType;
 
@@ -29,6 +29,7 @@ pub async fn convert(
         return None;
     }
     let base = inbound.message.get_base_message();
+    let sender = &info.source.sender;
     let mut text = base.conversation.clone().or_else(|| {
         base.extended_text_message
             .as_option()
@@ -38,6 +39,7 @@ pub async fn convert(
     let mut location = None;
     let mut contacts = Vec::new();
     let mut action = None;
+    let mut poll = None;
     let kind = if let Some(m) = base.image_message.as_option() {
         media = Some((
             MediaMeta::new(&m.mimetype, None, &m.caption, m.file_length, "image/jpeg"),
@@ -55,7 +57,11 @@ pub async fn convert(
             MediaMeta::new(&m.mimetype, None, &None, m.file_length, "audio/ogg"),
             m,
         ));
-        MessageKind::Audio
+        if m.ptt == Some(true) {
+            MessageKind::Voice
+        } else {
+            MessageKind::Audio
+        }
     } else if let Some(m) = base.document_message.as_option() {
         media = Some((
             MediaMeta::new(
@@ -106,6 +112,58 @@ pub async fn convert(
             emoji: reaction.text.clone().unwrap_or_default(),
         });
         MessageKind::Reaction
+    } else if let Some(created) = [
+        &base.poll_creation_message,
+        &base.poll_creation_message_v2,
+        &base.poll_creation_message_v3,
+    ]
+    .into_iter()
+    .find_map(|m| m.as_option())
+    {
+        let spec = PollSpec {
+            question: created.name.clone().unwrap_or_default(),
+            options: created
+                .options
+                .iter()
+                .filter_map(|o| o.option_name.clone())
+                .collect(),
+            selectable_count: created.selectable_options_count.unwrap_or_default(),
+        };
+        text = Some(spec.question.clone());
+        let secret = [
+            &inbound.message.message_context_info,
+            &base.message_context_info,
+        ]
+        .into_iter()
+        .find_map(|c| c.as_option().and_then(|c| c.message_secret.clone()));
+        poll = Some(InboundPoll { spec, secret });
+        MessageKind::Poll
+    } else if let Some(update) = base.poll_update_message.as_option() {
+        let key = update.poll_creation_message_key.as_option()?;
+        let vote = update.vote.as_option()?;
+        let voter = sender.to_non_ad();
+        // Who created the poll, as the voter's client named them when it keyed the vote.
+        let creator = if key.from_me == Some(true) {
+            voter.clone()
+        } else if let Some(participant) = key.participant.as_deref() {
+            participant.parse::<Jid>().ok()?.to_non_ad()
+        } else {
+            let own = client.and_then(|c| if voter.is_lid() { c.lid() } else { c.pn() });
+            own?.to_non_ad()
+        };
+        action = Some(InboundAction::PollVote {
+            target: key.id.clone()?,
+            vote: EncryptedVote {
+                payload: vote.enc_payload.clone()?,
+                iv: vote.enc_iv.clone()?,
+                creator: creator.to_string(),
+                voter: voter.to_string(),
+                cast_at: update
+                    .sender_timestamp_ms
+                    .unwrap_or_else(|| info.timestamp.timestamp_millis()),
+            },
+        });
+        MessageKind::Poll
     } else if let Some(protocol) = base.protocol_message.as_option() {
         // Edits and revokes; other protocol messages (key shares, history sync) are no
         // message of the chat.
@@ -149,7 +207,6 @@ pub async fn convert(
     let mentions = context
         .map(|c| c.mentioned_jid.iter().map(|j| phone_or_jid(j)).collect())
         .unwrap_or_default();
-    let sender = &info.source.sender;
     let from = if sender.is_pn() {
         sender.user.to_string()
     } else {
@@ -174,6 +231,7 @@ pub async fn convert(
         media,
         location,
         contacts,
+        poll,
         action,
         quoted,
         mentions,
@@ -215,7 +273,7 @@ fn context_info(base: &wa::Message) -> Option<&wa::ContextInfo> {
 
 /// Phone digits for a phone-number JID (`971501234567@s.whatsapp.net`), else the JID as is
 /// (a LID, a group).
-fn phone_or_jid(jid: &str) -> String {
+pub(super) fn phone_or_jid(jid: &str) -> String {
     match jid.split_once('@') {
         Some((user, "s.whatsapp.net")) => user.split(':').next().unwrap_or(user).to_string(),
         _ => jid.to_string(),

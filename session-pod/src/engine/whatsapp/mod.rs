@@ -347,6 +347,19 @@ impl Inner {
                     let _ = waiter.send(ack.error.clone());
                 }
             }
+            Event::ChatPresence(update) => {
+                use whatsapp_rust::wacore::types::presence::{ChatPresence, ChatPresenceMedia};
+                let state = match (&update.state, &update.media) {
+                    (ChatPresence::Composing, ChatPresenceMedia::Audio) => ChatState::Recording,
+                    (ChatPresence::Composing, _) => ChatState::Composing,
+                    (ChatPresence::Paused, _) => ChatState::Paused,
+                };
+                self.emit(EngineEvent::ChatPresence {
+                    chat: update.source.chat.to_string(),
+                    from: inbound::phone_or_jid(&update.source.sender.to_string()),
+                    state,
+                });
+            }
             _ => {}
         }
     }

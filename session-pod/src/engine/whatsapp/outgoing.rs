@@ -31,7 +31,7 @@ pub async fn build(client: &Client, message: &OutgoingMessage) -> Result<wa::Mes
         _ => &[],
     };
     let context = context(&message.reply_to, mentions);
-    let (kind, bytes, mime_type, file_name, caption) = match &message.body {
+    let (kind, bytes, mime_type, file_name, caption, ptt) = match &message.body {
         MessageBody::Text { text, .. } => {
             return Ok(match context {
                 Some(ctx) => wa::Message::text_with_context(text.clone(), *ctx),
@@ -44,8 +44,9 @@ pub async fn build(client: &Client, message: &OutgoingMessage) -> Result<wa::Mes
             mime_type,
             file_name,
             caption,
+            ptt,
             ..
-        } => (kind, bytes, mime_type, file_name, caption),
+        } => (kind, bytes, mime_type, file_name, caption, *ptt),
         MessageBody::Media {
             source: MediaSource::Url { .. },
             ..
@@ -69,6 +70,12 @@ pub async fn build(client: &Client, message: &OutgoingMessage) -> Result<wa::Mes
             });
         }
         MessageBody::Contacts { contacts } => return Ok(contacts_message(contacts, context)),
+        MessageBody::Poll {
+            question,
+            options,
+            selectable_count,
+            secret,
+        } => return poll_message(question, options, *selectable_count, secret, context),
         MessageBody::Reaction { target, emoji } => {
             let key = wa::MessageKey {
                 remote_jid: Some(message.to.clone()),
@@ -126,6 +133,8 @@ pub async fn build(client: &Client, message: &OutgoingMessage) -> Result<wa::Mes
         MediaType::Audio => media::audio_message(
             upload,
             AudioOptions {
+                // WhatsApp plays voice notes in Ogg Opus only; anything else stays a file.
+                ptt: (ptt && is_opus(mime_type)).then_some(true),
                 mimetype,
                 context_info: context,
                 ..Default::default()
@@ -156,6 +165,57 @@ pub async fn build(client: &Client, message: &OutgoingMessage) -> Result<wa::Mes
             ..Default::default()
         },
     })
+}
+
+/// `audio/ogg; codecs=opus`, `audio/ogg`, `audio/opus`: what a voice note may be.
+fn is_opus(mime_type: &str) -> bool {
+    let essence = mime_type.split(';').next().unwrap_or_default().trim();
+    essence.eq_ignore_ascii_case("audio/ogg") || essence.eq_ignore_ascii_case("audio/opus")
+}
+
+/// A poll as WhatsApp's apps create it: v3 for a single choice, the first form otherwise,
+/// with its secret in the message context so voters' clients can encrypt their votes.
+fn poll_message(
+    question: &str,
+    options: &[String],
+    selectable_count: u32,
+    secret: &str,
+    context: Option<Box<wa::ContextInfo>>,
+) -> Result<wa::Message, EngineError> {
+    let secret = hex::decode(secret)
+        .ok()
+        .filter(|s| s.len() == 32)
+        .ok_or_else(|| EngineError::Permanent("a poll needs its 32-byte secret".into()))?;
+    let poll = wa::message::PollCreationMessage {
+        name: Some(question.to_string()),
+        options: options
+            .iter()
+            .map(|name| wa::message::poll_creation_message::Option {
+                option_name: Some(name.clone()),
+                option_hash: None,
+            })
+            .collect(),
+        selectable_options_count: Some(selectable_count),
+        poll_content_type: Some(wa::message::PollContentType::TEXT),
+        context_info: context.map(|c| *c).into(),
+        ..Default::default()
+    };
+    let mut message = if selectable_count == 1 {
+        wa::Message {
+            poll_creation_message_v3: MessageField::some(poll),
+            ..Default::default()
+        }
+    } else {
+        wa::Message {
+            poll_creation_message: MessageField::some(poll),
+            ..Default::default()
+        }
+    };
+    message.message_context_info = MessageField::some(wa::MessageContextInfo {
+        message_secret: Some(secret),
+        ..Default::default()
+    });
+    Ok(message)
 }
 
 /// One contact is a `contactMessage`; several are a `contactsArrayMessage`, as WhatsApp's
