@@ -216,6 +216,18 @@ pub enum MediaSource {
 }
 
 impl MessageBody {
+    /// The words a chat shows for it (text, caption, question, place name), if any.
+    pub fn text(&self) -> Option<&str> {
+        match self {
+            Self::Text { text, .. } => Some(text),
+            Self::Media { caption, .. } => caption.as_deref(),
+            Self::Poll { question, .. } => Some(question),
+            Self::Location { name, .. } => name.as_deref(),
+            Self::Contacts { contacts } => contacts.first().map(|c| c.display_name.as_str()),
+            Self::Reaction { .. } | Self::Edit { .. } | Self::Revoke { .. } => None,
+        }
+    }
+
     /// What a chat shows this message as; `None` for actions on other messages.
     pub fn kind(&self) -> Option<crate::MessageKind> {
         use crate::MessageKind;

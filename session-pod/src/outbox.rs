@@ -13,13 +13,13 @@ use tokio_util::sync::CancellationToken;
 use wagate_api::{ErrorCode, EventKind, MediaSource, MessageBody, MessageStatus, SessionState};
 
 use crate::config::SessionConfig;
-use crate::engine::{Engine, EngineError, OutgoingMessage};
+use crate::engine::{Engine, EngineError, OutgoingMessage, Quote};
 use crate::events::EventBus;
 use crate::metrics::Metrics;
 use crate::state::Snapshot;
 use crate::store::{
     Enqueued, GatewayStore, IndexedMessage, NewMessage, StoreError, StoredMessage, StoredPoll,
-    now_ms,
+    now_ms, preview_of,
 };
 
 /// How the outbox finished with a message.
@@ -124,6 +124,24 @@ impl Outbox {
         }
     }
 
+    /// What a reply quotes, from the message index: its author and words, so the
+    /// recipient's app shows the quote even without the quoted message at hand. A reply to
+    /// a message the index does not know quotes by id only.
+    async fn quote_of(&self, message: &StoredMessage) -> Option<Quote> {
+        let id = message.reply_to.clone()?;
+        match self.store.indexed(id).await {
+            Ok(Some(quoted)) => Some(Quote {
+                author: (!quoted.from_me).then_some(quoted.sender),
+                text: quoted.preview,
+            }),
+            Ok(None) => None,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the quoted message; quoting by id only");
+                None
+            }
+        }
+    }
+
     /// Keeps a sent poll's secret and options, so votes on it can be read and tallied.
     async fn remember_poll(&self, message: &StoredMessage) {
         let MessageBody::Poll {
@@ -178,6 +196,7 @@ impl Outbox {
                         kind,
                         at: message.sent_at.unwrap_or_else(now_ms),
                         read: false,
+                        preview: preview_of(message.body.text()),
                     };
                     if let Err(e) = self.store.index_message(own).await {
                         tracing::warn!(message_id = id, error = %e, "cannot index a sent message");
@@ -288,6 +307,7 @@ async fn to_outgoing(
         to: message.to.clone(),
         body,
         reply_to: message.reply_to.clone(),
+        quote: None,
     })
 }
 
@@ -364,7 +384,10 @@ impl Outbox {
         let outgoing = tokio::select! {
             _ = shutdown.cancelled() => return,
             outgoing = media => match outgoing {
-                Ok(outgoing) => outgoing,
+                Ok(mut outgoing) => {
+                    outgoing.quote = self.quote_of(&message).await;
+                    outgoing
+                }
                 Err(MediaError::Permanent(code, why)) => {
                     return self.finish(&message.id, failed(code, why)).await;
                 }

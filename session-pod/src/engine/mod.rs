@@ -181,6 +181,17 @@ pub struct OutgoingMessage {
     /// Media in it is inline: the outbox fetched any URL before handing it over.
     pub body: MessageBody,
     pub reply_to: Option<String>,
+    /// What `reply_to` said and who wrote it, when the message index knows it.
+    pub quote: Option<Quote>,
+}
+
+/// The message a reply quotes, as the recipient's app shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Quote {
+    /// Its author (phone digits, or a JID without one); `None` when this session wrote it.
+    pub author: Option<String>,
+    /// Its text or caption.
+    pub text: Option<String>,
 }
 
 /// WhatsApp accepted a message (server ack).

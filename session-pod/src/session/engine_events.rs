@@ -16,7 +16,7 @@ use crate::inbound_media::AttachmentContent;
 use super::Session;
 use crate::engine::{EngineEvent, InboundAction, InboundMessage};
 use crate::state::{PairCodeState, QrState, Snapshot};
-use crate::store::{IndexedMessage, MetaKey, StoredMedia, now_ms};
+use crate::store::{IndexedMessage, MetaKey, StoredMedia, now_ms, preview_of};
 
 pub(super) async fn run(
     session: Arc<Session>,
@@ -199,6 +199,7 @@ impl Session {
             kind: message.kind,
             at: message.timestamp.timestamp_millis(),
             read: false,
+            preview: preview_of(message.text.as_deref()),
         };
         if let Err(e) = self.store.index_message(indexed).await {
             tracing::warn!(error = %e, "cannot index an inbound message");

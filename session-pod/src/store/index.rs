@@ -1,6 +1,7 @@
 //! The message index: every message of the session in both directions (id, chat, author,
 //! kind, time), kept `--message-index-days`, so actions by id (react, edit, revoke) know
-//! whose message it is and where it lives. Bodies are not kept here.
+//! whose message it is and where it lives. Bodies are not kept here: only a short preview
+//! (the text or caption), what a reply quotes so the recipient's app can show the quote.
 
 use rusqlite::{OptionalExtension, params};
 use wagate_api::MessageKind;
@@ -22,6 +23,16 @@ pub struct IndexedMessage {
     pub at: i64,
     /// A received message this session marked read.
     pub read: bool,
+    /// Its text or caption, cut at [`PREVIEW_MAX_CHARS`].
+    pub preview: Option<String>,
+}
+
+/// Longest preview the index keeps of a message.
+pub const PREVIEW_MAX_CHARS: usize = 1024;
+
+/// `text` cut to what the index keeps.
+pub fn preview_of(text: Option<&str>) -> Option<String> {
+    text.map(|t| t.chars().take(PREVIEW_MAX_CHARS).collect())
 }
 
 impl GatewayStore {
@@ -29,15 +40,16 @@ impl GatewayStore {
     pub async fn index_message(&self, message: IndexedMessage) -> Result<(), StoreError> {
         self.call(move |c| {
             c.execute(
-                "INSERT OR IGNORE INTO message_index (id, chat, sender, from_me, kind, at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT OR IGNORE INTO message_index (id, chat, sender, from_me, kind, at, preview) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 params![
                     message.id,
                     message.chat,
                     message.sender,
                     message.from_me,
                     kind_name(message.kind),
-                    message.at
+                    message.at,
+                    message.preview
                 ],
             )
             .map(drop)
@@ -50,7 +62,7 @@ impl GatewayStore {
     pub async fn indexed(&self, id: String) -> Result<Option<IndexedMessage>, StoreError> {
         self.call(move |c| {
             c.query_row(
-                "SELECT id, chat, sender, from_me, kind, at, read FROM message_index \
+                "SELECT id, chat, sender, from_me, kind, at, read, preview FROM message_index \
                  WHERE id = ?1 ORDER BY from_me DESC, at DESC LIMIT 1",
                 [id],
                 row_to_indexed,
@@ -64,7 +76,7 @@ impl GatewayStore {
     pub async fn unread_in(&self, chat: String) -> Result<Vec<IndexedMessage>, StoreError> {
         self.call(move |c| {
             let mut statement = c.prepare(
-                "SELECT id, chat, sender, from_me, kind, at, read FROM message_index \
+                "SELECT id, chat, sender, from_me, kind, at, read, preview FROM message_index \
                  WHERE chat = ?1 AND from_me = 0 AND read = 0 ORDER BY at LIMIT 1000",
             )?;
             statement.query_map([chat], row_to_indexed)?.collect()
@@ -80,7 +92,7 @@ impl GatewayStore {
     ) -> Result<Vec<IndexedMessage>, StoreError> {
         self.call(move |c| {
             let mut statement = c.prepare(
-                "SELECT id, chat, sender, from_me, kind, at, read FROM message_index \
+                "SELECT id, chat, sender, from_me, kind, at, read, preview FROM message_index \
                  WHERE chat = ?1 AND id = ?2 AND from_me = 0",
             )?;
             let mut found = Vec::new();
@@ -130,6 +142,7 @@ fn row_to_indexed(row: &rusqlite::Row<'_>) -> rusqlite::Result<IndexedMessage> {
             .unwrap_or(MessageKind::Unknown),
         at: row.get(5)?,
         read: row.get(6)?,
+        preview: row.get(7)?,
     })
 }
 
@@ -153,7 +166,31 @@ mod tests {
             kind: MessageKind::Text,
             at,
             read: false,
+            preview: Some("hello".into()),
         }
+    }
+
+    /// A volume written before the index kept previews opens, and gains the column.
+    #[tokio::test]
+    async fn an_index_without_previews_is_upgraded() {
+        let dir = tempfile::tempdir().unwrap();
+        rusqlite::Connection::open(dir.path().join(super::super::GATEWAY_DB))
+            .unwrap()
+            .execute_batch(
+                "CREATE TABLE message_index (id TEXT NOT NULL, chat TEXT NOT NULL, \
+                 sender TEXT NOT NULL, from_me INTEGER NOT NULL, kind TEXT NOT NULL, \
+                 at INTEGER NOT NULL, read INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (chat, id)); \
+                 INSERT INTO message_index VALUES ('OLD', 'c', 's', 0, 'text', 5, 0);",
+            )
+            .unwrap();
+        let store = GatewayStore::open(dir.path()).unwrap();
+        let old = store.indexed("OLD".into()).await.unwrap().unwrap();
+        assert_eq!(old.preview, None);
+        store.index_message(message("NEW", "c", 6)).await.unwrap();
+        let new = store.indexed("NEW".into()).await.unwrap().unwrap();
+        assert_eq!(new.preview.as_deref(), Some("hello"));
+        drop(store);
+        GatewayStore::open(dir.path()).expect("opens again once upgraded");
     }
 
     #[tokio::test]

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 
 use rusqlite::Connection;
 
-pub use index::IndexedMessage;
+pub use index::{IndexedMessage, preview_of};
 pub use media::StoredMedia;
 pub use meta::MetaKey;
 pub use outbox::{Enqueued, NewMessage, StoredMessage};
@@ -87,6 +87,7 @@ CREATE TABLE IF NOT EXISTS message_index (
     kind    TEXT NOT NULL,
     at      INTEGER NOT NULL,
     read    INTEGER NOT NULL DEFAULT 0,
+    preview TEXT,
     PRIMARY KEY (chat, id)
 );
 CREATE INDEX IF NOT EXISTS message_index_id ON message_index(id);
@@ -129,6 +130,7 @@ impl GatewayStore {
         // The store is small and hot; 512 KiB of page cache is plenty (default is 2 MiB).
         conn.pragma_update(None, "cache_size", -512)?;
         conn.execute_batch(SCHEMA)?;
+        add_missing_columns(&conn)?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
         })
@@ -155,6 +157,22 @@ impl GatewayStore {
         self.call(|c| c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);"))
             .await
     }
+}
+
+/// Columns added after a table first shipped: `CREATE TABLE IF NOT EXISTS` leaves an
+/// existing table as it was, so a volume written by an older version gets them here.
+const ADDED_COLUMNS: &[(&str, &str, &str)] = &[("message_index", "preview", "TEXT")];
+
+fn add_missing_columns(conn: &Connection) -> rusqlite::Result<()> {
+    for (table, column, kind) in ADDED_COLUMNS {
+        let present: bool = conn
+            .prepare(&format!("SELECT 1 FROM pragma_table_info('{table}') WHERE name = ?1"))?
+            .exists([column])?;
+        if !present {
+            conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {kind};"))?;
+        }
+    }
+    Ok(())
 }
 
 /// SQLite gives every connection a ~120 KiB lookaside allocator; a router holds one

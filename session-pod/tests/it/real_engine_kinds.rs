@@ -547,6 +547,56 @@ async fn mentions_and_quotes_go_both_ways() {
     );
     assert_eq!(data["mentions"], json!([PHONE]));
     assert_eq!(data["text"], format!("Thanks @{PHONE}"));
+
+    // Replying to her reply quotes it whole: its author and its words, as WhatsApp's apps
+    // send a quote (her app shows it without looking the message up); a reply to our own
+    // message names us as the author.
+    let decrypted = send_and_decrypt(
+        session,
+        &sim,
+        json!({ "to": ANN, "text": "Any time", "replyTo": id }),
+    )
+    .await;
+    let context = decrypted
+        .message
+        .extended_text_message
+        .as_option()
+        .and_then(|m| m.context_info.as_option())
+        .expect("a reply's contextInfo");
+    assert_eq!(context.stanza_id.as_deref(), Some(id.as_str()));
+    assert_eq!(
+        context.participant.as_deref(),
+        Some(format!("{ANN}@s.whatsapp.net").as_str())
+    );
+    let quoted = context.quoted_message.as_option().expect("the quoted message");
+    assert_eq!(
+        quoted.conversation.as_deref(),
+        Some(format!("Thanks @{PHONE}").as_str())
+    );
+    let own = decrypted.id.clone();
+    let decrypted = send_and_decrypt(
+        session,
+        &sim,
+        json!({ "to": ANN, "text": "(that was me)", "replyTo": own }),
+    )
+    .await;
+    let context = decrypted
+        .message
+        .extended_text_message
+        .as_option()
+        .and_then(|m| m.context_info.as_option())
+        .expect("a reply's contextInfo");
+    assert_eq!(
+        context.participant.as_deref(),
+        Some(format!("{PHONE}@s.whatsapp.net").as_str())
+    );
+    assert_eq!(
+        context
+            .quoted_message
+            .as_option()
+            .and_then(|m| m.conversation.as_deref()),
+        Some("Any time")
+    );
 }
 
 /// Read receipts, typing and online presence reach WhatsApp as the protocol has them: the

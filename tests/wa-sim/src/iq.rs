@@ -63,6 +63,10 @@ impl World {
                 Some((phone, _)) => self.participating_groups(&id, &phone).await,
                 None => iq_error(&id, 401, "not-authorized"),
             },
+            ("w:g2", "query") => match me {
+                Some((phone, _)) => self.group_query(&id, node, &phone).await,
+                None => iq_error(&id, 401, "not-authorized"),
+            },
             ("w:m", "media_conn") => self.media_conn(&id),
             ("blocklist", _) if kind == "get" => {
                 iq_result(&id, vec![NodeBuilder::new("list").build()])
@@ -165,45 +169,63 @@ impl World {
             .groups
             .iter()
             .filter(|g| g.members.iter().any(|(m, _)| m == phone))
-            .map(|g| {
-                let mut group = NodeBuilder::new("group")
-                    .attr("id", g.id.as_str())
-                    .attr("subject", g.subject.as_str())
-                    .attr("s_t", g.created.to_string())
-                    .attr("creation", g.created.to_string())
-                    .attr("creator", Jid::pn(g.owner.as_str()));
-                let mut kids: Vec<Node> = g
-                    .members
-                    .iter()
-                    .map(|(member, admin)| {
-                        let p =
-                            NodeBuilder::new("participant").attr("jid", Jid::pn(member.as_str()));
-                        match admin {
-                            crate::world::Admin::No => p.build(),
-                            crate::world::Admin::Admin => p.attr("type", "admin").build(),
-                            crate::world::Admin::Superadmin => p.attr("type", "superadmin").build(),
-                        }
-                    })
-                    .collect();
-                if let Some(description) = &g.description {
-                    kids.push(
-                        NodeBuilder::new("description")
-                            .attr("id", "sim")
-                            .children([NodeBuilder::new("body")
-                                .string_content(description.as_str())
-                                .build()])
-                            .build(),
-                    );
-                }
-                group = group.children(kids);
-                group.build()
-            })
+            .map(group_node)
             .collect::<Vec<_>>();
         iq_result(
             id,
             vec![NodeBuilder::new("groups").children(groups).build()],
         )
     }
+
+    /// `<query request="interactive"/>` to a group JID: the group's metadata, as a client
+    /// asks before sending to it (who the members are). Only members may ask.
+    async fn group_query(&self, id: &str, node: &Node, phone: &str) -> Node {
+        let Some(group) = jid_attr(node, "to") else {
+            return iq_error(id, 400, "bad-request");
+        };
+        let state = self.state.lock().await;
+        match state.groups.iter().find(|g| g.id == group.user.as_str()) {
+            Some(g) if g.members.iter().any(|(m, _)| m == phone) => {
+                iq_result(id, vec![group_node(g)])
+            }
+            Some(_) => iq_error(id, 403, "forbidden"),
+            None => iq_error(id, 404, "item-not-found"),
+        }
+    }
+}
+
+/// A group as `w:g2` answers describe it: subject, creator, members with their rights.
+fn group_node(g: &crate::world::Group) -> Node {
+    let group = NodeBuilder::new("group")
+        .attr("id", g.id.as_str())
+        .attr("subject", g.subject.as_str())
+        .attr("s_t", g.created.to_string())
+        .attr("creation", g.created.to_string())
+        .attr("creator", Jid::pn(g.owner.as_str()))
+        .attr("addressing_mode", "pn");
+    let mut kids: Vec<Node> = g
+        .members
+        .iter()
+        .map(|(member, admin)| {
+            let p = NodeBuilder::new("participant").attr("jid", Jid::pn(member.as_str()));
+            match admin {
+                crate::world::Admin::No => p.build(),
+                crate::world::Admin::Admin => p.attr("type", "admin").build(),
+                crate::world::Admin::Superadmin => p.attr("type", "superadmin").build(),
+            }
+        })
+        .collect();
+    if let Some(description) = &g.description {
+        kids.push(
+            NodeBuilder::new("description")
+                .attr("id", "sim")
+                .children([NodeBuilder::new("body")
+                    .string_content(description.as_str())
+                    .build()])
+                .build(),
+        );
+    }
+    group.children(kids).build()
 }
 
 /// `<registration><type><identity><list><key>..</key></list><skey>` or `<rotate><skey>`.

@@ -143,7 +143,6 @@ impl Simulator {
         self.world.send_document(from, to, document).await
     }
 
-    /// Bytes the media host has served of the blob at `direct_path`.
     /// What a contact's phone gets from an attachment the client uploaded: the blob at
     /// `direct_path`, its MAC checked and decrypted with the message's `media_key`.
     pub fn download_media(
@@ -164,6 +163,7 @@ impl Simulator {
             .map_err(|e| e.to_string())
     }
 
+    /// Bytes the media host has served of the blob at `direct_path`.
     pub fn media_served(&self, direct_path: &str) -> u64 {
         self.world.media.get().map_or(0, |m| m.served(direct_path))
     }
@@ -189,6 +189,19 @@ impl Simulator {
     /// `to`; returns how many online devices were told.
     pub async fn chat_state(&self, from: &str, to: &str, typing: Typing) -> usize {
         self.world.chat_state(from, to, typing).await
+    }
+
+    /// Member `from` sends `message` to group `group` (the JID [`Simulator::add_group`]
+    /// returned), encrypted under its sender key; returns the message id.
+    pub async fn send_group_message(
+        &self,
+        from: &str,
+        group: &str,
+        message: &waproto::whatsapp::Message,
+    ) -> Result<String, String> {
+        self.world
+            .send_group_message(from, group, message, "text")
+            .await
     }
 
     /// Contact `contact` has read message `id` that account `to` sent it.

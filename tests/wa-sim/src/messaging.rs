@@ -103,7 +103,10 @@ impl World {
             targets.push((to.clone(), enc));
         }
         let sender = address(&phone, device);
+        let group = to.to_string();
+        let is_group = group.ends_with("@g.us");
         let mut contact_recipients = Vec::new();
+        let mut group_recipients = Vec::new();
         // The companion asked its own primary for app-state keys it is missing.
         let mut key_request = false;
         for (target, enc) in targets {
@@ -115,27 +118,87 @@ impl World {
             };
             let kind = attr(enc, "type").unwrap_or_default();
             let ciphertext = bytes(enc).unwrap_or_default().to_vec();
-            match simulated.decrypt(&sender, &kind, &ciphertext).await {
+            let message = match simulated.decrypt(&sender, &kind, &ciphertext).await {
                 Ok(padded) => match wacore::messages::decode_plaintext(&padded, PADDING_V2) {
-                    Ok(message) => {
-                        let inner = wacore::messages::unwrap_device_sent(message.clone());
-                        state.delivered.push(Delivered {
-                            id: id.clone(),
-                            from: Jid::pn_device(phone.as_str(), device).to_string(),
-                            to: target_phone.clone(),
-                            text: message_text(&inner),
-                            message,
-                            at: chrono::Utc::now(),
-                        });
-                        if target_phone != phone {
-                            contact_recipients.push(target_phone.clone());
-                        } else if asks_for_app_state_keys(&inner) {
-                            key_request = true;
-                        }
+                    Ok(message) => message,
+                    Err(e) => {
+                        tracing::warn!("{target}: undecodable plaintext: {e}");
+                        continue;
                     }
-                    Err(e) => tracing::warn!("{target}: undecodable plaintext: {e}"),
                 },
-                Err(e) => tracing::warn!("{target} cannot decrypt {id} from {sender}: {e}"),
+                Err(e) => {
+                    tracing::warn!("{target} cannot decrypt {id} from {sender}: {e}");
+                    continue;
+                }
+            };
+            // A group send hands each member the sender's key first (pairwise encrypted).
+            if is_group
+                && let Some(distribution) = message
+                    .sender_key_distribution_message
+                    .as_option()
+                    .and_then(|d| d.axolotl_sender_key_distribution_message.as_deref())
+                && let Err(e) = simulated
+                    .accept_sender_key(&group, &sender, distribution)
+                    .await
+            {
+                tracing::warn!("{target} refuses the sender key of {sender}: {e}");
+            }
+            if only_key_distribution(&message) {
+                continue;
+            }
+            let inner = wacore::messages::unwrap_device_sent(message.clone());
+            state.delivered.push(Delivered {
+                id: id.clone(),
+                from: Jid::pn_device(phone.as_str(), device).to_string(),
+                to: target_phone.clone(),
+                group: None,
+                text: message_text(&inner),
+                message,
+                at: chrono::Utc::now(),
+            });
+            if target_phone != phone {
+                contact_recipients.push(target_phone.clone());
+            } else if asks_for_app_state_keys(&inner) {
+                key_request = true;
+            }
+        }
+        // The group message itself: one `<enc type="skmsg">` every member opens with the
+        // sender's key.
+        if is_group && let Some(enc) = child(node, "enc").filter(|e| attr(e, "type").as_deref() == Some("skmsg")) {
+            let ciphertext = bytes(enc).unwrap_or_default().to_vec();
+            let members: Vec<String> = state
+                .groups
+                .iter()
+                .find(|g| g.id == to.user.as_str())
+                .map(|g| g.members.iter().map(|(m, _)| m.clone()).collect())
+                .unwrap_or_default();
+            for member in members {
+                let Some(simulated) = simulated_device(&mut state, &member, 0) else {
+                    continue;
+                };
+                let message = match simulated.group_decrypt(&group, &sender, &ciphertext).await {
+                    Ok(padded) => wacore::messages::decode_plaintext(&padded, PADDING_V2),
+                    Err(e) => {
+                        tracing::warn!("{member} cannot decrypt group message {id}: {e}");
+                        continue;
+                    }
+                };
+                let Ok(message) = message else {
+                    tracing::warn!("{member}: undecodable group plaintext");
+                    continue;
+                };
+                state.delivered.push(Delivered {
+                    id: id.clone(),
+                    from: Jid::pn_device(phone.as_str(), device).to_string(),
+                    to: member.clone(),
+                    group: Some(group.clone()),
+                    text: message_text(&message),
+                    message,
+                    at: chrono::Utc::now(),
+                });
+                if member != phone {
+                    group_recipients.push(member);
+                }
             }
         }
         let ack_delay = state.faults.ack_delay;
@@ -157,13 +220,16 @@ impl World {
                 NodeBuilder::new("ack")
                     .attr("class", "message")
                     .attr("id", id.as_str())
-                    .attr("from", chat)
+                    .attr("from", chat.clone())
                     .attr("t", now_secs().to_string())
                     .build(),
             );
             contact_recipients.dedup();
             for contact in contact_recipients {
                 conn.send(receipt(&id, &contact, None));
+            }
+            for member in group_recipients {
+                conn.send(group_receipt(&id, &chat, &member));
             }
         });
     }
@@ -368,6 +434,97 @@ impl World {
         Ok(id)
     }
 
+    /// Member `from` sends `message` to group `group` (its JID): every linked device of every
+    /// account in the group gets the member's sender key (pairwise encrypted) and the message
+    /// encrypted once under it (`skmsg`), in one stanza, as WhatsApp fans a group message out.
+    pub async fn send_group_message(
+        &self,
+        from: &str,
+        group: &str,
+        message: &wa::Message,
+        kind: &str,
+    ) -> Result<String, String> {
+        let group_id = group.strip_suffix("@g.us").unwrap_or(group);
+        let mut state = self.state.lock().await;
+        let push_name = state
+            .contacts
+            .get(from)
+            .map(|c| c.push_name.clone())
+            .ok_or_else(|| format!("{from} is not a simulated contact"))?;
+        let members: Vec<String> = state
+            .groups
+            .iter()
+            .find(|g| g.id == group_id)
+            .ok_or_else(|| format!("{group_id} is not a simulated group"))?
+            .members
+            .iter()
+            .map(|(m, _)| m.clone())
+            .collect();
+        if !members.iter().any(|m| m == from) {
+            return Err(format!("{from} is not a member of {group_id}"));
+        }
+        let group = format!("{group_id}@g.us");
+        let sender = simulated_device(&mut state, from, 0).expect("contacts are simulated");
+        let (distribution, skmsg) = sender
+            .group_encrypt(
+                &group,
+                &address(from, 0),
+                &MessageUtils::encode_and_pad(message),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        let key_share = wa::Message {
+            sender_key_distribution_message: MessageField::some(
+                wa::message::SenderKeyDistributionMessage {
+                    group_id: Some(group.clone()),
+                    axolotl_sender_key_distribution_message: Some(distribution),
+                },
+            ),
+            ..Default::default()
+        };
+        let id = new_id();
+        let mut sent = 0;
+        let accounts: Vec<String> = members
+            .into_iter()
+            .filter(|m| state.accounts.contains_key(m))
+            .collect();
+        for account in &accounts {
+            let devices: Vec<u16> = state.accounts[account]
+                .companions
+                .values()
+                .filter(|c| c.linked)
+                .map(|c| c.device)
+                .collect();
+            for device in devices {
+                let (enc, conn) =
+                    encrypt_to_device(&mut state, from, account, device, &key_share).await?;
+                let node = NodeBuilder::new("message")
+                    .attr("from", group.as_str())
+                    .attr("participant", Jid::pn(from))
+                    .attr("id", id.as_str())
+                    .attr("t", now_secs().to_string())
+                    .attr("type", kind)
+                    .attr("notify", push_name.as_str())
+                    .children([
+                        enc,
+                        NodeBuilder::new("enc")
+                            .attr("v", "2")
+                            .attr("type", "skmsg")
+                            .bytes(skmsg.clone())
+                            .build(),
+                    ])
+                    .build();
+                deliver(&mut state, account, device, conn, node);
+                sent += 1;
+            }
+        }
+        drop(state);
+        if sent == 0 {
+            return Err(format!("no account in {group_id} has a linked device"));
+        }
+        Ok(id)
+    }
+
     /// The account's primary shares an app-state sync key with a new companion, as phones do
     /// right after linking (without it the client waits for the key before going online).
     pub async fn share_app_state_key(&self, phone: &str, device: u16) {
@@ -534,6 +691,26 @@ pub fn receipt(id: &str, contact: &str, kind: Option<&str>) -> Node {
         node = node.attr("type", kind);
     }
     node.build()
+}
+
+/// A member's delivery receipt for a group message.
+fn group_receipt(id: &str, group: &Jid, member: &str) -> Node {
+    NodeBuilder::new("receipt")
+        .attr("id", id)
+        .attr("from", group.clone())
+        .attr("participant", Jid::pn(member))
+        .attr("t", now_secs().to_string())
+        .build()
+}
+
+/// A pairwise message that only hands over a sender key (nothing for the chat).
+fn only_key_distribution(message: &wa::Message) -> bool {
+    message.sender_key_distribution_message.is_set() && {
+        let mut rest = message.clone();
+        rest.sender_key_distribution_message = MessageField::none();
+        rest.message_context_info = MessageField::none();
+        rest == wa::Message::default()
+    }
 }
 
 fn asks_for_app_state_keys(message: &wa::Message) -> bool {

@@ -10,7 +10,10 @@ use wacore_libsignal::protocol::{
     IdentityKey, IdentityKeyPair, IdentityKeyStore, KeyPair, PreKeyBundle, PreKeyId, PreKeyRecord,
     PreKeySignalMessage, PreKeyStore, ProtocolAddress, PublicKey, SessionRecord, SessionStore,
     SignalMessage, SignalProtocolError, SignedPreKeyId, SignedPreKeyRecord, SignedPreKeyStore,
-    Timestamp, UsePQRatchet, message_decrypt, message_encrypt, process_prekey_bundle,
+    SenderKeyDistributionMessage, SenderKeyName, SenderKeyRecord, SenderKeyStore,
+    Timestamp, UsePQRatchet,
+    create_sender_key_distribution_message, group_decrypt, group_encrypt, message_decrypt,
+    message_encrypt, process_prekey_bundle, process_sender_key_distribution_message,
 };
 
 type SignalResult<T> = Result<T, SignalProtocolError>;
@@ -75,6 +78,7 @@ pub struct SignalDevice {
     pre_keys: PreKeys,
     signed: SignedPreKeys,
     sessions: Sessions,
+    sender_keys: SenderKeys,
     published: PublishedKeys,
 }
 
@@ -118,6 +122,7 @@ impl SignalDevice {
             pre_keys,
             signed: SignedPreKeys(HashMap::from([(1, signed_record)])),
             sessions: Sessions::default(),
+            sender_keys: SenderKeys::default(),
             published,
         }
     }
@@ -167,6 +172,58 @@ impl SignalDevice {
         ))
     }
 
+    /// Takes a member's sender key for `group` (the `axolotlSenderKeyDistributionMessage`
+    /// of a `senderKeyDistributionMessage`), as every member's phone does.
+    pub async fn accept_sender_key(
+        &mut self,
+        group: &str,
+        sender: &ProtocolAddress,
+        distribution: &[u8],
+    ) -> SignalResult<()> {
+        let message = SenderKeyDistributionMessage::try_from(distribution)?;
+        process_sender_key_distribution_message(
+            &sender_key_name(group, sender),
+            &message,
+            &mut self.sender_keys,
+        )
+        .await
+    }
+
+    /// Decrypts a group message (`<enc type="skmsg">`) `sender` sent to `group`.
+    pub async fn group_decrypt(
+        &mut self,
+        group: &str,
+        sender: &ProtocolAddress,
+        ciphertext: &[u8],
+    ) -> SignalResult<Vec<u8>> {
+        group_decrypt(
+            ciphertext,
+            &mut self.sender_keys,
+            &sender_key_name(group, sender),
+        )
+        .await
+    }
+
+    /// This device's sender key for `group` as a distribution message (made on first use),
+    /// and `plaintext` encrypted under it: what a member's phone sends to a group.
+    pub async fn group_encrypt(
+        &mut self,
+        group: &str,
+        own: &ProtocolAddress,
+        plaintext: &[u8],
+    ) -> SignalResult<(Vec<u8>, Vec<u8>)> {
+        let name = sender_key_name(group, own);
+        let distribution =
+            create_sender_key_distribution_message(&name, &mut self.sender_keys, &mut send_rng())
+                .await?;
+        let message =
+            group_encrypt(&mut self.sender_keys, &name, plaintext, &mut send_rng()).await?;
+        Ok((
+            distribution.serialized().to_vec(),
+            message.serialized().to_vec(),
+        ))
+    }
+
     /// Decrypts an `<enc>` payload from `peer`.
     pub async fn decrypt(
         &mut self,
@@ -197,6 +254,30 @@ impl SignalDevice {
         )
         .await?;
         Ok(result.plaintext)
+    }
+}
+
+fn sender_key_name(group: &str, sender: &ProtocolAddress) -> SenderKeyName {
+    SenderKeyName::new(group.to_string(), sender.to_string())
+}
+
+/// Sender keys by group and sender, in memory like everything a simulated phone holds.
+#[derive(Default)]
+struct SenderKeys(HashMap<SenderKeyName, SenderKeyRecord>);
+
+#[async_trait]
+impl SenderKeyStore for SenderKeys {
+    async fn store_sender_key(
+        &mut self,
+        name: &SenderKeyName,
+        record: SenderKeyRecord,
+    ) -> SignalResult<()> {
+        self.0.insert(name.clone(), record);
+        Ok(())
+    }
+
+    async fn load_sender_key(&self, name: &SenderKeyName) -> SignalResult<Option<SenderKeyRecord>> {
+        Ok(self.0.get(name).cloned())
     }
 }
 

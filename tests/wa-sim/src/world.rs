@@ -163,6 +163,9 @@ pub struct Delivered {
     pub from: String,
     /// Whose phone decrypted it (the contact, or the account's own primary for its copy).
     pub to: String,
+    /// The group JID, for a message sent to a group (decrypted with the sender's key).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
     /// The text, when the message carried one.
     pub text: Option<String>,
     /// The decoded `Message` protobuf, for assertions beyond text.

@@ -8,13 +8,25 @@ use whatsapp_rust::wacore::download::MediaType as WaMediaType;
 
 use crate::engine::{EngineError, OutgoingMessage};
 
-/// The quote and mentions of a message, when it has either.
-fn context(reply_to: &Option<String>, mentions: &[String]) -> Option<Box<wa::ContextInfo>> {
-    if reply_to.is_none() && mentions.is_empty() {
+/// The quote and mentions of a message, when it has either. A quote names the quoted
+/// message's author and carries its words, as WhatsApp's apps send a reply.
+fn context(client: &Client, message: &OutgoingMessage, mentions: &[String]) -> Option<Box<wa::ContextInfo>> {
+    if message.reply_to.is_none() && mentions.is_empty() {
         return None;
     }
+    let quote = message.reply_to.as_ref().and(message.quote.as_ref());
+    let participant = quote.and_then(|q| match &q.author {
+        Some(author) if author.contains('@') => Some(author.clone()),
+        Some(digits) => Some(format!("{digits}@s.whatsapp.net")),
+        None => client.pn().map(|own| own.to_non_ad().to_string()),
+    });
+    let quoted_message = quote
+        .and_then(|q| q.text.clone())
+        .map(wa::Message::text);
     Some(Box::new(wa::ContextInfo {
-        stanza_id: reply_to.clone(),
+        stanza_id: message.reply_to.clone(),
+        participant,
+        quoted_message: quoted_message.into(),
         mentioned_jid: mentions
             .iter()
             .map(|digits| format!("{digits}@s.whatsapp.net"))
@@ -30,7 +42,7 @@ pub async fn build(client: &Client, message: &OutgoingMessage) -> Result<wa::Mes
         }
         _ => &[],
     };
-    let context = context(&message.reply_to, mentions);
+    let context = context(client, message, mentions);
     let (kind, bytes, mime_type, file_name, caption, ptt) = match &message.body {
         MessageBody::Text { text, .. } => {
             return Ok(match context {
