@@ -129,6 +129,10 @@ pub struct InboundMessageData {
     pub message_id: String,
     /// Sender phone digits (or the JID when it has no phone number, e.g. a LID).
     pub from: String,
+    /// `true` for a message the account sent from its phone (or another linked device):
+    /// `from` is then the account's own number and `chat` where it went.
+    #[serde(default)]
+    pub from_me: bool,
     /// The chat JID: the sender for direct chats, the group for group messages.
     pub chat: String,
     pub is_group: bool,

@@ -101,6 +101,9 @@ pub struct InboundMessage {
     pub id: String,
     /// Sender phone digits, or the sender JID when it has no phone number.
     pub from: String,
+    /// Sent from the linked phone (or another device of the account) rather than to it:
+    /// `from` is the account's own number and `chat` the conversation it went to.
+    pub from_me: bool,
     pub chat: String,
     pub is_group: bool,
     pub push_name: Option<String>,

@@ -85,6 +85,9 @@ async fn scan(
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct InboundBody {
     from: String,
+    /// The account's own phone sends it to `from` (the webhook sees `fromMe: true`).
+    #[serde(default)]
+    from_me: bool,
     text: Option<String>,
     push_name: Option<String>,
     /// Deliver as a message in this group (`...@g.us`).
@@ -244,9 +247,11 @@ async fn inbound(
     let id = body
         .id
         .unwrap_or_else(|| crate::session::new_message_id().replacen("3EB0", "SIM0", 1));
+    let own_phone = session.info().await.phone.unwrap_or_default();
     let message = InboundMessage {
         id: id.clone(),
-        from,
+        from: if body.from_me { own_phone } else { from },
+        from_me: body.from_me,
         is_group: body.group.is_some(),
         chat,
         push_name: body.push_name,

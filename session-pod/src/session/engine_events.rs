@@ -179,11 +179,14 @@ impl Session {
         if let Some(action) = message.action {
             return self.acted_on(action, message.from, message.chat).await;
         }
-        self.metrics
-            .messages_received
-            .with_label_values(&[&self.id])
-            .inc();
+        if !message.from_me {
+            self.metrics
+                .messages_received
+                .with_label_values(&[&self.id])
+                .inc();
+        }
         if !message.is_group
+            && !message.from_me
             && let Err(e) = self
                 .store
                 .note_inbound_chat(message.chat.clone(), now_ms())
@@ -194,8 +197,13 @@ impl Session {
         let indexed = IndexedMessage {
             id: message.id.clone(),
             chat: message.chat.clone(),
-            sender: message.from.clone(),
-            from_me: false,
+            // Own messages are indexed without an author, however they were sent.
+            sender: if message.from_me {
+                String::new()
+            } else {
+                message.from.clone()
+            },
+            from_me: message.from_me,
             kind: message.kind,
             at: message.timestamp.timestamp_millis(),
             read: false,
@@ -224,6 +232,7 @@ impl Session {
         let data = InboundMessageData {
             message_id: message.id,
             from: message.from,
+            from_me: message.from_me,
             chat: message.chat,
             is_group: message.is_group,
             push_name: message.push_name,

@@ -670,3 +670,51 @@ async fn read_receipts_chat_states_and_presence_reach_whatsapp() {
     .await;
     assert!(signalled, "{:?}", sim.client_signals().await);
 }
+
+/// What the account's owner types on the linked phone reaches the webhook too, marked
+/// `fromMe` (so an app sees the whole conversation), and is the session's own message for
+/// actions by id: the API can edit it.
+#[tokio::test]
+async fn messages_typed_on_the_phone_reach_the_webhook_as_from_me() {
+    use wagate_wa_sim::waproto::whatsapp as wa;
+
+    let (sim, receiver, linked) = linked_with_webhook("from-phone").await;
+    let session = &linked.session;
+    let typed = wa::Message {
+        conversation: Some("On my way".into()),
+        ..Default::default()
+    };
+    let id = sim.phone_sends(PHONE, ANN, &typed).await.unwrap();
+    let event = || {
+        receiver
+            .accepted("message.received")
+            .iter()
+            .map(|d| d.json()["data"].clone())
+            .find(|d| d["messageId"] == id)
+    };
+    let arrived = wagate_e2e::wait_until(WAIT, || async { event().is_some() }).await;
+    assert!(arrived, "the phone's message did not reach the webhook");
+    let data = event().unwrap();
+    assert_eq!(data["fromMe"], true, "{data}");
+    assert_eq!(data["from"], PHONE, "{data}");
+    assert_eq!(data["chat"], format!("{ANN}@s.whatsapp.net"), "{data}");
+    assert_eq!(data["text"], "On my way", "{data}");
+
+    let (status, message) = session.get(&format!("/messages/{id}")).await;
+    assert_eq!(status, StatusCode::OK, "{message}");
+    assert_eq!(message["fromMe"], true, "{message}");
+    let (status, edited) = session
+        .patch(&format!("/messages/{id}"), json!({ "text": "On my way (10 min)" }))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{edited}");
+    let edit = edited["id"].as_str().unwrap().to_string();
+    let decrypted = sim
+        .wait_delivered(WAIT, |d| d.id == edit && d.to == ANN)
+        .await
+        .expect("Ann's phone decrypted the edit");
+    let protocol = protocol_message(&decrypted.message).expect("a protocolMessage");
+    assert_eq!(
+        protocol.key.as_option().and_then(|k| k.id.as_deref()),
+        Some(id.as_str())
+    );
+}

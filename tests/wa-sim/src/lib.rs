@@ -191,6 +191,17 @@ impl Simulator {
         self.world.chat_state(from, to, typing).await
     }
 
+    /// Someone types on account `account`'s own phone to contact `to`: each linked device
+    /// gets the phone's copy (a `deviceSentMessage`); returns the message id.
+    pub async fn phone_sends(
+        &self,
+        account: &str,
+        to: &str,
+        message: &waproto::whatsapp::Message,
+    ) -> Result<String, String> {
+        self.world.phone_sends(account, to, message).await
+    }
+
     /// Member `from` sends `message` to group `group` (the JID [`Simulator::add_group`]
     /// returned), encrypted under its sender key; returns the message id.
     pub async fn send_group_message(

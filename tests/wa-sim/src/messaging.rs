@@ -434,6 +434,44 @@ impl World {
         Ok(id)
     }
 
+    /// The account's own phone sends `message` to contact `to` (someone typing on the
+    /// phone): the phone copies it to each linked companion as a `deviceSentMessage`, from
+    /// the account's own JID with `recipient` naming the chat, as WhatsApp syncs a
+    /// conversation across devices. Returns the message id.
+    pub async fn phone_sends(
+        &self,
+        account: &str,
+        to: &str,
+        message: &wa::Message,
+    ) -> Result<String, String> {
+        let copy = wa::Message {
+            device_sent_message: MessageField::some(wa::message::DeviceSentMessage {
+                destination_jid: Some(Jid::pn(to).to_string()),
+                message: MessageField::some(message.clone()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let mut state = self.state.lock().await;
+        let id = new_id();
+        let sent = encrypt_to_companions(&mut state, account, account, &copy, |enc| {
+            NodeBuilder::new("message")
+                .attr("from", Jid::pn(account))
+                .attr("recipient", Jid::pn(to))
+                .attr("id", id.as_str())
+                .attr("t", now_secs().to_string())
+                .attr("type", "text")
+                .children([enc])
+                .build()
+        })
+        .await?;
+        drop(state);
+        if sent == 0 {
+            return Err(format!("{account} has no linked device"));
+        }
+        Ok(id)
+    }
+
     /// Member `from` sends `message` to group `group` (its JID): every linked device of every
     /// account in the group gets the member's sender key (pairwise encrypted) and the message
     /// encrypted once under it (`skmsg`), in one stanza, as WhatsApp fans a group message out.

@@ -834,6 +834,39 @@ async fn polls_are_voted_and_tallied() {
         (StatusCode::NOT_FOUND, "message_not_found")
     );
 
+    // Typed on the phone: the webhook sees it as the account's own.
+    let (status, _) = api
+        .post(
+            "/v1/sessions/polls/sandbox/inbound",
+            json!({ "from": "971501234567", "fromMe": true, "text": "from my phone",
+                    "id": "SIMIN0000000000000098" }),
+        )
+        .await;
+    assert!(status.is_success());
+    let mine = wait_until(Duration::from_secs(10), || async {
+        receiver
+            .accepted("message.received")
+            .iter()
+            .any(|d| d.json()["data"]["messageId"] == "SIMIN0000000000000098")
+    })
+    .await;
+    assert!(mine, "the phone's message did not reach the webhook");
+    let mine = receiver
+        .accepted("message.received")
+        .into_iter()
+        .map(|d| d.json()["data"].clone())
+        .find(|d| d["messageId"] == "SIMIN0000000000000098")
+        .unwrap();
+    assert_eq!(
+        (&mine["fromMe"], &mine["from"], &mine["chat"]),
+        (
+            &json!(true),
+            &json!("971500000099"),
+            &json!("971501234567@s.whatsapp.net")
+        ),
+        "{mine}"
+    );
+
     let (status, _) = api
         .post(
             "/v1/sessions/polls/sandbox/inbound",

@@ -18,16 +18,14 @@ pub struct MediaSink {
     pub incoming: std::path::PathBuf,
 }
 
-/// `None` for our own messages echoed from another device and for protocol-only stanzas.
+/// `None` for protocol-only stanzas. Messages the account sent from its phone (or another
+/// linked device) arrive as copies and are converted too, marked `from_me`.
 pub async fn convert(
     client: Option<&Client>,
     sink: &MediaSink,
     inbound: &whatsapp_rust::prelude::InboundMessage,
 ) -> Option<InboundMessage> {
     let info = &inbound.info;
-    if info.source.is_from_me {
-        return None;
-    }
     let base = inbound.message.get_base_message();
     let sender = &info.source.sender;
     let mut text = base.conversation.clone().or_else(|| {
@@ -212,12 +210,17 @@ pub async fn convert(
     } else {
         match &info.source.sender_alt {
             Some(alt) if alt.is_pn() => alt.user.to_string(),
+            _ if info.source.is_from_me => match client.and_then(|c| c.pn()) {
+                Some(own) => own.user.to_string(),
+                None => sender.to_non_ad().to_string(),
+            },
             _ => sender.to_string(),
         }
     };
     Some(InboundMessage {
         id: info.id.to_string(),
         from,
+        from_me: info.source.is_from_me,
         chat: info.source.chat.to_string(),
         is_group: info.source.is_group,
         push_name: Some(info.push_name.clone()).filter(|n| !n.is_empty()),
