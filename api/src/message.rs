@@ -189,10 +189,14 @@ pub enum MessageBody {
         target: MessageRef,
         emoji: String,
     },
-    /// New text for `target`, an own message.
+    /// New text for `target`, an own message (or its new caption, when `captionOf` says
+    /// which kind of media it is).
+    #[serde(rename_all = "camelCase")]
     Edit {
         target: String,
         text: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        caption_of: Option<MediaType>,
     },
     /// `target`, an own message, deleted for everyone.
     Revoke {

@@ -5,7 +5,8 @@ use std::time::Duration;
 use chrono::Utc;
 use rand::Rng;
 use wagate_api::{
-    ChatState, CheckNumbersResponse, EDIT_WINDOW_SECS, GroupsResponse, MediaSource, MessageBody,
+    ChatState, CheckNumbersResponse, EDIT_WINDOW_SECS, GroupsResponse, MediaSource, MediaType,
+    MessageBody,
     MessageKind, MessageRef, MessageStatus, PairCodeResponse, SendResult, SessionInfo,
     SessionState, ValidatedSend, WebhookConfig, normalize_phone,
 };
@@ -126,7 +127,8 @@ impl Session {
         self.queue(self.action(indexed.chat, body), wait).await
     }
 
-    /// Replaces the text of `target`, an own text message sent in the last 15 minutes.
+    /// Replaces the text of `target`, an own text message sent in the last 15 minutes (or
+    /// the caption of an own photo, video or document).
     #[tracing::instrument(skip_all, fields(session = %self.id, target))]
     pub async fn edit(
         &self,
@@ -143,14 +145,21 @@ impl Session {
                 EDIT_WINDOW_SECS / 60
             )));
         }
-        if indexed.kind != MessageKind::Text {
-            return Err(SessionError::WrongState(format!(
-                "Message '{target}' is not a text message; only texts can be edited"
-            )));
-        }
+        let caption_of = match indexed.kind {
+            MessageKind::Text => None,
+            MessageKind::Image => Some(MediaType::Image),
+            MessageKind::Video => Some(MediaType::Video),
+            MessageKind::Document => Some(MediaType::Document),
+            _ => {
+                return Err(SessionError::WrongState(format!(
+                    "Message '{target}' has no text or caption; only those can be edited"
+                )));
+            }
+        };
         let body = MessageBody::Edit {
             target: indexed.id,
             text,
+            caption_of,
         };
         self.queue(self.action(indexed.chat, body), wait).await
     }

@@ -98,6 +98,45 @@ async fn sent_media_reaches_the_contact_byte_for_byte() {
         .expect("the contact decrypts the photo");
     assert_eq!(sha256(&got), sha256(&photo));
 
+    // Its caption edited: a MESSAGE_EDIT whose new content is an imageMessage with the new
+    // caption, as WhatsApp's apps edit a caption.
+    let (status, edited) = session
+        .patch(
+            &format!("/messages/{}", decrypted.id),
+            json!({ "text": "The new studio (2nd floor)" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{edited}");
+    let edit_id = edited["id"].as_str().unwrap().to_string();
+    let edit = sim
+        .wait_delivered(WAIT, |d| d.id == edit_id && d.to == ANN)
+        .await
+        .expect("the contact decrypted the caption edit");
+    let protocol = edit
+        .message
+        .protocol_message
+        .as_option()
+        .or_else(|| {
+            edit.message
+                .edited_message
+                .as_option()
+                .and_then(|e| e.message.as_option())
+                .and_then(|m| m.protocol_message.as_option())
+        })
+        .expect("a protocolMessage");
+    assert_eq!(
+        protocol.key.as_option().and_then(|k| k.id.as_deref()),
+        Some(decrypted.id.as_str())
+    );
+    assert_eq!(
+        protocol
+            .edited_message
+            .as_option()
+            .and_then(|m| m.image_message.as_option())
+            .and_then(|i| i.caption.as_deref()),
+        Some("The new studio (2nd floor)")
+    );
+
     // A voice note: Ogg Opus played as one; other audio stays an audio file.
     let voice = file(48 * 1024, 2);
     let decrypted = send(

@@ -92,15 +92,22 @@ pub async fn convert(
         });
         MessageKind::Location
     } else if let Some(contact) = base.contact_message.as_option() {
-        text = contact
-            .vcard
-            .clone()
-            .or_else(|| contact.display_name.clone());
-        contacts.extend(shared_contact(contact));
+        let card = shared_contact(contact);
+        text = card.as_ref().map(|c| c.vcard.clone());
+        contacts.extend(card);
         MessageKind::Contact
     } else if let Some(array) = base.contacts_array_message.as_option() {
-        contacts.extend(array.contacts.iter().filter_map(shared_contact));
-        text = array.display_name.clone();
+        contacts.extend(
+            array
+                .contacts
+                .iter()
+                .filter_map(shared_contact)
+                .take(INBOUND_CARDS_MAX),
+        );
+        text = array
+            .display_name
+            .as_deref()
+            .map(|n| n.chars().take(INBOUND_CARD_NAME_MAX_CHARS).collect());
         MessageKind::Contact
     } else if let Some(reaction) = base.reaction_message.as_option() {
         text = reaction.text.clone();
@@ -170,12 +177,24 @@ pub async fn convert(
             Some(ProtocolType::REVOKE) => InboundAction::Revoked { target },
             Some(ProtocolType::MESSAGE_EDIT) => {
                 let edited = protocol.edited_message.as_option()?;
-                let text = edited.conversation.clone().or_else(|| {
-                    edited
-                        .extended_text_message
-                        .as_option()
-                        .and_then(|m| m.text.clone())
-                })?;
+                // A text, or the new caption of a photo, video or document.
+                let text = edited
+                    .conversation
+                    .clone()
+                    .or_else(|| {
+                        edited
+                            .extended_text_message
+                            .as_option()
+                            .and_then(|m| m.text.clone())
+                    })
+                    .or_else(|| edited.image_message.as_option().and_then(|m| m.caption.clone()))
+                    .or_else(|| edited.video_message.as_option().and_then(|m| m.caption.clone()))
+                    .or_else(|| {
+                        edited
+                            .document_message
+                            .as_option()
+                            .and_then(|m| m.caption.clone())
+                    })?;
                 InboundAction::Edited { target, text }
             }
             _ => return None,
@@ -284,10 +303,29 @@ pub(super) fn phone_or_jid(jid: &str) -> String {
 }
 
 /// A card as WhatsApp carries it; one without a vCard says nothing worth passing on.
+/// What a stranger's contact message may make the session store and post to the webhook:
+/// WhatsApp's apps share at most a few hundred cards, each a few hundred bytes.
+const INBOUND_CARDS_MAX: usize = 256;
+const INBOUND_VCARD_MAX_BYTES: usize = 16 * 1024;
+const INBOUND_CARD_NAME_MAX_CHARS: usize = 256;
+
+/// A card as WhatsApp carries it; one without a vCard says nothing worth passing on, and
+/// one larger than any phone writes is dropped.
 fn shared_contact(contact: &wa::message::ContactMessage) -> Option<SharedContact> {
+    let vcard = contact.vcard.clone()?;
+    if vcard.len() > INBOUND_VCARD_MAX_BYTES {
+        tracing::info!(bytes = vcard.len(), "oversized contact card dropped");
+        return None;
+    }
     Some(SharedContact {
-        display_name: contact.display_name.clone().unwrap_or_default(),
-        vcard: contact.vcard.clone()?,
+        display_name: contact
+            .display_name
+            .as_deref()
+            .unwrap_or_default()
+            .chars()
+            .take(INBOUND_CARD_NAME_MAX_CHARS)
+            .collect(),
+        vcard,
     })
 }
 

@@ -471,11 +471,15 @@ impl Engine for WhatsAppEngine {
             .insert(message.id.clone(), tx);
         let sent = match &message.body {
             // Under the outbox's id, so the ack is the one awaited below.
-            MessageBody::Edit { target, text } => client
+            MessageBody::Edit {
+                target,
+                text,
+                caption_of,
+            } => client
                 .edit_message_with_options(
                     to,
                     target.clone(),
-                    wa::Message::text(text.clone()),
+                    outgoing::edited_content(text, *caption_of),
                     EditOptions::default().with_stanza_id(message.id.clone()),
                 )
                 .await

@@ -179,6 +179,36 @@ pub async fn build(client: &Client, message: &OutgoingMessage) -> Result<wa::Mes
     })
 }
 
+/// The new content of an edit: a text, or (for media) the new caption in the kind of
+/// message the original was, as WhatsApp's apps edit a caption.
+pub fn edited_content(text: &str, caption_of: Option<MediaType>) -> wa::Message {
+    let caption = Some(text.to_string());
+    match caption_of {
+        Some(MediaType::Image) => wa::Message {
+            image_message: MessageField::some(wa::message::ImageMessage {
+                caption,
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        Some(MediaType::Video) => wa::Message {
+            video_message: MessageField::some(wa::message::VideoMessage {
+                caption,
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        Some(MediaType::Document) => wa::Message {
+            document_message: MessageField::some(wa::message::DocumentMessage {
+                caption,
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        _ => wa::Message::text(text.to_string()),
+    }
+}
+
 /// `audio/ogg; codecs=opus`, `audio/ogg`, `audio/opus`: what a voice note may be.
 fn is_opus(mime_type: &str) -> bool {
     let essence = mime_type.split(';').next().unwrap_or_default().trim();
