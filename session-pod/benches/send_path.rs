@@ -4,6 +4,8 @@
 //! * `runtime/sync`: `Session::send` waiting for WhatsApp's ack (store, outbox, engine, status).
 //! * `runtime/async_batch_100`: 100 queued sends until the outbox drained them.
 //! * `http/sync`: the same sync send as an HTTP request to the session API on loopback.
+//! * `kinds/*`: a sync send of each other kind (location, contact card, poll) and a reaction
+//!   by id (which reads the message index first).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -78,6 +80,50 @@ fn bench(c: &mut Criterion) {
             while session.message_status(&last).await != Some(wagate_api::MessageStatus::Sent) {
                 tokio::time::sleep(Duration::from_micros(200)).await;
             }
+        })
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("kinds");
+    group.throughput(Throughput::Elements(1));
+    let kinds: [(&str, serde_json::Value); 3] = [
+        (
+            "location",
+            serde_json::json!({ "location": { "latitude": 25.1972, "longitude": 55.2744,
+                "name": "Burj Khalifa" } }),
+        ),
+        (
+            "contact",
+            serde_json::json!({ "contacts": [{ "fullName": "Front Desk",
+                "phones": [{ "number": "+61 2 9250 7111", "label": "WORK" }] }] }),
+        ),
+        (
+            "poll",
+            serde_json::json!({ "poll": { "question": "Lunch?",
+                "options": ["Pizza", "Sushi", "Salad"] } }),
+        ),
+    ];
+    for (name, content) in kinds {
+        group.bench_function(name, |b| {
+            b.to_async(&rt).iter(|| async {
+                let mut body = content.clone();
+                body["to"] = format!("97150{:06}1", next() % 1000).into();
+                let send: SendRequest = serde_json::from_value(body).expect("a send");
+                let send = send.validate(&limits).expect("valid");
+                session.send(send, true).await.expect("sent")
+            })
+        });
+    }
+    let target = rt.block_on(async {
+        let send = request(next()).validate(&limits).expect("valid");
+        session.send(send, true).await.expect("sent").result.id
+    });
+    group.bench_function("reaction", |b| {
+        b.to_async(&rt).iter(|| async {
+            session
+                .react(&target, "👍".into(), true)
+                .await
+                .expect("reacted")
         })
     });
     group.finish();

@@ -6,8 +6,7 @@ use chrono::Utc;
 use rand::Rng;
 use wagate_api::{
     ChatState, CheckNumbersResponse, EDIT_WINDOW_SECS, GroupsResponse, MediaSource, MediaType,
-    MessageBody,
-    MessageKind, MessageRef, MessageStatus, PairCodeResponse, SendResult, SessionInfo,
+    MessageBody, MessageKind, MessageRef, MessageStatus, PairCodeResponse, SendResult, SessionInfo,
     SessionState, ValidatedSend, WebhookConfig, normalize_phone,
 };
 

@@ -72,7 +72,11 @@ async fn group_sends_reach_every_member_and_members_messages_reach_the_webhook()
             .wait_delivered(WAIT, |d| d.id == id && d.to == member)
             .await
             .unwrap_or_else(|| panic!("{member} did not decrypt the group image"));
-        let image = got.message.image_message.as_option().expect("an imageMessage");
+        let image = got
+            .message
+            .image_message
+            .as_option()
+            .expect("an imageMessage");
         assert_eq!(image.caption.as_deref(), Some("The new room"));
         let bytes = sim
             .download_media(

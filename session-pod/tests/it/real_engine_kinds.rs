@@ -568,7 +568,10 @@ async fn mentions_and_quotes_go_both_ways() {
         context.participant.as_deref(),
         Some(format!("{ANN}@s.whatsapp.net").as_str())
     );
-    let quoted = context.quoted_message.as_option().expect("the quoted message");
+    let quoted = context
+        .quoted_message
+        .as_option()
+        .expect("the quoted message");
     assert_eq!(
         quoted.conversation.as_deref(),
         Some(format!("Thanks @{PHONE}").as_str())
@@ -704,7 +707,10 @@ async fn messages_typed_on_the_phone_reach_the_webhook_as_from_me() {
     assert_eq!(status, StatusCode::OK, "{message}");
     assert_eq!(message["fromMe"], true, "{message}");
     let (status, edited) = session
-        .patch(&format!("/messages/{id}"), json!({ "text": "On my way (10 min)" }))
+        .patch(
+            &format!("/messages/{id}"),
+            json!({ "text": "On my way (10 min)" }),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{edited}");
     let edit = edited["id"].as_str().unwrap().to_string();

@@ -164,7 +164,10 @@ impl World {
         }
         // The group message itself: one `<enc type="skmsg">` every member opens with the
         // sender's key.
-        if is_group && let Some(enc) = child(node, "enc").filter(|e| attr(e, "type").as_deref() == Some("skmsg")) {
+        if is_group
+            && let Some(enc) =
+                child(node, "enc").filter(|e| attr(e, "type").as_deref() == Some("skmsg"))
+        {
             let ciphertext = bytes(enc).unwrap_or_default().to_vec();
             let members: Vec<String> = state
                 .groups

@@ -187,8 +187,18 @@ pub async fn convert(
                             .as_option()
                             .and_then(|m| m.text.clone())
                     })
-                    .or_else(|| edited.image_message.as_option().and_then(|m| m.caption.clone()))
-                    .or_else(|| edited.video_message.as_option().and_then(|m| m.caption.clone()))
+                    .or_else(|| {
+                        edited
+                            .image_message
+                            .as_option()
+                            .and_then(|m| m.caption.clone())
+                    })
+                    .or_else(|| {
+                        edited
+                            .video_message
+                            .as_option()
+                            .and_then(|m| m.caption.clone())
+                    })
                     .or_else(|| {
                         edited
                             .document_message

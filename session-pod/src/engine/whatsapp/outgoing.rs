@@ -10,7 +10,11 @@ use crate::engine::{EngineError, OutgoingMessage};
 
 /// The quote and mentions of a message, when it has either. A quote names the quoted
 /// message's author and carries its words, as WhatsApp's apps send a reply.
-fn context(client: &Client, message: &OutgoingMessage, mentions: &[String]) -> Option<Box<wa::ContextInfo>> {
+fn context(
+    client: &Client,
+    message: &OutgoingMessage,
+    mentions: &[String],
+) -> Option<Box<wa::ContextInfo>> {
     if message.reply_to.is_none() && mentions.is_empty() {
         return None;
     }
@@ -20,9 +24,7 @@ fn context(client: &Client, message: &OutgoingMessage, mentions: &[String]) -> O
         Some(digits) => Some(format!("{digits}@s.whatsapp.net")),
         None => client.pn().map(|own| own.to_non_ad().to_string()),
     });
-    let quoted_message = quote
-        .and_then(|q| q.text.clone())
-        .map(wa::Message::text);
+    let quoted_message = quote.and_then(|q| q.text.clone()).map(wa::Message::text);
     Some(Box::new(wa::ContextInfo {
         stanza_id: message.reply_to.clone(),
         participant,
