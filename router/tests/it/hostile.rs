@@ -754,7 +754,8 @@ async fn requests_past_the_inflight_limit_are_refused_not_queued() {
     let home = tempfile::tempdir().unwrap();
     let router = router_with_env(
         home.path(),
-        &["--max-inflight", "1", "--send-wait-secs", "3"],
+        // The held send waits long enough that a loaded machine still sees it in flight.
+        &["--max-inflight", "1", "--send-wait-secs", "15"],
         &[],
     );
     let api = &router.api;
@@ -777,7 +778,7 @@ async fn requests_past_the_inflight_limit_are_refused_not_queued() {
             .await
         })
     };
-    let refused = wait_until(Duration::from_secs(3), || async {
+    let refused = wait_until(Duration::from_secs(12), || async {
         let (status, body) = api.get("/v1/sessions/busy").await;
         status == StatusCode::SERVICE_UNAVAILABLE && body["error"]["code"] == "overloaded"
     })

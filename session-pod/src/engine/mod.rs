@@ -14,8 +14,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tokio::sync::{mpsc, oneshot};
 use wagate_api::{
-    ChatState, GroupInfo, LocationSpec, MessageBody, MessageKind, MessageStatus, NumberCheck,
-    PollSpec, QuotedMessage, SharedContact,
+    ChatState, GroupInfo, LocationSpec, MessageBody, MessageKind, MessageRef, MessageStatus,
+    NumberCheck, PollSpec, QuotedMessage, SharedContact,
 };
 
 /// Where engines report what happens; the session runtime is the only reader.
@@ -275,6 +275,14 @@ pub trait Engine: Send + Sync + 'static {
         chat: &str,
         sender: Option<&str>,
         ids: &[String],
+    ) -> Result<(), EngineError>;
+    /// Deletes `message` of `chat` on this account's devices only (WhatsApp's "delete for
+    /// me"); `sent_at` is its time (Unix ms).
+    async fn delete_for_me(
+        &self,
+        chat: &str,
+        message: &MessageRef,
+        sent_at: i64,
     ) -> Result<(), EngineError>;
     /// Shows `state` (typing, recording, paused) in `chat`.
     async fn chat_state(&self, chat: &str, state: ChatState) -> Result<(), EngineError>;

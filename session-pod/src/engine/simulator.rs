@@ -375,6 +375,15 @@ impl Engine for SimulatorEngine {
         self.connected_or_refuse()
     }
 
+    async fn delete_for_me(
+        &self,
+        _chat: &str,
+        _message: &wagate_api::MessageRef,
+        _sent_at: i64,
+    ) -> Result<(), EngineError> {
+        self.connected_or_refuse()
+    }
+
     async fn chat_state(&self, _chat: &str, _state: ChatState) -> Result<(), EngineError> {
         self.connected_or_refuse()
     }

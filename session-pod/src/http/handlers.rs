@@ -146,18 +146,18 @@ pub struct RevokeQuery {
     is_async: bool,
 }
 
-/// Deletes an own message for everyone (`?forEveryone=true`).
-#[utoipa::path(delete, path = "/v1/sessions/{id}/messages/{message_id}", tag = "messages", params(("id" = String, Path, description = "Session id (1-64 of A-Z a-z 0-9 _ -)"), ("message_id" = String, Path, description = "Id of the own message to delete"), RevokeQuery), responses((status = 200, description = "WhatsApp accepted the revoke", body = wagate_api::SendResult), (status = 202, description = "Queued", body = wagate_api::SendResult), super::openapi::ErrorResponses))]
+/// Deletes a message: for everyone (`?forEveryone=true`: an own message, revoked through
+/// the outbox), or only for this account (any message: its devices drop it, and so does the
+/// session's index).
+#[utoipa::path(delete, path = "/v1/sessions/{id}/messages/{message_id}", tag = "messages", params(("id" = String, Path, description = "Session id (1-64 of A-Z a-z 0-9 _ -)"), ("message_id" = String, Path, description = "Id of the message to delete"), RevokeQuery), responses((status = 200, description = "WhatsApp accepted the revoke", body = wagate_api::SendResult), (status = 202, description = "Queued", body = wagate_api::SendResult), (status = 204, description = "Deleted for this account only (without `forEveryone`)"), super::openapi::ErrorResponses))]
 pub async fn revoke(
     SessionHandle(session): SessionHandle,
     Path((_, message_id)): Path<(String, String)>,
     ApiQuery(query): ApiQuery<RevokeQuery>,
 ) -> Result<Response, ApiError> {
     if !query.for_everyone {
-        return Err(ApiError::field(
-            "forEveryone",
-            "must be true: deleting only on this device is not supported",
-        ));
+        session.delete_for_me(&message_id).await?;
+        return Ok(axum::http::StatusCode::NO_CONTENT.into_response());
     }
     let outcome = session.revoke(&message_id, !query.is_async).await?;
     answer(outcome, query.is_async)

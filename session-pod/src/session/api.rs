@@ -163,6 +163,26 @@ impl Session {
         self.queue(self.action(indexed.chat, body), wait).await
     }
 
+    /// Deletes `target` (anyone's) only for this account: its devices drop it (an app-state
+    /// mutation every device of the account applies), and the index forgets it.
+    #[tracing::instrument(skip_all, fields(session = %self.id, target))]
+    pub async fn delete_for_me(&self, target: &str) -> Result<(), SessionError> {
+        self.require_connected()?;
+        let indexed = self.indexed(target).await?;
+        let is_group = indexed.chat.ends_with("@g.us");
+        let message = MessageRef {
+            participant: (is_group && !indexed.from_me).then(|| sender_jid(&indexed.sender)),
+            id: indexed.id.clone(),
+            from_me: indexed.from_me,
+        };
+        self.engine
+            .delete_for_me(&indexed.chat, &message, indexed.at)
+            .await
+            .map_err(|e| self.engine_error(e))?;
+        self.store.index_forget(indexed.chat, indexed.id).await?;
+        Ok(())
+    }
+
     /// Deletes `target`, an own message, for everyone in the chat.
     #[tracing::instrument(skip_all, fields(session = %self.id, target))]
     pub async fn revoke(&self, target: &str, wait: bool) -> Result<SendOutcome, SessionError> {

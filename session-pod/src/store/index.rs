@@ -124,6 +124,18 @@ impl GatewayStore {
         .await
     }
 
+    /// Forgets message `id` of `chat` (deleted for this account).
+    pub async fn index_forget(&self, chat: String, id: String) -> Result<(), StoreError> {
+        self.call(move |c| {
+            c.execute(
+                "DELETE FROM message_index WHERE chat = ?1 AND id = ?2",
+                params![chat, id],
+            )
+            .map(drop)
+        })
+        .await
+    }
+
     /// Forgets messages older than `cutoff` (ms); answers how many.
     pub async fn index_expire(&self, cutoff: i64) -> Result<usize, StoreError> {
         self.call(move |c| c.execute("DELETE FROM message_index WHERE at < ?1", [cutoff]))

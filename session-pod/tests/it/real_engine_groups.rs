@@ -9,7 +9,7 @@ use base64::Engine as _;
 use reqwest::StatusCode;
 use serde_json::json;
 use wagate_wa_sim::waproto::whatsapp as wa;
-use wagate_wa_sim::{Admin, MediaType, Simulator};
+use wagate_wa_sim::{Admin, Simulator};
 
 use crate::support::whatsapp;
 
@@ -37,53 +37,41 @@ async fn group_sends_reach_every_member_and_members_messages_reach_the_webhook()
     .await;
     let session = &linked.session;
 
-    // A text: each of the three members' phones decrypts it with the session's sender key.
-    let (status, sent) = session
-        .post(
-            "/messages",
-            json!({ "to": group, "text": "Class moves to 7 tomorrow" }),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{sent}");
-    let id = sent["id"].as_str().unwrap().to_string();
-    for member in MEMBERS {
-        let got = sim
-            .wait_delivered(WAIT, |d| d.id == id && d.to == member)
-            .await
-            .unwrap_or_else(|| panic!("{member} did not decrypt the group message"));
-        assert_eq!(got.group.as_deref(), Some(group.as_str()));
-        assert_eq!(got.text.as_deref(), Some("Class moves to 7 tomorrow"));
-    }
-
-    // An image: the same sender key, and each member downloads the same bytes.
+    // A text, then an image: each of the three members' phones decrypts them with the
+    // session's sender key, and downloads the image's bytes.
     let photo: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 251) as u8).collect();
-    let (status, sent) = session
-        .post(
-            "/messages",
-            json!({ "to": group, "media": { "type": "image", "mimeType": "image/jpeg",
-                "data": base64::engine::general_purpose::STANDARD.encode(&photo),
-                "caption": "The new room" } }),
+    let sends = [
+        json!({ "to": group, "text": "Class moves to 7 tomorrow" }),
+        json!({ "to": group, "media": { "type": "image", "mimeType": "image/jpeg",
+            "data": base64::engine::general_purpose::STANDARD.encode(&photo),
+            "caption": "The new room" } }),
+    ];
+    let mut ids = Vec::new();
+    for body in sends {
+        let (status, sent) = session.post("/messages", body).await;
+        assert_eq!(status, StatusCode::OK, "{sent}");
+        ids.push(sent["id"].as_str().unwrap().to_string());
+    }
+    for member in MEMBERS {
+        let got: Vec<_> = futures::future::join_all(
+            ids.iter()
+                .map(|id| sim.wait_delivered(WAIT, move |d| d.id == *id && d.to == member)),
         )
         .await;
-    assert_eq!(status, StatusCode::OK, "{sent}");
-    let id = sent["id"].as_str().unwrap().to_string();
-    for member in MEMBERS {
-        let got = sim
-            .wait_delivered(WAIT, |d| d.id == id && d.to == member)
-            .await
-            .unwrap_or_else(|| panic!("{member} did not decrypt the group image"));
-        let image = got
+        let [Some(text), Some(image)] = &got[..] else {
+            panic!("{member} did not decrypt both group messages: {got:?}");
+        };
+        assert_eq!(text.group.as_deref(), Some(group.as_str()));
+        assert_eq!(text.text.as_deref(), Some("Class moves to 7 tomorrow"));
+        assert_eq!(image.group.as_deref(), Some(group.as_str()));
+        let caption = image
             .message
             .image_message
             .as_option()
-            .expect("an imageMessage");
-        assert_eq!(image.caption.as_deref(), Some("The new room"));
+            .and_then(|i| i.caption.as_deref());
+        assert_eq!(caption, Some("The new room"));
         let bytes = sim
-            .download_media(
-                image.direct_path.as_deref().unwrap(),
-                image.media_key.as_deref().unwrap(),
-                MediaType::Image,
-            )
+            .download_attachment(image)
             .expect("the member decrypts the image");
         assert_eq!(bytes, photo, "{member}");
     }

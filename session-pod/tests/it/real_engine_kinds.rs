@@ -7,24 +7,11 @@ use std::time::Duration;
 use crate::support::whatsapp;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use wagate_wa_sim::{Delivered, Simulator};
+use wagate_wa_sim::Simulator;
 
 const PHONE: &str = "15550002222";
 const ANN: &str = "971501234567";
 const WAIT: Duration = Duration::from_secs(20);
-
-async fn send_and_decrypt(
-    session: &wagate_e2e::SessionProcess,
-    sim: &Simulator,
-    body: Value,
-) -> Delivered {
-    let (status, sent) = session.post("/messages", body).await;
-    assert_eq!(status, StatusCode::OK, "{sent}");
-    let id = sent["id"].as_str().unwrap().to_string();
-    sim.wait_delivered(WAIT, |d| d.id == id && d.to == ANN)
-        .await
-        .expect("the contact's phone decrypted the message")
-}
 
 /// The simulator with the account and Ann, and a real-engine session `id` linked to it
 /// that delivers to a webhook receiver.
@@ -49,9 +36,10 @@ async fn locations_and_contact_cards_arrive_as_asked() {
 
     // A location, quoting an earlier message.
     let quoted = "3EB0AAAAAAAAAAAAAAAAAA";
-    let decrypted = send_and_decrypt(
+    let decrypted = whatsapp::send_and_decrypt(
         session,
         &sim,
+        ANN,
         json!({ "to": ANN, "replyTo": quoted, "location": {
             "latitude": 25.1972, "longitude": 55.2744,
             "name": "Burj Khalifa", "address": "1 Sheikh Mohammed bin Rashid Blvd, Dubai" } }),
@@ -80,9 +68,10 @@ async fn locations_and_contact_cards_arrive_as_asked() {
     );
 
     // One contact: a contactMessage whose vCard 3.0 offers WhatsApp for the number.
-    let decrypted = send_and_decrypt(
+    let decrypted = whatsapp::send_and_decrypt(
         session,
         &sim,
+        ANN,
         json!({ "to": ANN, "contacts": [{
             "fullName": "Shop Support, Berlin",
             "phones": [{ "number": "+49 151 1234 5678", "label": "WORK" }],
@@ -117,9 +106,10 @@ async fn locations_and_contact_cards_arrive_as_asked() {
 
     // Two: one contactsArrayMessage; a vCard given whole goes as it is.
     let raw = "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Raw Card\r\nTEL;type=CELL;waid=15551230000:+1 555 123 0000\r\nEND:VCARD";
-    let decrypted = send_and_decrypt(
+    let decrypted = whatsapp::send_and_decrypt(
         session,
         &sim,
+        ANN,
         json!({ "to": ANN, "contacts": [
             { "fullName": "Ann", "phones": [{ "number": ANN }] },
             { "fullName": "Raw Card", "vcard": raw } ] }),
@@ -378,8 +368,12 @@ async fn reactions_edits_and_revokes_reach_the_contact_as_asked() {
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
     assert!(error["error"]["details"]["emoji"].is_string(), "{error}");
-    let (status, _) = session.delete(&format!("/messages/{own}")).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "delete for me is refused");
+    let (status, _) = session.delete("/messages/3EB0FFFFFFFFFFFFFFFFFF").await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "delete for me of an unknown id"
+    );
 }
 
 /// A contact reacts to, edits and deletes messages: the webhook gets `message.reaction`,
@@ -497,9 +491,10 @@ async fn mentions_and_quotes_go_both_ways() {
     let (sim, receiver, linked) = linked_with_webhook("mentions").await;
     let session = &linked.session;
 
-    let decrypted = send_and_decrypt(
+    let decrypted = whatsapp::send_and_decrypt(
         session,
         &sim,
+        ANN,
         json!({ "to": ANN, "text": format!("Welcome @{ANN}!"), "mentions": [format!("+{ANN}")],
                 "replyTo": "3EB0CCCCCCCCCCCCCCCCCC" }),
     )
@@ -551,54 +546,44 @@ async fn mentions_and_quotes_go_both_ways() {
     // Replying to her reply quotes it whole: its author and its words, as WhatsApp's apps
     // send a quote (her app shows it without looking the message up); a reply to our own
     // message names us as the author.
-    let decrypted = send_and_decrypt(
-        session,
-        &sim,
-        json!({ "to": ANN, "text": "Any time", "replyTo": id }),
-    )
-    .await;
-    let context = decrypted
-        .message
-        .extended_text_message
-        .as_option()
-        .and_then(|m| m.context_info.as_option())
-        .expect("a reply's contextInfo");
-    assert_eq!(context.stanza_id.as_deref(), Some(id.as_str()));
-    assert_eq!(
-        context.participant.as_deref(),
-        Some(format!("{ANN}@s.whatsapp.net").as_str())
-    );
-    let quoted = context
-        .quoted_message
-        .as_option()
-        .expect("the quoted message");
-    assert_eq!(
-        quoted.conversation.as_deref(),
-        Some(format!("Thanks @{PHONE}").as_str())
-    );
-    let own = decrypted.id.clone();
-    let decrypted = send_and_decrypt(
-        session,
-        &sim,
-        json!({ "to": ANN, "text": "(that was me)", "replyTo": own }),
-    )
-    .await;
-    let context = decrypted
-        .message
-        .extended_text_message
-        .as_option()
-        .and_then(|m| m.context_info.as_option())
-        .expect("a reply's contextInfo");
-    assert_eq!(
-        context.participant.as_deref(),
-        Some(format!("{PHONE}@s.whatsapp.net").as_str())
-    );
-    assert_eq!(
-        context
-            .quoted_message
+    let sim = &sim;
+    let reply = |text: &'static str, to: String| async move {
+        let decrypted =
+            whatsapp::send_and_decrypt(session, sim, ANN, json!({ "text": text, "replyTo": to }))
+                .await;
+        let context = decrypted
+            .message
+            .extended_text_message
             .as_option()
-            .and_then(|m| m.conversation.as_deref()),
-        Some("Any time")
+            .and_then(|m| m.context_info.as_option())
+            .expect("a reply's contextInfo");
+        let quoted = (
+            context.stanza_id.clone(),
+            context.participant.clone(),
+            context
+                .quoted_message
+                .as_option()
+                .and_then(|m| m.conversation.clone()),
+        );
+        (decrypted.id, quoted)
+    };
+    let (own, quoted) = reply("Any time", id.clone()).await;
+    assert_eq!(
+        quoted,
+        (
+            Some(id),
+            Some(format!("{ANN}@s.whatsapp.net")),
+            Some(format!("Thanks @{PHONE}"))
+        )
+    );
+    let (_, quoted) = reply("(that was me)", own.clone()).await;
+    assert_eq!(
+        quoted,
+        (
+            Some(own),
+            Some(format!("{PHONE}@s.whatsapp.net")),
+            Some("Any time".to_string())
+        )
     );
 }
 
@@ -723,4 +708,43 @@ async fn messages_typed_on_the_phone_reach_the_webhook_as_from_me() {
         protocol.key.as_option().and_then(|k| k.id.as_deref()),
         Some(id.as_str())
     );
+}
+
+/// "Delete for me" is an app-state mutation every device of the account applies: the
+/// account's phone decrypts it (with the sync key it shared) and finds the message named.
+#[tokio::test]
+async fn a_message_deleted_for_me_reaches_the_phone_as_an_app_state_mutation() {
+    let (sim, receiver, linked) = linked_with_webhook("for-me").await;
+    let session = &linked.session;
+    let id = sim.send_text(ANN, PHONE, "delete me").await.unwrap();
+    let arrived = wagate_e2e::wait_until(WAIT, || async {
+        !receiver.accepted("message.received").is_empty()
+    })
+    .await;
+    assert!(arrived, "Ann's message did not arrive");
+    let (status, body) = session.delete(&format!("/messages/{id}")).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    let mutations = sim.app_state_mutations().await;
+    let deleted = mutations
+        .iter()
+        .find(|m| m.index.first().map(String::as_str) == Some("deleteMessageForMe"))
+        .unwrap_or_else(|| panic!("no deleteMessageForMe among {mutations:?}"));
+    assert_eq!(
+        deleted.index,
+        [
+            "deleteMessageForMe",
+            &format!("{ANN}@s.whatsapp.net"),
+            &id,
+            "0",
+            "0"
+        ]
+    );
+    let action = deleted
+        .value
+        .as_ref()
+        .and_then(|v| v.delete_message_for_me_action.as_option())
+        .expect("a deleteMessageForMeAction");
+    assert_eq!(action.delete_media, Some(true));
+    let (status, _) = session.get(&format!("/messages/{id}")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "the index forgot it");
 }

@@ -34,15 +34,17 @@ fn sha256(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-async fn send(session: &wagate_e2e::SessionProcess, sim: &Simulator, media: Value) -> Delivered {
-    let (status, sent) = session
-        .post("/messages", json!({ "to": ANN, "media": media }))
-        .await;
-    assert_eq!(status, StatusCode::OK, "{sent}");
-    let id = sent["id"].as_str().unwrap().to_string();
-    sim.wait_delivered(WAIT, |d| d.id == id && d.to == ANN)
-        .await
-        .expect("the contact's phone decrypted the message")
+/// Sends `media` to Ann; what her phone decrypted, and the attachment it downloaded.
+async fn send(
+    session: &wagate_e2e::SessionProcess,
+    sim: &Simulator,
+    media: Value,
+) -> (Delivered, Vec<u8>) {
+    let decrypted = whatsapp::send_and_decrypt(session, sim, ANN, json!({ "media": media })).await;
+    let bytes = sim
+        .download_attachment(&decrypted)
+        .expect("the contact downloads and decrypts the attachment");
+    (decrypted, bytes)
 }
 
 /// Serves `bytes` at `http://127.0.0.1:<port>/clip.mp4` (loopback is open to test processes).
@@ -74,7 +76,7 @@ async fn sent_media_reaches_the_contact_byte_for_byte() {
 
     // A 5 MiB photo with a caption.
     let photo = file(5 * MIB, 1);
-    let decrypted = send(
+    let (decrypted, got) = send(
         session,
         &sim,
         json!({ "type": "image", "data": b64(&photo), "mimeType": "image/jpeg",
@@ -89,13 +91,6 @@ async fn sent_media_reaches_the_contact_byte_for_byte() {
     assert_eq!(image.caption.as_deref(), Some("The new studio"));
     assert_eq!(image.mimetype.as_deref(), Some("image/jpeg"));
     assert_eq!(image.file_length, Some(photo.len() as u64));
-    let got = sim
-        .download_media(
-            image.direct_path.as_deref().unwrap(),
-            image.media_key.as_deref().unwrap(),
-            MediaType::Image,
-        )
-        .expect("the contact decrypts the photo");
     assert_eq!(sha256(&got), sha256(&photo));
 
     // Its caption edited: a MESSAGE_EDIT whose new content is an imageMessage with the new
@@ -139,7 +134,7 @@ async fn sent_media_reaches_the_contact_byte_for_byte() {
 
     // A voice note: Ogg Opus played as one; other audio stays an audio file.
     let voice = file(48 * 1024, 2);
-    let decrypted = send(
+    let (decrypted, got) = send(
         session,
         &sim,
         json!({ "type": "audio", "data": b64(&voice), "mimeType": "audio/ogg; codecs=opus",
@@ -152,15 +147,8 @@ async fn sent_media_reaches_the_contact_byte_for_byte() {
         .as_option()
         .expect("an audioMessage");
     assert_eq!(audio.ptt, Some(true));
-    let got = sim
-        .download_media(
-            audio.direct_path.as_deref().unwrap(),
-            audio.media_key.as_deref().unwrap(),
-            MediaType::Audio,
-        )
-        .expect("the contact decrypts the voice note");
     assert_eq!(sha256(&got), sha256(&voice));
-    let decrypted = send(
+    let (decrypted, _) = send(
         session,
         &sim,
         json!({ "type": "audio", "data": b64(&voice), "mimeType": "audio/mpeg", "ptt": true }),
@@ -175,7 +163,7 @@ async fn sent_media_reaches_the_contact_byte_for_byte() {
 
     // A named PDF.
     let pdf = file(700 * 1024, 3);
-    let decrypted = send(
+    let (decrypted, got) = send(
         session,
         &sim,
         json!({ "type": "document", "data": b64(&pdf), "mimeType": "application/pdf",
@@ -189,31 +177,13 @@ async fn sent_media_reaches_the_contact_byte_for_byte() {
         .expect("a documentMessage");
     assert_eq!(document.file_name.as_deref(), Some("Invoice 2026-12.pdf"));
     assert_eq!(document.mimetype.as_deref(), Some("application/pdf"));
-    let got = sim
-        .download_media(
-            document.direct_path.as_deref().unwrap(),
-            document.media_key.as_deref().unwrap(),
-            MediaType::Document,
-        )
-        .expect("the contact decrypts the PDF");
     assert_eq!(sha256(&got), sha256(&pdf));
 
     // A 20 MiB video, larger than inline media may be: fetched from its URL, then sent.
     let clip = file(20 * MIB, 4);
     let (url, _server) = file_server(clip.clone()).await;
-    let decrypted = send(session, &sim, json!({ "type": "video", "url": url })).await;
-    let video = decrypted
-        .message
-        .video_message
-        .as_option()
-        .expect("a videoMessage");
-    let got = sim
-        .download_media(
-            video.direct_path.as_deref().unwrap(),
-            video.media_key.as_deref().unwrap(),
-            MediaType::Video,
-        )
-        .expect("the contact decrypts the video");
+    let (decrypted, got) = send(session, &sim, json!({ "type": "video", "url": url })).await;
+    assert!(decrypted.message.video_message.is_set(), "a videoMessage");
     assert_eq!(sha256(&got), sha256(&clip));
 }
 
@@ -261,16 +231,7 @@ async fn received_media_is_served_back_byte_for_byte() {
         assert_eq!(event["type"], expected, "{event}");
         assert_eq!(event["media"]["size"], bytes.len(), "{event}");
         let url = event["media"]["url"].as_str().expect("a media url");
-        let path = url.rfind("/media/").map(|i| &url[i..]).expect("media path");
-        let response = session
-            .client()
-            .get(session.url(path))
-            .bearer_auth(wagate_e2e::KEY)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::OK);
-        let served = response.bytes().await.unwrap();
+        let served = whatsapp::fetch_media(session, url).await;
         assert_eq!(sha256(&served), sha256(bytes), "{expected}");
     }
 }

@@ -86,20 +86,14 @@ async fn polls_reach_the_contact_and_its_votes_are_opened_and_tallied() {
 
     // The API's poll, as Ann's phone decrypts it: question, options, any number of picks,
     // and the 32-byte secret votes are encrypted with.
-    let (status, sent) = session
-        .post(
-            "/messages",
-            json!({ "to": ANN, "poll": {
-                "question": "Lunch?", "options": ["Pizza", "Sushi", "Salad"] } }),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{sent}");
-    assert_eq!(sent["type"], "poll", "{sent}");
-    let poll_id = sent["id"].as_str().unwrap().to_string();
-    let decrypted = sim
-        .wait_delivered(WAIT, |d| d.id == poll_id && d.to == ANN)
-        .await
-        .expect("Ann's phone decrypted the poll");
+    let decrypted = whatsapp::send_and_decrypt(
+        session,
+        &sim,
+        ANN,
+        json!({ "poll": { "question": "Lunch?", "options": ["Pizza", "Sushi", "Salad"] } }),
+    )
+    .await;
+    let poll_id = decrypted.id.clone();
     let poll = decrypted
         .message
         .poll_creation_message
@@ -147,6 +141,7 @@ async fn polls_reach_the_contact_and_its_votes_are_opened_and_tallied() {
     );
     let (status, message) = session.get(&format!("/messages/{poll_id}")).await;
     assert_eq!(status, StatusCode::OK, "{message}");
+    assert_eq!(message["type"], "poll", "{message}");
     assert_eq!(
         tally(&message),
         picks(&[("Pizza", &[ANN]), ("Sushi", &[]), ("Salad", &[ANN])])
@@ -228,19 +223,14 @@ async fn polls_reach_the_contact_and_its_votes_are_opened_and_tallied() {
     assert_eq!(tally(&message), picks(&[("6 pm", &[]), ("7 pm", &[ANN])]));
 
     // A single-choice poll from the API goes out as WhatsApp's v3 poll.
-    let (status, sent) = session
-        .post(
-            "/messages",
-            json!({ "to": ANN, "poll": {
-                "question": "Bring a towel?", "options": ["Yes", "No"], "selectableCount": 1 } }),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{sent}");
-    let id = sent["id"].as_str().unwrap().to_string();
-    let decrypted = sim
-        .wait_delivered(WAIT, |d| d.id == id && d.to == ANN)
-        .await
-        .expect("Ann's phone decrypted the second poll");
+    let decrypted = whatsapp::send_and_decrypt(
+        session,
+        &sim,
+        ANN,
+        json!({ "poll": {
+            "question": "Bring a towel?", "options": ["Yes", "No"], "selectableCount": 1 } }),
+    )
+    .await;
     let poll = decrypted
         .message
         .poll_creation_message_v3

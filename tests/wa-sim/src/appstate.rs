@@ -1,6 +1,7 @@
-//! The account's app state (syncd), written by its phone: today the one mutation every
-//! account has, `setting_pushName` in `critical_block`. The patch is encrypted and MACed
-//! with the sync key the phone shares with each companion, exactly as the client checks.
+//! The account's app state (syncd): the one mutation every account has,
+//! `setting_pushName` in `critical_block`, written by its phone (encrypted and MACed with
+//! the sync key the phone shares with each companion, exactly as the client checks), and
+//! the patches companions send, which the phone decrypts with the same key.
 
 use wacore::appstate::encode_record;
 use wacore::appstate::expand_app_state_keys;
@@ -71,4 +72,46 @@ pub fn push_name_patch(key: &SyncKey, push_name: &str) -> Vec<u8> {
         1,
     ));
     waproto::codec::syncd_patch_to_vec(&patch)
+}
+
+/// The mutations of a patch a companion sent, decrypted and MAC-checked with the account's
+/// sync key: each index (`["deleteMessageForMe", chat, id, fromMe, participant]`) and value.
+/// A patch under another key, or one that does not decode, yields nothing (and is logged).
+pub fn decrypt_patch(
+    key: &SyncKey,
+    patch: &[u8],
+) -> Vec<(Vec<String>, Option<wa::SyncActionValue>)> {
+    use waproto::buffa::Message as _;
+    let Ok(patch) = wa::SyncdPatch::decode_from_slice(patch) else {
+        tracing::warn!("undecodable app-state patch");
+        return Vec::new();
+    };
+    let key_id = patch
+        .key_id
+        .as_option()
+        .and_then(|k| k.id.clone())
+        .unwrap_or_default();
+    if key_id != key.id {
+        tracing::warn!("app-state patch under an unknown key");
+        return Vec::new();
+    }
+    let keys = expand_app_state_keys(&key.data);
+    patch
+        .mutations
+        .iter()
+        .filter_map(|m| {
+            let operation = m
+                .operation
+                .and_then(|o| o.as_known())
+                .unwrap_or(wa::syncd_mutation::SyncdOperation::SET);
+            let record = m.record.as_option()?;
+            match wacore::appstate::decode_record(operation, record, &keys, &key_id, true) {
+                Ok((mutation, _)) => Some((mutation.index, mutation.action_value)),
+                Err(e) => {
+                    tracing::warn!("app-state mutation does not decrypt: {e}");
+                    None
+                }
+            }
+        })
+        .collect()
 }

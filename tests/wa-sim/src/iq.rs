@@ -36,18 +36,15 @@ impl World {
                 None => iq_error(&id, 401, "not-authorized"),
             },
             ("usync", _) => self.usync(&id, node).await,
+            // Fetches and sends are both `set`s; a send carries `<patch>`es.
+            ("w:sync:app:state", _) if carries_patches(node) => match me {
+                Some((phone, _)) => self.app_state_patches(&id, node, &phone).await,
+                None => iq_error(&id, 401, "not-authorized"),
+            },
             ("w:sync:app:state", _) => {
-                let patch = match &me {
-                    Some((phone, _)) => self
-                        .state
-                        .lock()
-                        .await
-                        .accounts
-                        .get(phone)
-                        .map(|a| a.critical_block.clone()),
-                    None => None,
-                };
-                app_state_sync(&id, node, patch)
+                let state = self.state.lock().await;
+                let account = me.as_ref().and_then(|(phone, _)| state.accounts.get(phone));
+                app_state_sync(&id, node, account)
             }
             ("md", "link_code_companion_reg") => {
                 self.on_link_code_iq(conn, &id, node).await;
@@ -174,6 +171,57 @@ impl World {
         iq_result(
             id,
             vec![NodeBuilder::new("groups").children(groups).build()],
+        )
+    }
+
+    /// A `set` of app-state patches from a companion: each is stored as the collection's
+    /// next version (a patch on an older base is a conflict, `409`), and the account's phone
+    /// decrypts its mutations with the sync key.
+    async fn app_state_patches(&self, id: &str, node: &Node, phone: &str) -> Node {
+        let mut state = self.state.lock().await;
+        let Some(account) = state.accounts.get_mut(phone) else {
+            return iq_error(id, 404, "item-not-found");
+        };
+        let mut answered = Vec::new();
+        let mut decoded = Vec::new();
+        for collection in child(node, "sync")
+            .map(|sync| children(sync, "collection").collect::<Vec<_>>())
+            .unwrap_or_default()
+        {
+            let Some(name) = attr(collection, "name") else {
+                continue;
+            };
+            let base: usize = attr(collection, "version")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            let stored = account.patches.entry(name.clone()).or_default();
+            let mut answer = NodeBuilder::new("collection").attr("name", name.as_str());
+            if base != stored.len() {
+                answer = answer
+                    .attr("type", "error")
+                    .children([NodeBuilder::new("error").attr("code", "409").build()]);
+            } else {
+                for patch in children(collection, "patch") {
+                    let bytes = bytes(patch).unwrap_or_default().to_vec();
+                    decoded.extend(
+                        crate::appstate::decrypt_patch(&account.sync_key, &bytes)
+                            .into_iter()
+                            .map(|(index, value)| crate::world::AppStateMutation {
+                                collection: name.clone(),
+                                index,
+                                value,
+                            }),
+                    );
+                    stored.push(bytes);
+                }
+                answer = answer.attr("version", stored.len().to_string());
+            }
+            answered.push(answer.build());
+        }
+        state.app_state_mutations.extend(decoded);
+        iq_result(
+            id,
+            vec![NodeBuilder::new("sync").children(answered).build()],
         )
     }
 
@@ -369,29 +417,37 @@ fn bundle_node(state: &mut State, jid: &Jid) -> Node {
 
 /// The account's app state: `critical_block` holds the push name (patch v1); every other
 /// collection is empty, as on a fresh account.
-fn app_state_sync(id: &str, node: &Node, critical_block: Option<Vec<u8>>) -> Node {
+fn carries_patches(node: &Node) -> bool {
+    child(node, "sync")
+        .is_some_and(|sync| children(sync, "collection").any(|c| child(c, "patch").is_some()))
+}
+
+/// A fetch of app-state collections: for each, the patches past the version the client
+/// has (the push name in `critical_block`, and whatever companions sent).
+fn app_state_sync(id: &str, node: &Node, account: Option<&crate::world::Account>) -> Node {
     let collections = child(node, "sync")
         .map(|sync| {
             children(sync, "collection")
                 .filter_map(|c| {
                     let name = attr(c, "name")?;
-                    let have: u64 = attr(c, "version").and_then(|v| v.parse().ok()).unwrap_or(0);
-                    let patch = critical_block
-                        .as_ref()
-                        .filter(|_| name == crate::appstate::CRITICAL_BLOCK && have < 1);
-                    let latest =
-                        if name == crate::appstate::CRITICAL_BLOCK && critical_block.is_some() {
-                            1
-                        } else {
-                            have
-                        };
+                    let have: usize = attr(c, "version").and_then(|v| v.parse().ok()).unwrap_or(0);
+                    let all: Vec<Vec<u8>> = match account {
+                        Some(a) if name == crate::appstate::CRITICAL_BLOCK => {
+                            vec![a.critical_block.clone()]
+                        }
+                        Some(a) => a.patches.get(&name).cloned().unwrap_or_default(),
+                        None => Vec::new(),
+                    };
+                    let latest = all.len().max(have);
                     let mut collection = NodeBuilder::new("collection")
                         .attr("name", name)
                         .attr("version", latest.to_string());
-                    if let Some(patch) = patch {
-                        collection = collection.children([NodeBuilder::new("patches")
-                            .children([NodeBuilder::new("patch").bytes(patch.clone()).build()])
-                            .build()]);
+                    if all.len() > have {
+                        let patches = all[have..]
+                            .iter()
+                            .map(|p| NodeBuilder::new("patch").bytes(p.clone()).build());
+                        collection = collection
+                            .children([NodeBuilder::new("patches").children(patches).build()]);
                     }
                     Some(collection.build())
                 })

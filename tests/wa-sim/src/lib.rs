@@ -41,7 +41,7 @@ pub use messaging::SentDocument;
 pub use wacore::download::MediaType;
 /// The protobuf types of what contacts send and phones decrypt.
 pub use waproto;
-pub use world::{Admin, ClientReceipt, ClientSignal, Delivered, Group};
+pub use world::{Admin, AppStateMutation, ClientReceipt, ClientSignal, Delivered, Group};
 
 use world::World;
 
@@ -163,6 +163,15 @@ impl Simulator {
             .map_err(|e| e.to_string())
     }
 
+    /// What the phone that decrypted `delivered` gets from its attachment: downloaded from
+    /// the media host, checked and decrypted.
+    pub fn download_attachment(&self, delivered: &Delivered) -> Result<Vec<u8>, String> {
+        let (kind, path, key) = delivered
+            .attachment()
+            .ok_or_else(|| format!("message {} carries no attachment", delivered.id))?;
+        self.download_media(&path, &key, kind)
+    }
+
     /// Bytes the media host has served of the blob at `direct_path`.
     pub fn media_served(&self, direct_path: &str) -> u64 {
         self.world.media.get().map_or(0, |m| m.served(direct_path))
@@ -241,6 +250,12 @@ impl Simulator {
     /// The chat states and presences the client sent, oldest first.
     pub async fn client_signals(&self) -> Vec<ClientSignal> {
         self.world.state.lock().await.client_signals.clone()
+    }
+
+    /// App-state mutations the companions sent (archive, delete for me...), as the
+    /// account's phone decrypted them, oldest first.
+    pub async fn app_state_mutations(&self) -> Vec<AppStateMutation> {
+        self.world.state.lock().await.app_state_mutations.clone()
     }
 
     pub async fn client_receipts(&self) -> Vec<ClientReceipt> {

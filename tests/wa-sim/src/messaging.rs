@@ -334,69 +334,34 @@ impl World {
         let media = self.media.get().ok_or("the simulator has no media host")?;
         let direct_path = media.put(document.blob);
         let url = Some(format!("https://{}{direct_path}", media.hostname()));
-        let path = Some(direct_path.clone());
-        let key = Some(document.media_key.to_vec());
-        let sha = Some(document.file_sha256.to_vec());
-        let enc_sha = Some(document.file_enc_sha256.to_vec());
-        let (len, mime, stamp) = (
-            Some(document.declared_len),
-            Some(document.mime_type),
-            Some(now_secs()),
-        );
+        let (mime, stamp) = (Some(document.mime_type), Some(now_secs()));
+        // The fields every kind of attachment message shares, plus the kind's own.
+        macro_rules! attachment {
+            ($kind:ident { $($field:ident: $value:expr),* }) => {
+                MessageField::some(wa::message::$kind {
+                    url,
+                    direct_path: Some(direct_path.clone()),
+                    mimetype: mime,
+                    file_length: Some(document.declared_len),
+                    media_key: Some(document.media_key.to_vec()),
+                    file_sha256: Some(document.file_sha256.to_vec()),
+                    file_enc_sha256: Some(document.file_enc_sha256.to_vec()),
+                    media_key_timestamp: stamp,
+                    $($field: $value,)*
+                    ..Default::default()
+                })
+            };
+        }
         let mut message = wa::Message::default();
         match document.kind {
-            MediaType::Image => {
-                message.image_message = MessageField::some(wa::message::ImageMessage {
-                    url,
-                    direct_path: path,
-                    mimetype: mime,
-                    file_length: len,
-                    media_key: key,
-                    file_sha256: sha,
-                    file_enc_sha256: enc_sha,
-                    media_key_timestamp: stamp,
-                    ..Default::default()
-                })
-            }
-            MediaType::Video => {
-                message.video_message = MessageField::some(wa::message::VideoMessage {
-                    url,
-                    direct_path: path,
-                    mimetype: mime,
-                    file_length: len,
-                    media_key: key,
-                    file_sha256: sha,
-                    file_enc_sha256: enc_sha,
-                    media_key_timestamp: stamp,
-                    ..Default::default()
-                })
-            }
+            MediaType::Image => message.image_message = attachment!(ImageMessage {}),
+            MediaType::Video => message.video_message = attachment!(VideoMessage {}),
             MediaType::Audio => {
-                message.audio_message = MessageField::some(wa::message::AudioMessage {
-                    url,
-                    direct_path: path,
-                    mimetype: mime,
-                    file_length: len,
-                    media_key: key,
-                    file_sha256: sha,
-                    file_enc_sha256: enc_sha,
-                    media_key_timestamp: stamp,
-                    ptt: Some(true),
-                    ..Default::default()
-                })
+                message.audio_message = attachment!(AudioMessage { ptt: Some(true) })
             }
             _ => {
-                message.document_message = MessageField::some(wa::message::DocumentMessage {
-                    url,
-                    direct_path: path,
-                    mimetype: mime,
-                    file_name: Some(document.file_name),
-                    file_length: len,
-                    media_key: key,
-                    file_sha256: sha,
-                    file_enc_sha256: enc_sha,
-                    media_key_timestamp: stamp,
-                    ..Default::default()
+                message.document_message = attachment!(DocumentMessage {
+                    file_name: Some(document.file_name)
                 })
             }
         }

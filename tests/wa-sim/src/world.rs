@@ -51,6 +51,8 @@ pub struct Account {
     pub sync_key: SyncKey,
     /// `critical_block` patch v1 (the push name), encrypted with `sync_key`.
     pub critical_block: Vec<u8>,
+    /// Patches the companions sent, by collection, in version order (version = position + 1).
+    pub patches: HashMap<String, Vec<Vec<u8>>>,
     pub companions: BTreeMap<u16, Companion>,
     /// ADV raw id of the account's device list.
     pub adv_raw_id: u32,
@@ -68,6 +70,7 @@ impl Account {
             lid: random_lid(),
             primary: SignalDevice::generate(),
             critical_block: push_name_patch(&sync_key, push_name),
+            patches: HashMap::new(),
             sync_key,
             companions: BTreeMap::new(),
             adv_raw_id: rand::random::<u32>() >> 1,
@@ -174,6 +177,39 @@ pub struct Delivered {
     pub at: chrono::DateTime<chrono::Utc>,
 }
 
+impl Delivered {
+    /// The attachment the message carries, if any: its kind (which keys its encryption),
+    /// direct path and media key.
+    pub fn attachment(&self) -> Option<(wacore::download::MediaType, String, Vec<u8>)> {
+        use wacore::download::MediaType;
+        let m = &self.message;
+        let found = |kind, path: &Option<String>, key: &Option<Vec<u8>>| {
+            Some((kind, path.clone()?, key.clone()?))
+        };
+        if let Some(a) = m.image_message.as_option() {
+            found(MediaType::Image, &a.direct_path, &a.media_key)
+        } else if let Some(a) = m.video_message.as_option() {
+            found(MediaType::Video, &a.direct_path, &a.media_key)
+        } else if let Some(a) = m.audio_message.as_option() {
+            found(MediaType::Audio, &a.direct_path, &a.media_key)
+        } else if let Some(a) = m.document_message.as_option() {
+            found(MediaType::Document, &a.direct_path, &a.media_key)
+        } else {
+            None
+        }
+    }
+}
+
+/// An app-state mutation a companion sent (archive a chat, delete a message for me...), as
+/// the account's phone decrypts it with the sync key.
+#[derive(Clone, Debug)]
+pub struct AppStateMutation {
+    pub collection: String,
+    /// The decoded index, e.g. `["deleteMessageForMe", chat, id, fromMe, participant]`.
+    pub index: Vec<String>,
+    pub value: Option<waproto::whatsapp::SyncActionValue>,
+}
+
 /// A receipt the client sent for a message a contact delivered to it.
 #[derive(Clone, Debug, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -245,6 +281,8 @@ pub struct State {
     pub delivered: Vec<Delivered>,
     pub client_receipts: Vec<ClientReceipt>,
     pub client_signals: Vec<ClientSignal>,
+    /// App-state mutations the companions sent, as the account's phone decrypted them.
+    pub app_state_mutations: Vec<AppStateMutation>,
     pub faults: Faults,
     /// Numbers handed to accounts created by a scan without a chosen number.
     next_default_phone: u32,

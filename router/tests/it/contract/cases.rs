@@ -562,16 +562,24 @@ async fn messages_are_reacted_to_edited_and_revoked_by_id() {
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{edited}");
-    let (status, _) = api
-        .delete(&format!("/v1/sessions/acts/messages/{own}"))
-        .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "only forEveryone=true");
     let (status, revoked) = api
         .delete(&format!(
             "/v1/sessions/acts/messages/{own}?forEveryone=true"
         ))
         .await;
     assert_eq!(status, StatusCode::OK, "{revoked}");
+    // Without forEveryone: deleted for this account only, anyone's message; then gone.
+    let (status, _) = api
+        .delete("/v1/sessions/acts/messages/SIMIN0000000000000001")
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, error) = api
+        .get("/v1/sessions/acts/messages/SIMIN0000000000000001")
+        .await;
+    assert_eq!(
+        (status, code(&error)),
+        (StatusCode::NOT_FOUND, "message_not_found")
+    );
     let (status, error) = api
         .post(
             "/v1/sessions/acts/messages/3EB0000000000000000000/reaction",

@@ -609,6 +609,30 @@ impl Engine for WhatsAppEngine {
             .map_err(|e| EngineError::Transient(format!("read receipt failed: {e}")))
     }
 
+    async fn delete_for_me(
+        &self,
+        chat: &str,
+        message: &wagate_api::MessageRef,
+        sent_at: i64,
+    ) -> Result<(), EngineError> {
+        let client = self.inner.client().await?;
+        let chat = parse_jid(chat)?;
+        let participant = message.participant.as_deref().map(parse_jid).transpose()?;
+        client
+            .chat_actions()
+            .delete_message_for_me(
+                &chat,
+                participant.as_ref(),
+                &message.id,
+                message.from_me,
+                // Its media goes too, as the phone's "delete for me" does.
+                true,
+                Some(sent_at / 1000),
+            )
+            .await
+            .map_err(|e| EngineError::Transient(format!("delete for me failed: {e}")))
+    }
+
     async fn chat_state(&self, chat: &str, state: ChatState) -> Result<(), EngineError> {
         let client = self.inner.client().await?;
         let chat = parse_jid(chat)?;

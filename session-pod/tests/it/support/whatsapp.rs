@@ -74,3 +74,40 @@ pub async fn linked(sim: &Simulator, id: &str, phone: &str, extra: &[&str]) -> L
         home,
     }
 }
+
+/// How long a phone may take to decrypt what the session sent (20 MiB media included).
+const DECRYPT_WAIT: Duration = Duration::from_secs(60);
+
+/// Sends `body` (`to` is set to `to`) through the session's API, expects `200`, and returns
+/// what `to`'s phone decrypted of it.
+pub async fn send_and_decrypt(
+    session: &SessionProcess,
+    sim: &Simulator,
+    to: &str,
+    mut body: serde_json::Value,
+) -> wagate_wa_sim::Delivered {
+    body["to"] = to.into();
+    let (status, sent) = session.post("/messages", body).await;
+    assert_eq!(status, StatusCode::OK, "{sent}");
+    let id = sent["id"].as_str().expect("a message id").to_string();
+    sim.wait_delivered(DECRYPT_WAIT, |d| d.id == id && d.to == to)
+        .await
+        .unwrap_or_else(|| panic!("{to}'s phone did not decrypt message {id}"))
+}
+
+/// The bytes the session serves at a `media.url` of a `message.received` event.
+pub async fn fetch_media(session: &SessionProcess, url: &str) -> bytes::Bytes {
+    let path = url
+        .rfind("/media/")
+        .map(|i| &url[i..])
+        .expect("a media path");
+    let response = session
+        .client()
+        .get(session.url(path))
+        .bearer_auth(wagate_e2e::KEY)
+        .send()
+        .await
+        .expect("media request");
+    assert_eq!(response.status(), StatusCode::OK);
+    response.bytes().await.expect("media body")
+}
