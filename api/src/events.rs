@@ -36,6 +36,12 @@ pub enum EventKind {
 }
 
 impl EventKind {
+    /// Whether a webhook gets it only when it lists it: typing comes often and means
+    /// nothing later, so it is not part of "every event" (a webhook without a list).
+    pub fn opt_in(self) -> bool {
+        matches!(self, Self::ChatPresence)
+    }
+
     /// The events a webhook can subscribe to.
     pub const WEBHOOK: [EventKind; 8] = [
         Self::MessageReceived,

@@ -18,8 +18,8 @@ use crate::events::EventBus;
 use crate::metrics::Metrics;
 use crate::state::Snapshot;
 use crate::store::{
-    Enqueued, GatewayStore, IndexedMessage, NewMessage, StoreError, StoredMessage, StoredPoll,
-    now_ms, preview_of,
+    Enqueued, GatewayStore, IndexedMessage, NewMessage, StoreError, StoredMessage, now_ms,
+    preview_of,
 };
 
 /// How the outbox finished with a message.
@@ -129,7 +129,8 @@ impl Outbox {
     /// a message the index does not know quotes by id only.
     async fn quote_of(&self, message: &StoredMessage) -> Option<Quote> {
         let id = message.reply_to.clone()?;
-        match self.store.indexed(id).await {
+        // In this chat only: an id from another chat would quote (and leak) that chat.
+        match self.store.indexed_in(message.to.clone(), id).await {
             Ok(Some(quoted)) => Some(Quote {
                 author: (!quoted.from_me).then_some(quoted.sender),
                 text: quoted.preview,
@@ -139,30 +140,6 @@ impl Outbox {
                 tracing::warn!(error = %e, "cannot read the quoted message; quoting by id only");
                 None
             }
-        }
-    }
-
-    /// Keeps a sent poll's secret and options, so votes on it can be read and tallied.
-    async fn remember_poll(&self, message: &StoredMessage) {
-        let MessageBody::Poll {
-            question,
-            options,
-            secret,
-            ..
-        } = &message.body
-        else {
-            return;
-        };
-        let poll = StoredPoll {
-            chat: message.to.clone(),
-            id: message.id.clone(),
-            question: question.clone(),
-            options: options.clone(),
-            secret: hex::decode(secret).unwrap_or_default(),
-            at: message.sent_at.unwrap_or_else(now_ms),
-        };
-        if let Err(e) = self.store.poll_put(poll).await {
-            tracing::warn!(message_id = %message.id, error = %e, "cannot keep a sent poll");
         }
     }
 
@@ -201,7 +178,6 @@ impl Outbox {
                     if let Err(e) = self.store.index_message(own).await {
                         tracing::warn!(message_id = id, error = %e, "cannot index a sent message");
                     }
-                    self.remember_poll(&message).await;
                 }
                 self.wake_waiters(id);
                 let data = serde_json::to_value(message.to_result()).expect("serializable");

@@ -21,7 +21,8 @@ use crate::store::{DeadLetter, GatewayStore, MetaKey, QueuedDelivery, StoreError
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WebhookTarget {
     pub url: String,
-    /// The events it wants; `None` is every event, including kinds added later.
+    /// The events it wants; `None` is every event, including kinds added later, except
+    /// the opt-in ones (typing).
     #[serde(default)]
     pub events: Option<Vec<EventKind>>,
     pub secret: Option<String>,
@@ -31,18 +32,21 @@ impl WebhookTarget {
     pub fn settings(&self) -> WebhookSettings {
         WebhookSettings {
             url: self.url.clone(),
-            events: self
-                .events
-                .clone()
-                .unwrap_or_else(|| EventKind::WEBHOOK.to_vec()),
+            events: self.events.clone().unwrap_or_else(|| {
+                EventKind::WEBHOOK
+                    .into_iter()
+                    .filter(|k| !k.opt_in())
+                    .collect()
+            }),
             has_secret: self.secret.is_some(),
         }
     }
 
     pub fn wants(&self, kind: EventKind) -> bool {
-        self.events
-            .as_ref()
-            .is_none_or(|events| events.contains(&kind))
+        match &self.events {
+            Some(events) => events.contains(&kind),
+            None => !kind.opt_in(),
+        }
     }
 
     /// A target stored before `None` meant "every event": such a webhook saved "all" as the
@@ -332,7 +336,15 @@ mod tests {
             !chosen.wants(EventKind::MessageReceived),
             "a real choice is kept"
         );
-        assert_eq!(target(None).settings().events, EventKind::WEBHOOK.to_vec());
+        assert_eq!(
+            target(None).settings().events.len(),
+            EventKind::WEBHOOK.len() - 1
+        );
+        assert!(
+            !target(None).wants(EventKind::ChatPresence),
+            "typing only when asked for"
+        );
+        assert!(target(Some(vec![EventKind::ChatPresence])).wants(EventKind::ChatPresence));
     }
 
     #[test]

@@ -94,6 +94,9 @@ fn answer(outcome: crate::session::SendOutcome, is_async: bool) -> Result<Respon
     Ok((status, Json(result)).into_response())
 }
 
+/// A message by id: one this session sent (status and delivery times) or received (from
+/// the message index); a poll with its `votes`. `409` when the id names received
+/// messages in several chats.
 #[utoipa::path(get, path = "/v1/sessions/{id}/messages/{message_id}", tag = "messages", params(("id" = String, Path, description = "Session id (1-64 of A-Z a-z 0-9 _ -)"), ("message_id" = String, Path, description = "Message id")), responses((status = 200, body = wagate_api::SendResult), super::openapi::ErrorResponses))]
 pub async fn message_status(
     SessionHandle(session): SessionHandle,
@@ -117,8 +120,8 @@ pub async fn react(
     answer(outcome, query.is_async)
 }
 
-/// Replaces the text of an own text message within WhatsApp's 15 minutes (`409` after,
-/// or for someone else's message).
+/// Replaces the text of an own text message, or the caption of an own photo, video or
+/// document, within WhatsApp's 15 minutes (`409` after, or for someone else's message).
 #[utoipa::path(patch, path = "/v1/sessions/{id}/messages/{message_id}", tag = "messages", params(("id" = String, Path, description = "Session id (1-64 of A-Z a-z 0-9 _ -)"), ("message_id" = String, Path, description = "Id of the own message to edit"), SendQuery), request_body = wagate_api::EditRequest, responses((status = 200, description = "WhatsApp accepted the edit", body = wagate_api::SendResult), (status = 202, description = "Queued", body = wagate_api::SendResult), super::openapi::ErrorResponses))]
 pub async fn edit_message(
     SessionHandle(session): SessionHandle,
@@ -136,7 +139,9 @@ pub async fn edit_message(
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct RevokeQuery {
-    /// Must be `true`: the message is deleted for everyone in the chat.
+    /// `true`: the own message is deleted for everyone in the chat (through the outbox);
+    /// otherwise any message is deleted for this account only (`204`, at once, so `async`
+    /// does not apply).
     #[serde(default, rename = "forEveryone")]
     #[param(rename = "forEveryone")]
     for_everyone: bool,

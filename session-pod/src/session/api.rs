@@ -93,6 +93,7 @@ impl Session {
             // Stored with the message, so a resend after a crash keys votes the same way.
             *secret = hex::encode(rand::rng().random::<[u8; 32]>());
         }
+        let poll = super::polls::poll_of(&body);
         let new = NewMessage {
             id: new_message_id(),
             to: send.to.jid(),
@@ -102,6 +103,13 @@ impl Session {
             created_at: now_ms(),
             new_chats_per_day: Some(self.config.new_chats_per_day),
         };
+        if let Some(poll) = poll {
+            // Kept before it can be sent: once sent, the chat knows the poll's id, and a
+            // stanza reusing it must not get there first with its own secret. (A send that
+            // is then refused leaves a row that expires with the index.)
+            self.keep_poll(new.to.clone(), new.id.clone(), poll, new.created_at)
+                .await?;
+        }
         self.queue(new, wait).await
     }
 
@@ -256,15 +264,22 @@ impl Session {
             .map_err(|e| self.engine_error(e))
     }
 
-    /// The indexed message `id`, or `404 message_not_found`.
+    /// The indexed message `id`, or `404 message_not_found`. Senders choose ids: this
+    /// session's own message wins; an id that several other chats' messages carry is
+    /// `409` (acting on the wrong chat's message is worse than refusing).
     async fn indexed(&self, id: &str) -> Result<IndexedMessage, SessionError> {
-        self.store
-            .indexed(id.to_string())
-            .await?
-            .ok_or_else(|| SessionError::MessageNotFound {
+        let found = self.store.indexed(id.to_string()).await?.ok_or_else(|| {
+            SessionError::MessageNotFound {
                 session: self.id.clone(),
                 message: id.to_string(),
-            })
+            }
+        })?;
+        if !found.from_me && self.store.received_chats_with(id.to_string()).await? > 1 {
+            return Err(SessionError::WrongState(format!(
+                "Message id '{id}' names messages in several chats; it cannot be acted on by id"
+            )));
+        }
+        Ok(found)
     }
 
     /// The indexed message `id` when this session sent it (`409` for someone else's).

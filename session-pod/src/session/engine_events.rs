@@ -135,6 +135,9 @@ impl Session {
                 }
             }
             EngineEvent::ChatPresence { chat, from, state } => {
+                if !self.typing_changed(&chat, &from, state) {
+                    return;
+                }
                 let data = ChatPresenceData { chat, from, state };
                 self.publish(
                     EventKind::ChatPresence,
@@ -143,6 +146,12 @@ impl Session {
                 .await;
             }
         }
+    }
+
+    /// Notes `from`'s typing state in `chat`; `false` when it is the one already shown.
+    fn typing_changed(&self, chat: &str, from: &str, state: wagate_api::ChatState) -> bool {
+        let mut typing = self.typing.lock().unwrap_or_else(|p| p.into_inner());
+        note_typing(&mut typing, chat, from, state)
     }
 
     /// Applies `change` through the state machine (which publishes a state change).
@@ -212,14 +221,17 @@ impl Session {
         if let Err(e) = self.store.index_message(indexed).await {
             tracing::warn!(error = %e, "cannot index an inbound message");
         }
-        if let Some(poll) = &message.poll {
-            self.keep_inbound_poll(
-                &message.chat,
-                &message.id,
-                poll,
-                message.timestamp.timestamp_millis(),
-            )
-            .await;
+        if let Some(poll) = &message.poll
+            && let Err(e) = self
+                .keep_poll(
+                    message.chat.clone(),
+                    message.id.clone(),
+                    poll.clone(),
+                    message.timestamp.timestamp_millis(),
+                )
+                .await
+        {
+            tracing::warn!(error = %e, "cannot keep a received poll");
         }
         let media_id = crate::media::media_id(&message.id, &message.chat, &message.from);
         let (media, media_kept) = match message.media {
@@ -415,9 +427,45 @@ impl Session {
     }
 }
 
+/// The last typing state per (chat, contact), bounded: past 10,000 pairs it starts over.
+type TypingStates = std::collections::HashMap<(String, String), wagate_api::ChatState>;
+
+/// Records `state` for (`chat`, `from`); `true` when it differs from the last one.
+fn note_typing(
+    typing: &mut TypingStates,
+    chat: &str,
+    from: &str,
+    state: wagate_api::ChatState,
+) -> bool {
+    const TRACKED_MAX: usize = 10_000;
+    if typing.len() >= TRACKED_MAX {
+        typing.clear();
+    }
+    typing.insert((chat.to_string(), from.to_string()), state) != Some(state)
+}
+
 /// Deletes a downloaded file that will not be kept.
 async fn discard(content: &AttachmentContent) {
     if let AttachmentContent::File { path, .. } = content {
         let _ = tokio::fs::remove_file(path).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wagate_api::ChatState;
+
+    #[test]
+    fn typing_is_news_only_when_it_changes_and_the_memory_is_bounded() {
+        let mut typing = TypingStates::new();
+        assert!(note_typing(&mut typing, "c", "a", ChatState::Composing));
+        assert!(!note_typing(&mut typing, "c", "a", ChatState::Composing));
+        assert!(note_typing(&mut typing, "c", "b", ChatState::Composing));
+        assert!(note_typing(&mut typing, "c", "a", ChatState::Paused));
+        for i in 0..20_000 {
+            note_typing(&mut typing, "c", &i.to_string(), ChatState::Composing);
+        }
+        assert!(typing.len() <= 10_000);
     }
 }

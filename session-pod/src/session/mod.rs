@@ -49,6 +49,9 @@ pub struct Session {
     webhooks: Arc<WebhookQueue>,
     created_at: DateTime<Utc>,
     labels: RwLock<BTreeMap<String, String>>,
+    /// The last typing state each contact showed in each chat: `chat.presence` is only
+    /// published when it changes (a contact can send typing stanzas for free).
+    typing: std::sync::Mutex<std::collections::HashMap<(String, String), wagate_api::ChatState>>,
     shutdown: CancellationToken,
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
@@ -116,6 +119,7 @@ impl Session {
             webhooks,
             created_at,
             labels: RwLock::new(labels),
+            typing: Default::default(),
             shutdown: CancellationToken::new(),
             tasks: Mutex::new(Vec::new()),
             config,

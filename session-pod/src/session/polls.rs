@@ -2,37 +2,61 @@
 //! opened with it (the engine hands them over still encrypted), recorded and announced as
 //! `poll.vote`, and a poll's tally answers with the message.
 
-use wagate_api::{EventKind, PollOptionVotes, PollVoteData};
+use wagate_api::{EventKind, MessageBody, PollOptionVotes, PollSpec, PollVoteData};
 use whatsapp_rust::wacore::poll::{self, PollVoteCiphertext};
 
 use super::Session;
 use crate::engine::{EncryptedVote, InboundPoll};
-use crate::store::StoredPoll;
+use crate::store::{StoreError, StoredPoll};
+
+/// The poll a message body sends, with its secret.
+pub(super) fn poll_of(body: &MessageBody) -> Option<InboundPoll> {
+    let MessageBody::Poll {
+        question,
+        options,
+        selectable_count,
+        secret,
+    } = body
+    else {
+        return None;
+    };
+    Some(InboundPoll {
+        spec: PollSpec {
+            question: question.clone(),
+            options: options.clone(),
+            selectable_count: *selectable_count,
+        },
+        secret: hex::decode(secret).ok(),
+    })
+}
 
 impl Session {
-    /// Keeps a poll someone sent, so the votes on it (theirs, ours, a group's) can be read.
-    pub(super) async fn keep_inbound_poll(
+    /// Keeps poll `id` of `chat` (sent or received) with its secret, so the votes on it
+    /// can be read. The first record of a poll wins; one without a 32-byte secret is not
+    /// kept (its votes could not be read anyway).
+    pub(super) async fn keep_poll(
         &self,
-        chat: &str,
-        id: &str,
-        poll: &InboundPoll,
+        chat: String,
+        id: String,
+        poll: InboundPoll,
         at: i64,
-    ) {
-        let Some(secret) = poll.secret.clone() else {
-            tracing::info!(poll = id, "poll without a secret: its votes cannot be read");
-            return;
+    ) -> Result<(), StoreError> {
+        let Some(secret) = poll.secret.filter(|s| s.len() == 32) else {
+            tracing::info!(
+                poll = id,
+                "poll without a usable secret: its votes cannot be read"
+            );
+            return Ok(());
         };
         let stored = StoredPoll {
-            chat: chat.to_string(),
-            id: id.to_string(),
-            question: poll.spec.question.clone(),
-            options: poll.spec.options.clone(),
+            chat,
+            id,
+            question: poll.spec.question,
+            options: poll.spec.options,
             secret,
             at,
         };
-        if let Err(e) = self.store.poll_put(stored).await {
-            tracing::warn!(error = %e, "cannot keep a received poll");
-        }
+        self.store.poll_put(stored).await
     }
 
     /// Opens a vote on poll `target` of `chat`, records it and publishes `poll.vote`.

@@ -72,6 +72,37 @@ impl GatewayStore {
         .await
     }
 
+    /// Message `id` of `chat`.
+    pub async fn indexed_in(
+        &self,
+        chat: String,
+        id: String,
+    ) -> Result<Option<IndexedMessage>, StoreError> {
+        self.call(move |c| {
+            c.query_row(
+                "SELECT id, chat, sender, from_me, kind, at, read, preview FROM message_index \
+                 WHERE chat = ?1 AND id = ?2",
+                params![chat, id],
+                row_to_indexed,
+            )
+            .optional()
+        })
+        .await
+    }
+
+    /// How many chats hold a received message with this id.
+    pub async fn received_chats_with(&self, id: String) -> Result<usize, StoreError> {
+        self.call(move |c| {
+            c.query_row(
+                "SELECT COUNT(*) FROM message_index WHERE id = ?1 AND from_me = 0",
+                [id],
+                |row| row.get::<_, i64>(0),
+            )
+        })
+        .await
+        .map(|n| n as usize)
+    }
+
     /// Received messages of `chat` not marked read yet, oldest first (at most 1,000).
     pub async fn unread_in(&self, chat: String) -> Result<Vec<IndexedMessage>, StoreError> {
         self.call(move |c| {

@@ -27,7 +27,20 @@ async fn linked_with_webhook(
     sim.add_account(PHONE, "Coach Ann").await;
     sim.add_contact(ANN, "Ann", None).await;
     let receiver = wagate_e2e::WebhookReceiver::start().await;
-    let linked = whatsapp::linked(&sim, id, PHONE, &["--webhook-url", receiver.url.as_str()]).await;
+    // Typing reaches a webhook only when it asks for it.
+    let events = "message.received,poll.vote,chat.presence";
+    let linked = whatsapp::linked(
+        &sim,
+        id,
+        PHONE,
+        &[
+            "--webhook-url",
+            receiver.url.as_str(),
+            "--webhook-events",
+            events,
+        ],
+    )
+    .await;
     (sim, receiver, linked)
 }
 

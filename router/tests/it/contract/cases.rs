@@ -875,21 +875,61 @@ async fn polls_are_voted_and_tallied() {
         "{mine}"
     );
 
-    let (status, _) = api
-        .post(
-            "/v1/sessions/polls/sandbox/inbound",
-            json!({ "from": "971501234567", "chatState": "recording" }),
+    // Two chats' messages with the same id (senders choose ids): acting by that id is
+    // refused rather than guessed.
+    for from in ["971501234567", "971501234568"] {
+        let (status, _) = api
+            .post(
+                "/v1/sessions/polls/sandbox/inbound",
+                json!({ "from": from, "text": "twin", "id": "SIMTWIN00000000000001" }),
+            )
+            .await;
+        assert!(status.is_success());
+    }
+    let ambiguous = wait_until(Duration::from_secs(5), || async {
+        let (status, body) = api
+            .get("/v1/sessions/polls/messages/SIMTWIN00000000000001")
+            .await;
+        status == StatusCode::CONFLICT && code(&body) == "conflict"
+    })
+    .await;
+    assert!(ambiguous, "an id two chats share was not refused");
+
+    // Typing only reaches a webhook that asks for it.
+    let (status, body) = api
+        .put(
+            "/v1/sessions/polls/webhook",
+            json!({ "url": receiver.url, "events": ["chat.presence"] }),
         )
         .await;
-    assert!(status.is_success());
-    let typing = wait_until(Duration::from_secs(10), || async {
-        !receiver.accepted("chat.presence").is_empty()
+    assert!(status.is_success(), "{body}");
+    // In cluster mode the pod takes the new webhook when the operator has applied it:
+    // the contact keeps typing (alternating, as a repeated state is no news) until one
+    // arrives.
+    let states = ["recording", "paused"];
+    let mut sent = 0;
+    let receiver = &receiver;
+    let typing = wait_until(Duration::from_secs(20), || {
+        let state = states[sent % 2];
+        sent += 1;
+        async move {
+            let (status, _) = api
+                .post(
+                    "/v1/sessions/polls/sandbox/inbound",
+                    json!({ "from": "971501234567", "chatState": state }),
+                )
+                .await;
+            assert!(status.is_success());
+            !receiver.accepted("chat.presence").is_empty()
+        }
     })
     .await;
     assert!(typing, "no chat.presence");
-    assert_eq!(
-        receiver.accepted("chat.presence")[0].json()["data"],
-        json!({ "chat": "971501234567@s.whatsapp.net", "from": "971501234567",
-                "state": "recording" })
+    let data = receiver.accepted("chat.presence")[0].json()["data"].clone();
+    assert_eq!(data["chat"], "971501234567@s.whatsapp.net", "{data}");
+    assert_eq!(data["from"], "971501234567", "{data}");
+    assert!(
+        states.contains(&data["state"].as_str().unwrap_or_default()),
+        "{data}"
     );
 }

@@ -2,6 +2,7 @@
 //! downloading media on the way.
 
 use chrono::Utc;
+use wagate_api::poll::{POLL_OPTION_MAX, POLL_OPTIONS_MAX, POLL_QUESTION_MAX};
 use wagate_api::{LocationSpec, MessageKind, PollSpec, QuotedMessage, SharedContact};
 use whatsapp_rust::download::Downloadable;
 use whatsapp_rust::prelude::*;
@@ -125,14 +126,28 @@ pub async fn convert(
     .into_iter()
     .find_map(|m| m.as_option())
     {
+        // Within WhatsApp's own bounds: a stranger's poll of 10,000 options or a question
+        // of a megabyte is not stored, tallied or posted as such.
+        let mut options: Vec<String> = Vec::new();
+        for name in created.options.iter().filter_map(|o| o.option_name.clone()) {
+            if name.chars().count() <= POLL_OPTION_MAX && !options.contains(&name) {
+                options.push(name);
+            }
+        }
+        options.truncate(POLL_OPTIONS_MAX);
         let spec = PollSpec {
-            question: created.name.clone().unwrap_or_default(),
-            options: created
-                .options
-                .iter()
-                .filter_map(|o| o.option_name.clone())
+            question: created
+                .name
+                .as_deref()
+                .unwrap_or_default()
+                .chars()
+                .take(POLL_QUESTION_MAX)
                 .collect(),
-            selectable_count: created.selectable_options_count.unwrap_or_default(),
+            selectable_count: created
+                .selectable_options_count
+                .unwrap_or_default()
+                .min(options.len() as u32),
+            options,
         };
         text = Some(spec.question.clone());
         let secret = [
@@ -140,22 +155,33 @@ pub async fn convert(
             &base.message_context_info,
         ]
         .into_iter()
-        .find_map(|c| c.as_option().and_then(|c| c.message_secret.clone()));
+        .find_map(|c| c.as_option().and_then(|c| c.message_secret.clone()))
+        .filter(|s| s.len() == 32);
         poll = Some(InboundPoll { spec, secret });
         MessageKind::Poll
     } else if let Some(update) = base.poll_update_message.as_option() {
         let key = update.poll_creation_message_key.as_option()?;
         let vote = update.vote.as_option()?;
         let voter = sender.to_non_ad();
-        // Who created the poll, as the voter's client named them when it keyed the vote.
+        // Who created the poll, as the voter's client named them when it keyed the vote:
+        // the voter; else the group member named; else the other side of the direct chat
+        // (the contact when we voted from the phone, this account when the contact voted).
         let creator = if key.from_me == Some(true) {
             voter.clone()
         } else if let Some(participant) = key.participant.as_deref() {
             participant.parse::<Jid>().ok()?.to_non_ad()
+        } else if info.source.is_from_me {
+            info.source.chat.to_non_ad()
         } else {
             let own = client.and_then(|c| if voter.is_lid() { c.lid() } else { c.pn() });
             own?.to_non_ad()
         };
+        // The voter's clock orders its votes; it may not claim a time past the server's.
+        let server_ms = info.timestamp.timestamp_millis();
+        let cast_at = update
+            .sender_timestamp_ms
+            .unwrap_or(server_ms)
+            .min(server_ms.saturating_add(60_000));
         action = Some(InboundAction::PollVote {
             target: key.id.clone()?,
             vote: EncryptedVote {
@@ -163,9 +189,7 @@ pub async fn convert(
                 iv: vote.enc_iv.clone()?,
                 creator: creator.to_string(),
                 voter: voter.to_string(),
-                cast_at: update
-                    .sender_timestamp_ms
-                    .unwrap_or_else(|| info.timestamp.timestamp_millis()),
+                cast_at,
             },
         });
         MessageKind::Poll
@@ -312,7 +336,6 @@ pub(super) fn phone_or_jid(jid: &str) -> String {
     }
 }
 
-/// A card as WhatsApp carries it; one without a vCard says nothing worth passing on.
 /// What a stranger's contact message may make the session store and post to the webhook:
 /// WhatsApp's apps share at most a few hundred cards, each a few hundred bytes.
 const INBOUND_CARDS_MAX: usize = 256;
