@@ -10,17 +10,14 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use tokio::sync::{Notify, oneshot, watch};
 use tokio_util::sync::CancellationToken;
-use wagate_api::{ErrorCode, EventKind, MediaSource, MessageBody, MessageStatus, SessionState};
+use wagate_api::{ErrorCode, EventKind, MediaSource, MessageBody, SessionState};
 
 use crate::config::SessionConfig;
 use crate::engine::{Engine, EngineError, OutgoingMessage, Quote};
 use crate::events::EventBus;
 use crate::metrics::Metrics;
 use crate::state::Snapshot;
-use crate::store::{
-    Enqueued, GatewayStore, IndexedMessage, NewMessage, StoreError, StoredMessage, now_ms,
-    preview_of,
-};
+use crate::store::{Enqueued, GatewayStore, NewMessage, StoreError, StoredMessage, now_ms};
 
 /// How the outbox finished with a message.
 pub(crate) enum Finished {
@@ -162,23 +159,6 @@ impl Outbox {
         match recorded {
             Ok(Some(message)) => {
                 counter.with_label_values(&[&self.session_id]).inc();
-                if message.status != MessageStatus::Failed
-                    && let Some(kind) = message.body.kind()
-                {
-                    let own = IndexedMessage {
-                        id: message.id.clone(),
-                        chat: message.to.clone(),
-                        sender: String::new(),
-                        from_me: true,
-                        kind,
-                        at: message.sent_at.unwrap_or_else(now_ms),
-                        read: false,
-                        preview: preview_of(message.body.text()),
-                    };
-                    if let Err(e) = self.store.index_message(own).await {
-                        tracing::warn!(message_id = id, error = %e, "cannot index a sent message");
-                    }
-                }
                 self.wake_waiters(id);
                 let data = serde_json::to_value(message.to_result()).expect("serializable");
                 self.events.publish(EventKind::MessageStatus, data).await;

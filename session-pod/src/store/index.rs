@@ -3,7 +3,7 @@
 //! whose message it is and where it lives. Bodies are not kept here: only a short preview
 //! (the text or caption), what a reply quotes so the recipient's app can show the quote.
 
-use rusqlite::{OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use wagate_api::MessageKind;
 
 use super::{GatewayStore, StoreError};
@@ -35,26 +35,29 @@ pub fn preview_of(text: Option<&str>) -> Option<String> {
     text.map(|t| t.chars().take(PREVIEW_MAX_CHARS).collect())
 }
 
+/// Records `message` on `c` (inside the caller's transaction, if any); a second record of
+/// the same one changes nothing.
+pub(super) fn insert_indexed(c: &Connection, message: &IndexedMessage) -> rusqlite::Result<()> {
+    c.prepare_cached(
+        "INSERT OR IGNORE INTO message_index (id, chat, sender, from_me, kind, at, preview) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        message.id,
+        message.chat,
+        message.sender,
+        message.from_me,
+        kind_name(message.kind),
+        message.at,
+        message.preview
+    ])
+    .map(drop)
+}
+
 impl GatewayStore {
     /// Records a message; a second record of the same one changes nothing.
     pub async fn index_message(&self, message: IndexedMessage) -> Result<(), StoreError> {
-        self.call(move |c| {
-            c.execute(
-                "INSERT OR IGNORE INTO message_index (id, chat, sender, from_me, kind, at, preview) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![
-                    message.id,
-                    message.chat,
-                    message.sender,
-                    message.from_me,
-                    kind_name(message.kind),
-                    message.at,
-                    message.preview
-                ],
-            )
-            .map(drop)
-        })
-        .await
+        self.call(move |c| insert_indexed(c, &message)).await
     }
 
     /// The message with this id. Ids are chosen by senders, so a stranger may reuse one of

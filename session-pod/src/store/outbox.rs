@@ -4,6 +4,7 @@
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use wagate_api::{ErrorCode, ErrorDetail, MessageBody, MessageStatus, SendResult};
 
+use super::index::{IndexedMessage, preview_of};
 use super::{GatewayStore, StoreError, from_ms};
 
 /// Idempotency keys dedupe retries for this long.
@@ -44,6 +45,24 @@ pub struct StoredMessage {
 }
 
 impl StoredMessage {
+    /// How the message index records this message once it was sent (`None` for a failed
+    /// one and for actions on other messages, which are not messages of their own).
+    pub fn as_indexed(&self) -> Option<IndexedMessage> {
+        if self.status == MessageStatus::Failed {
+            return None;
+        }
+        Some(IndexedMessage {
+            id: self.id.clone(),
+            chat: self.to.clone(),
+            sender: String::new(),
+            from_me: true,
+            kind: self.body.kind()?,
+            at: self.sent_at.unwrap_or(self.created_at),
+            read: false,
+            preview: preview_of(self.body.text()),
+        })
+    }
+
     pub fn to_result(&self) -> SendResult {
         let error = self.error_code.as_ref().map(|code| ErrorDetail {
             code: serde_json::from_value(serde_json::Value::String(code.clone()))
@@ -105,12 +124,9 @@ fn row_to_message(row: &Row<'_>) -> rusqlite::Result<StoredMessage> {
 }
 
 fn get_by_id(c: &Connection, id: &str) -> rusqlite::Result<Option<StoredMessage>> {
-    c.query_row(
-        &format!("SELECT {COLUMNS} FROM messages WHERE id = ?1"),
-        [id],
-        row_to_message,
-    )
-    .optional()
+    c.prepare_cached(&format!("SELECT {COLUMNS} FROM messages WHERE id = ?1"))?
+        .query_row([id], row_to_message)
+        .optional()
 }
 
 impl GatewayStore {
@@ -246,12 +262,20 @@ impl GatewayStore {
         at: i64,
     ) -> Result<Option<StoredMessage>, StoreError> {
         self.call(move |c| {
-            c.execute(
+            // One transaction with the index row: a sent message is in the index as soon
+            // as it is `sent`, at the cost of one commit on the hot path, not two.
+            let tx = c.transaction()?;
+            tx.prepare_cached(
                 "UPDATE messages SET status = 'sent', sent_at = ?2, media = NULL, error_message = NULL \
                  WHERE id = ?1 AND status = 'queued'",
-                params![id, at],
-            )?;
-            get_by_id(c, &id)
+            )?
+            .execute(params![id, at])?;
+            let message = get_by_id(&tx, &id)?;
+            if let Some(own) = message.as_ref().and_then(StoredMessage::as_indexed) {
+                super::index::insert_indexed(&tx, &own)?;
+            }
+            tx.commit()?;
+            Ok(message)
         })
         .await
     }
