@@ -20,6 +20,10 @@ pub enum ErrorCode {
     SessionNotFound,
     NumberNotOnWhatsapp,
     MessageNotFound,
+    /// The group does not exist or this account is not in it.
+    GroupNotFound,
+    /// Only a group admin may do that.
+    NotGroupAdmin,
     QrNotAvailable,
     NotFound,
     MethodNotAllowed,
@@ -43,10 +47,11 @@ impl ErrorCode {
         match self {
             Self::ValidationError | Self::EgressDenied => StatusCode::BAD_REQUEST,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
-            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::Forbidden | Self::NotGroupAdmin => StatusCode::FORBIDDEN,
             Self::SessionNotFound
             | Self::NumberNotOnWhatsapp
             | Self::MessageNotFound
+            | Self::GroupNotFound
             | Self::QrNotAvailable
             | Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -70,6 +75,8 @@ impl ErrorCode {
             Self::SessionNotFound => "session_not_found",
             Self::NumberNotOnWhatsapp => "number_not_on_whatsapp",
             Self::MessageNotFound => "message_not_found",
+            Self::GroupNotFound => "group_not_found",
+            Self::NotGroupAdmin => "not_group_admin",
             Self::QrNotAvailable => "qr_not_available",
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",

@@ -30,6 +30,12 @@ pub enum EventKind {
     /// A contact is typing, recording a voice note, or stopped, in a chat.
     #[serde(rename = "chat.presence")]
     ChatPresence,
+    /// Members were added, removed, promoted or demoted (or joined or left) in a group.
+    #[serde(rename = "group.participants")]
+    GroupParticipants,
+    /// A group's subject, description or settings changed.
+    #[serde(rename = "group.updated")]
+    GroupUpdated,
     /// SSE only: a new QR code is available.
     #[serde(rename = "qr")]
     Qr,
@@ -43,7 +49,7 @@ impl EventKind {
     }
 
     /// The events a webhook can subscribe to.
-    pub const WEBHOOK: [EventKind; 8] = [
+    pub const WEBHOOK: [EventKind; 10] = [
         Self::MessageReceived,
         Self::MessageStatus,
         Self::SessionStatus,
@@ -52,6 +58,8 @@ impl EventKind {
         Self::MessageRevoked,
         Self::PollVote,
         Self::ChatPresence,
+        Self::GroupParticipants,
+        Self::GroupUpdated,
     ];
 
     /// A webhook event by name (flags, env): one of [`Self::WEBHOOK`].
@@ -75,6 +83,8 @@ impl EventKind {
             Self::MessageRevoked => "message.revoked",
             Self::PollVote => "poll.vote",
             Self::ChatPresence => "chat.presence",
+            Self::GroupParticipants => "group.participants",
+            Self::GroupUpdated => "group.updated",
             Self::Qr => "qr",
         }
     }

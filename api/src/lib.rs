@@ -8,6 +8,7 @@ pub mod contact_card;
 pub mod crd;
 pub mod error;
 pub mod events;
+pub mod groups;
 pub mod id;
 pub mod location;
 pub mod message;
@@ -27,6 +28,12 @@ pub use events::{
     ChatPresenceData, EditedData, EventKind, GatewayEvent, InboundMedia, InboundMessageData,
     MessageKind, QuotedMessage, ReactionData, RevokedData, SessionStatusData,
 };
+pub use groups::{
+    CreateGroupRequest, GroupChanges, GroupFacts, GroupInfo, GroupParticipant,
+    GroupParticipantsData, GroupRole, GroupSettings, GroupUpdatedData, GroupsResponse,
+    InviteLinkResponse, JoinGroupRequest, JoinGroupResponse, ParticipantAction, ParticipantResult,
+    ParticipantsRequest, ParticipantsResponse, parse_group_jid,
+};
 pub use id::{SessionId, validate_session_id};
 pub use location::LocationSpec;
 pub use message::{
@@ -34,8 +41,8 @@ pub use message::{
     SendResult, ValidatedSend,
 };
 pub use numbers::{
-    CheckNumbersRequest, CheckNumbersResponse, GroupInfo, GroupsResponse, NumberCheck,
-    PairCodeRequest, PairCodeResponse, QrJson, QrLinkResponse,
+    CheckNumbersRequest, CheckNumbersResponse, NumberCheck, PairCodeRequest, PairCodeResponse,
+    QrJson, QrLinkResponse,
 };
 pub use poll::{PollOptionVotes, PollSpec, PollVoteData};
 pub use recipient::{Recipient, normalize_phone};

@@ -1,4 +1,4 @@
-//! Number checks, groups, QR and pairing-code bodies.
+//! Number checks, QR and pairing-code bodies.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -58,23 +58,6 @@ pub struct NumberCheck {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct CheckNumbersResponse {
     pub results: Vec<NumberCheck>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct GroupInfo {
-    pub jid: String,
-    pub name: String,
-    pub topic: Option<String>,
-    pub owner: Option<String>,
-    pub participant_count: u32,
-    pub is_admin: bool,
-    pub is_super_admin: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct GroupsResponse {
-    pub groups: Vec<GroupInfo>,
 }
 
 /// `GET .../qr?format=json`.

@@ -2,8 +2,11 @@
 //! the [`EngineEvent`]s it reports; the real engine speaks the WhatsApp protocol, the
 //! simulator plays a phone and WhatsApp's servers in-process for tests and sandboxes.
 
+pub mod groups;
 pub mod simulator;
 pub mod whatsapp;
+
+pub use groups::GroupAdmin;
 
 use crate::inbound_media::AttachmentContent;
 use std::path::Path;
@@ -14,8 +17,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tokio::sync::{mpsc, oneshot};
 use wagate_api::{
-    ChatState, GroupInfo, LocationSpec, MessageBody, MessageKind, MessageRef, MessageStatus,
-    NumberCheck, PollSpec, QuotedMessage, SharedContact,
+    ChatState, GroupInfo, GroupParticipantsData, GroupUpdatedData, LocationSpec, MessageBody,
+    MessageKind, MessageRef, MessageStatus, NumberCheck, PollSpec, QuotedMessage, SharedContact,
 };
 
 /// Where engines report what happens; the session runtime is the only reader.
@@ -59,6 +62,10 @@ pub enum EngineEvent {
         from: String,
         state: ChatState,
     },
+    /// Members of a group were added, removed, promoted or demoted.
+    GroupParticipants(GroupParticipantsData),
+    /// A group's subject, description or settings changed.
+    GroupUpdated(GroupUpdatedData),
 }
 
 /// The session's answer to an inbound message: stored durably (`true`) or not (`false`).
@@ -226,6 +233,18 @@ pub enum EngineError {
     AlreadyLinked,
     #[error("not supported by this engine: {0}")]
     Unsupported(&'static str),
+    /// The group does not exist, or this account is not in it.
+    #[error("no group {0} this account is in")]
+    GroupNotFound(String),
+    /// Only an admin of the group may do that.
+    #[error("not an admin of group {0}")]
+    NotGroupAdmin(String),
+    /// The request contradicts what WhatsApp already holds (e.g. joining a group twice).
+    #[error("{0}")]
+    Conflict(String),
+    /// An invite link that does not exist or was reset.
+    #[error("invite link is invalid or was reset")]
+    InviteInvalid,
 }
 
 impl EngineError {
@@ -288,6 +307,8 @@ pub trait Engine: Send + Sync + 'static {
     async fn chat_state(&self, chat: &str, state: ChatState) -> Result<(), EngineError>;
     /// Shows the account online (`true`) or offline.
     async fn set_presence(&self, available: bool) -> Result<(), EngineError>;
+    /// Creating and administering groups.
+    fn group_admin(&self) -> &dyn GroupAdmin;
     /// The test-only controls of the simulator; `None` for real engines.
     fn sandbox(&self) -> Option<&dyn simulator::Sandbox> {
         None

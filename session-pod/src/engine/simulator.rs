@@ -17,11 +17,19 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::task::JoinHandle;
-use wagate_api::{ChatState, GroupInfo, MediaSource, MessageBody, MessageStatus, NumberCheck};
+use wagate_api::{
+    ChatState, GroupChanges, GroupInfo, JoinGroupResponse, MediaSource, MessageBody, MessageStatus,
+    NumberCheck, ParticipantAction, ParticipantResult,
+};
+
+mod groups;
+
+pub use groups::OPEN_GROUP_CODE;
+use groups::SimGroups;
 
 use super::{
-    Engine, EngineError, EngineEvent, EngineKind, EventSink, InboundMessage, OutgoingMessage,
-    PairCode, SentAck,
+    Engine, EngineError, EngineEvent, EngineKind, EventSink, GroupAdmin, InboundMessage,
+    OutgoingMessage, PairCode, SentAck,
 };
 
 const LINK_FILE: &str = "simulator-link.json";
@@ -88,6 +96,8 @@ struct SimState {
     sent_ids: HashSet<String>,
     sent: Vec<SimulatedSend>,
     qr_task: Option<JoinHandle<()>>,
+    /// Loaded when first asked for, once the account's number is known.
+    groups: Option<SimGroups>,
 }
 
 pub struct SimulatorEngine {
@@ -131,6 +141,23 @@ impl SimulatorEngine {
         self.state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Runs `f` on the account's groups (the linked number is `me`); refused while not
+    /// connected, like WhatsApp.
+    fn with_groups<R>(
+        &self,
+        f: impl FnOnce(&mut SimGroups, &str) -> Result<R, EngineError>,
+    ) -> Result<R, EngineError> {
+        let mut state = self.lock();
+        let me = match state.link.as_ref().filter(|_| state.connected) {
+            Some(link) => link.phone.clone(),
+            None => return Err(EngineError::NotConnected),
+        };
+        let groups = state
+            .groups
+            .get_or_insert_with(|| SimGroups::load(&self.dir, &me));
+        f(groups, &me)
     }
 
     fn emit(&self, event: EngineEvent) {
@@ -265,6 +292,9 @@ impl Engine for SimulatorEngine {
     async fn logout(&self) -> Result<(), EngineError> {
         let mut state = self.lock();
         state.link = None;
+        // The groups were the account's; a new link may be another number.
+        state.groups = None;
+        groups::forget(&self.dir);
         state.connected = false;
         self.save_link(None)?;
         self.emit(EngineEvent::LoggedOut {
@@ -280,6 +310,8 @@ impl Engine for SimulatorEngine {
     async fn purge(&self) -> Result<(), EngineError> {
         let mut state = self.lock();
         state.link = None;
+        state.groups = None;
+        groups::forget(&self.dir);
         self.save_link(None)
     }
 
@@ -413,31 +445,11 @@ impl Engine for SimulatorEngine {
     }
 
     async fn groups(&self) -> Result<Vec<GroupInfo>, EngineError> {
-        let state = self.lock();
-        let Some(link) = state.link.as_ref().filter(|_| state.connected) else {
-            return Err(EngineError::NotConnected);
-        };
-        let me = format!("{}@s.whatsapp.net", link.phone);
-        Ok(vec![
-            GroupInfo {
-                jid: "120363000000000001@g.us".into(),
-                name: "Simulated Team".into(),
-                topic: Some("Where the simulator hangs out".into()),
-                owner: Some(me),
-                participant_count: 3,
-                is_admin: true,
-                is_super_admin: true,
-            },
-            GroupInfo {
-                jid: "120363000000000002@g.us".into(),
-                name: "Simulated Customers".into(),
-                topic: None,
-                owner: Some("15550000001@s.whatsapp.net".into()),
-                participant_count: 42,
-                is_admin: false,
-                is_super_admin: false,
-            },
-        ])
+        self.with_groups(|groups, me| Ok(groups.list(me)))
+    }
+
+    fn group_admin(&self) -> &dyn GroupAdmin {
+        self
     }
 
     async fn pair_code(&self, phone: &str) -> Result<PairCode, EngineError> {
@@ -556,5 +568,45 @@ impl Sandbox for SimulatorEngine {
 
     fn sent(&self) -> Vec<SimulatedSend> {
         self.lock().sent.clone()
+    }
+}
+
+#[async_trait]
+impl GroupAdmin for SimulatorEngine {
+    async fn group_info(&self, group: &str) -> Result<GroupInfo, EngineError> {
+        self.with_groups(|groups, me| groups.info(group, me))
+    }
+
+    async fn create_group(
+        &self,
+        subject: &str,
+        participants: &[String],
+    ) -> Result<GroupInfo, EngineError> {
+        self.with_groups(|groups, me| groups.create(subject, participants, me))
+    }
+
+    async fn update_group(&self, group: &str, changes: &GroupChanges) -> Result<(), EngineError> {
+        self.with_groups(|groups, me| groups.update(group, changes, me))
+    }
+
+    async fn group_participants(
+        &self,
+        group: &str,
+        action: ParticipantAction,
+        participants: &[String],
+    ) -> Result<Vec<ParticipantResult>, EngineError> {
+        self.with_groups(|groups, me| groups.participants(group, action, participants, me))
+    }
+
+    async fn invite_code(&self, group: &str, reset: bool) -> Result<String, EngineError> {
+        self.with_groups(|groups, me| groups.invite_code(group, reset, me))
+    }
+
+    async fn join_group(&self, code: &str) -> Result<JoinGroupResponse, EngineError> {
+        self.with_groups(|groups, me| groups.join(code, me))
+    }
+
+    async fn leave_group(&self, group: &str) -> Result<(), EngineError> {
+        self.with_groups(|groups, me| groups.leave(group, me))
     }
 }

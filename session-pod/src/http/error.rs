@@ -33,6 +33,10 @@ impl From<SessionError> for ApiError {
                 ApiError::internal("The session's store failed; the request was not applied")
             }
             SessionError::FolderNotRemoved => ApiError::internal(message),
+            SessionError::GroupNotFound(_) | SessionError::InviteInvalid => {
+                ApiError::new(ErrorCode::GroupNotFound, message)
+            }
+            SessionError::NotGroupAdmin(_) => ApiError::new(ErrorCode::NotGroupAdmin, message),
         }
     }
 }

@@ -3,6 +3,7 @@
 
 mod error;
 mod extract;
+mod groups;
 mod handlers;
 pub mod openapi;
 mod qr;
@@ -98,7 +99,27 @@ fn running_session_routes() -> Router<HttpState> {
             "/v1/sessions/{id}/check-numbers",
             post(handlers::check_numbers),
         )
-        .route("/v1/sessions/{id}/groups", get(handlers::groups))
+        .route(
+            "/v1/sessions/{id}/groups",
+            get(handlers::groups).post(groups::create_group),
+        )
+        .route("/v1/sessions/{id}/groups/join", post(groups::join_group))
+        .route(
+            "/v1/sessions/{id}/groups/{group}",
+            get(groups::group_info).patch(groups::update_group),
+        )
+        .route(
+            "/v1/sessions/{id}/groups/{group}/participants",
+            post(groups::participants),
+        )
+        .route(
+            "/v1/sessions/{id}/groups/{group}/invite-link",
+            get(groups::invite_link).delete(groups::revoke_invite_link),
+        )
+        .route(
+            "/v1/sessions/{id}/groups/{group}/leave",
+            post(groups::leave_group),
+        )
         .route(
             "/v1/sessions/{id}/webhook/dead-letters",
             get(handlers::dead_letters),

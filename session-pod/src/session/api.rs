@@ -32,7 +32,7 @@ pub struct SendOutcome {
 }
 
 impl Session {
-    fn engine_error(&self, e: EngineError) -> SessionError {
+    pub(super) fn engine_error(&self, e: EngineError) -> SessionError {
         SessionError::from_engine(e, &self.id, self.snapshot().status)
     }
 
@@ -43,7 +43,7 @@ impl Session {
         }
     }
 
-    fn require_connected(&self) -> Result<(), SessionError> {
+    pub(super) fn require_connected(&self) -> Result<(), SessionError> {
         let status = self.snapshot().status;
         if status.is_ready() {
             Ok(())

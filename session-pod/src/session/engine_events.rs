@@ -145,6 +145,20 @@ impl Session {
                 )
                 .await;
             }
+            EngineEvent::GroupParticipants(data) => {
+                self.publish(
+                    EventKind::GroupParticipants,
+                    serde_json::to_value(data).expect("serializable"),
+                )
+                .await;
+            }
+            EngineEvent::GroupUpdated(data) => {
+                self.publish(
+                    EventKind::GroupUpdated,
+                    serde_json::to_value(data).expect("serializable"),
+                )
+                .await;
+            }
         }
     }
 

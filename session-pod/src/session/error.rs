@@ -41,6 +41,12 @@ pub enum SessionError {
     Store(#[from] StoreError),
     #[error("The session stopped but its folder could not be removed")]
     FolderNotRemoved,
+    #[error("No group '{0}' this session's account is in")]
+    GroupNotFound(String),
+    #[error("This session's account is not an admin of group '{0}'")]
+    NotGroupAdmin(String),
+    #[error("The invite link is invalid or was reset")]
+    InviteInvalid,
 }
 
 impl SessionError {
@@ -56,6 +62,10 @@ impl SessionError {
                 Self::WrongState(format!("Session '{session}' is already linked"))
             }
             EngineError::Unsupported(what) => Self::Unsupported(what),
+            EngineError::Conflict(why) => Self::WrongState(why),
+            EngineError::GroupNotFound(group) => Self::GroupNotFound(group),
+            EngineError::NotGroupAdmin(group) => Self::NotGroupAdmin(group),
+            EngineError::InviteInvalid => Self::InviteInvalid,
             other => Self::Upstream(other.to_string()),
         }
     }

@@ -6,6 +6,7 @@
 mod api;
 mod engine_events;
 mod error;
+mod groups;
 mod polls;
 
 use std::collections::BTreeMap;

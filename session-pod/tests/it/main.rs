@@ -8,6 +8,7 @@ mod durability;
 mod lifecycle;
 mod real_engine_e2e;
 mod real_engine_faults;
+mod real_engine_group_admin;
 mod real_engine_groups;
 mod real_engine_kinds;
 mod real_engine_media;

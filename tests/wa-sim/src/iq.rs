@@ -64,6 +64,10 @@ impl World {
                 Some((phone, _)) => self.group_query(&id, node, &phone).await,
                 None => iq_error(&id, 401, "not-authorized"),
             },
+            ("w:g2", _) => match me {
+                Some((phone, _)) => self.group_admin_iq(conn, &id, &kind, node, &phone).await,
+                None => iq_error(&id, 401, "not-authorized"),
+            },
             ("w:m", "media_conn") => self.media_conn(&id),
             ("blocklist", _) if kind == "get" => {
                 iq_result(&id, vec![NodeBuilder::new("list").build()])
@@ -243,7 +247,7 @@ impl World {
 }
 
 /// A group as `w:g2` answers describe it: subject, creator, members with their rights.
-fn group_node(g: &crate::world::Group) -> Node {
+pub(crate) fn group_node(g: &crate::world::Group) -> Node {
     let group = NodeBuilder::new("group")
         .attr("id", g.id.as_str())
         .attr("subject", g.subject.as_str())
@@ -263,6 +267,19 @@ fn group_node(g: &crate::world::Group) -> Node {
             }
         })
         .collect();
+    if g.announce {
+        kids.push(NodeBuilder::new("announcement").build());
+    }
+    if g.locked {
+        kids.push(NodeBuilder::new("locked").build());
+    }
+    if g.ephemeral > 0 {
+        kids.push(
+            NodeBuilder::new("ephemeral")
+                .attr("expiration", g.ephemeral.to_string())
+                .build(),
+        );
+    }
     if let Some(description) = &g.description {
         kids.push(
             NodeBuilder::new("description")

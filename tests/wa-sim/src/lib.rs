@@ -14,6 +14,7 @@ mod conn;
 mod contact_acts;
 mod dispatch;
 mod faults;
+mod groups;
 pub mod http;
 mod iq;
 mod link;
@@ -35,6 +36,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use contact_acts::{PollRef, Typing, poll_vote};
+pub use groups::GroupChange;
 pub use link::{LinkError, LinkedDevice};
 pub use messaging::SentDocument;
 /// The kinds of attachment, which key their encryption differently.
@@ -130,6 +132,30 @@ impl Simulator {
         let members: Vec<(String, Admin)> =
             members.iter().map(|(p, a)| (p.to_string(), *a)).collect();
         self.world.add_group(subject, &members).await
+    }
+
+    /// Group `jid` as the server holds it now.
+    pub async fn group(&self, jid: &str) -> Option<Group> {
+        let id = jid.strip_suffix("@g.us").unwrap_or(jid);
+        let state = self.world.state.lock().await;
+        state.groups.iter().find(|g| g.id == id).cloned()
+    }
+
+    /// Contact `phone` does not let strangers add it to groups (403 on add).
+    pub async fn refuse_group_adds(&self, phone: &str) {
+        self.world.refuse_group_adds(phone).await
+    }
+
+    /// Member `by` changes group `group`, as from their phone: every member account's
+    /// devices get the `w:gp2` notification. Answers each number's code (`None` = done),
+    /// or the code that refused the whole change.
+    pub async fn change_group(
+        &self,
+        by: &str,
+        group: &str,
+        change: GroupChange,
+    ) -> Result<Vec<(String, Option<u16>)>, u16> {
+        self.world.change_group(by, group, change).await
     }
 
     /// Contact `from` sends a document to account `to` through the media host; returns the

@@ -675,7 +675,13 @@ async fn encrypt_to_device(
 }
 
 /// Queues `node` for the device until it acknowledges it, and sends it now when online.
-fn deliver(state: &mut State, phone: &str, device: u16, conn: Option<ConnHandle>, node: Node) {
+pub(crate) fn deliver(
+    state: &mut State,
+    phone: &str,
+    device: u16,
+    conn: Option<ConnHandle>,
+    node: Node,
+) {
     let Some(companion) = state.companion_mut(phone, device) else {
         return;
     };

@@ -24,6 +24,10 @@ impl World {
             owner: members.first().map(|(p, _)| p.clone()).unwrap_or_default(),
             members: members.to_vec(),
             created: now_secs(),
+            announce: false,
+            locked: false,
+            ephemeral: 0,
+            invite: crate::groups::new_invite_code(),
         };
         self.state.lock().await.groups.push(group);
         format!("{id}@g.us")

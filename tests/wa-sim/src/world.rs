@@ -147,6 +147,35 @@ pub struct Group {
     /// Members by phone number, with admin rights.
     pub members: Vec<(String, Admin)>,
     pub created: i64,
+    /// Only admins send.
+    pub announce: bool,
+    /// Only admins change the subject and description.
+    pub locked: bool,
+    /// Disappearing-message timer in seconds (0 = off).
+    pub ephemeral: u32,
+    pub invite: String,
+}
+
+impl Group {
+    pub fn role_of(&self, phone: &str) -> Option<Admin> {
+        self.members
+            .iter()
+            .find(|(m, _)| m == phone)
+            .map(|(_, admin)| *admin)
+    }
+
+    /// Gives member `phone` these rights: `None` when done, the per-number code otherwise
+    /// (404 not a member, 403 the superadmin's rights are not anyone's to change).
+    pub fn set_role(&mut self, phone: &str, rights: Admin) -> Option<u16> {
+        match self.members.iter_mut().find(|(m, _)| m == phone) {
+            None => Some(404),
+            Some((_, Admin::Superadmin)) => Some(403),
+            Some(member) => {
+                member.1 = rights;
+                None
+            }
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -272,6 +301,8 @@ pub struct State {
     pub accounts: BTreeMap<String, Account>,
     pub contacts: BTreeMap<String, Contact>,
     pub groups: Vec<Group>,
+    /// Contacts whose privacy settings refuse being added to groups by strangers.
+    pub refuses_group_adds: std::collections::HashSet<String>,
     pub pairing: HashMap<String, PendingLink>,
     pub pending_signs: HashMap<String, PendingSign>,
     /// Devices waiting for their pairing code to be typed on the phone, by phone number.

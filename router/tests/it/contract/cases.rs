@@ -935,3 +935,153 @@ async fn polls_are_voted_and_tallied() {
         "{data}"
     );
 }
+
+/// Groups on both backends (the simulator engine's groups): create, read, change, members
+/// with per-number answers, invite links, join and leave, and the admin rules.
+#[tokio::test]
+async fn groups_are_administered() {
+    let home = tempfile::tempdir().unwrap();
+    let router = Router::start(home.path(), &[]);
+    let api = &router.api;
+    let (status, _) = api
+        .post("/v1/sessions", json!({ "sessionId": "groups" }))
+        .await;
+    assert!(status.is_success());
+    api.link("groups", Some("971500000077")).await;
+
+    let (status, team) = api
+        .post(
+            "/v1/sessions/groups/groups",
+            json!({ "subject": " Team ", "participants": ["971501234567", "971501110403", "971509990000"] }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{team}");
+    assert_eq!(
+        (
+            &team["subject"],
+            &team["participantCount"],
+            &team["isSuperAdmin"]
+        ),
+        (&json!("Team"), &json!(2), &json!(true)),
+        "{team}"
+    );
+    let jid = team["jid"].as_str().unwrap().to_string();
+    let (status, got) = api.get(&format!("/v1/sessions/groups/groups/{jid}")).await;
+    assert_eq!(
+        (status, &got["jid"]),
+        (StatusCode::OK, &json!(jid)),
+        "{got}"
+    );
+    let (_, list) = api.get("/v1/sessions/groups/groups").await;
+    assert!(
+        list["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|g| g["jid"] == jid),
+        "{list}"
+    );
+
+    let (status, changed) = api
+        .patch(
+            &format!("/v1/sessions/groups/groups/{jid}"),
+            json!({ "subject": "Team 2", "ephemeralSeconds": 604800 }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{changed}");
+    assert_eq!(changed["subject"], "Team 2");
+    assert_eq!(changed["settings"]["ephemeralSeconds"], 604800);
+
+    let (status, added) = api
+        .post(
+            &format!("/v1/sessions/groups/groups/{jid}/participants"),
+            json!({ "action": "add", "participants": ["971501234568", "971501234567"] }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{added}");
+    let statuses: Vec<&Value> = added["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| &r["status"])
+        .collect();
+    assert_eq!(statuses, [&json!(200), &json!(409)], "{added}");
+
+    let (_, link) = api
+        .get(&format!("/v1/sessions/groups/groups/{jid}/invite-link"))
+        .await;
+    let (status, reset) = api
+        .delete(&format!("/v1/sessions/groups/groups/{jid}/invite-link"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{reset}");
+    assert_ne!(link["code"], reset["code"], "{link} {reset}");
+
+    let (status, joined) = api
+        .post(
+            "/v1/sessions/groups/groups/join",
+            json!({ "code": "SimulatedInviteCode1" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{joined}");
+    let open = joined["jid"].as_str().unwrap().to_string();
+    let (status, _) = api
+        .post(
+            &format!("/v1/sessions/groups/groups/{open}/leave"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, gone) = api.get(&format!("/v1/sessions/groups/groups/{open}")).await;
+    assert_eq!(
+        (status, code(&gone)),
+        (StatusCode::NOT_FOUND, "group_not_found")
+    );
+
+    // "Simulated Customers": this account is a plain member there.
+    let (status, refused) = api
+        .patch(
+            "/v1/sessions/groups/groups/120363000000000002@g.us",
+            json!({ "announce": false }),
+        )
+        .await;
+    assert_eq!(
+        (status, code(&refused)),
+        (StatusCode::FORBIDDEN, "not_group_admin"),
+        "{refused}"
+    );
+
+    let too_many: Vec<String> = (0..257).map(|i| format!("9715{i:08}")).collect();
+    for (method, path, body) in [
+        (
+            "GET",
+            "/v1/sessions/groups/groups/971501234567@s.whatsapp.net".to_string(),
+            json!(null),
+        ),
+        (
+            "PATCH",
+            format!("/v1/sessions/groups/groups/{jid}"),
+            json!({}),
+        ),
+        (
+            "POST",
+            format!("/v1/sessions/groups/groups/{jid}/participants"),
+            json!({ "action": "add", "participants": too_many }),
+        ),
+        (
+            "POST",
+            "/v1/sessions/groups/groups/join".to_string(),
+            json!({ "link": "https://example.com/x" }),
+        ),
+    ] {
+        let (status, error) = match method {
+            "GET" => api.get(&path).await,
+            "PATCH" => api.patch(&path, body).await,
+            _ => api.post(&path, body).await,
+        };
+        assert_eq!(
+            (status, code(&error)),
+            (StatusCode::BAD_REQUEST, "validation_error"),
+            "{method} {path}: {error}"
+        );
+    }
+}

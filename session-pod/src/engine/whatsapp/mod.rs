@@ -5,6 +5,7 @@
 //! the session can say *why* it is still `connecting`.
 
 mod durability;
+mod groups;
 mod inbound;
 mod outgoing;
 mod transport;
@@ -26,7 +27,7 @@ use whatsapp_rust::types::events::ConnectFailureReason;
 use whatsapp_rust::wacore::types::presence::ReceiptType;
 
 use super::{
-    Committed, Engine, EngineError, EngineEvent, EngineKind, EngineOptions, EventSink,
+    Committed, Engine, EngineError, EngineEvent, EngineKind, EngineOptions, EventSink, GroupAdmin,
     OutgoingMessage, PairCode, SentAck,
 };
 
@@ -347,6 +348,11 @@ impl Inner {
                     let _ = waiter.send(ack.error.clone());
                 }
             }
+            Event::GroupUpdate(update) => {
+                if let Some(event) = groups::group_event(update) {
+                    self.emit(event);
+                }
+            }
             Event::ChatPresence(update) => {
                 use whatsapp_rust::wacore::types::presence::{ChatPresence, ChatPresenceMedia};
                 let state = match (&update.state, &update.media) {
@@ -557,40 +563,22 @@ impl Engine for WhatsAppEngine {
 
     async fn groups(&self) -> Result<Vec<GroupInfo>, EngineError> {
         let client = self.inner.client().await?;
-        let own: Vec<String> = [client.pn(), client.lid()]
-            .into_iter()
-            .flatten()
-            .map(|j| j.user.to_string())
-            .collect();
+        let own = groups::own_users(&client);
         let groups = client
             .groups()
             .get_participating()
             .await
             .map_err(|e| EngineError::Transient(format!("group list failed: {e}")))?;
         let mut out: Vec<GroupInfo> = groups
-            .into_values()
-            .map(|g| {
-                let me = g
-                    .participants
-                    .iter()
-                    .find(|p| own.iter().any(|u| *u == p.jid.user.as_str()));
-                GroupInfo {
-                    jid: g.id.to_string(),
-                    name: g.subject.clone(),
-                    topic: g.description.clone(),
-                    owner: g
-                        .creator_pn
-                        .as_ref()
-                        .or(g.creator.as_ref())
-                        .map(|j| j.to_string()),
-                    participant_count: g.participants.len() as u32,
-                    is_admin: me.is_some_and(|p| p.is_admin()),
-                    is_super_admin: me.is_some_and(|p| p.is_super_admin()),
-                }
-            })
+            .values()
+            .map(|g| groups::facts_of(g).into_info(&own))
             .collect();
-        out.sort_by(|a, b| a.name.cmp(&b.name));
+        out.sort_by(|a, b| a.subject.cmp(&b.subject));
         Ok(out)
+    }
+
+    fn group_admin(&self) -> &dyn GroupAdmin {
+        self
     }
 
     async fn mark_read(
