@@ -18,8 +18,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::task::JoinHandle;
 use wagate_api::{
-    ChatState, GroupChanges, GroupInfo, JoinGroupResponse, MediaSource, MessageBody, MessageStatus,
-    NumberCheck, ParticipantAction, ParticipantResult,
+    ChatState, GroupChanges, GroupInfo, GroupParticipantsData, GroupUpdatedData, JoinGroupResponse,
+    MediaSource, MessageBody, MessageStatus, NumberCheck, ParticipantAction, ParticipantResult,
 };
 
 mod groups;
@@ -50,6 +50,14 @@ pub trait Sandbox: Send + Sync {
         from: String,
         state: ChatState,
     ) -> Result<(), EngineError>;
+    /// Member `by` changes `group` from their phone, with WhatsApp's rules (only an admin
+    /// changes members and settings): the session hears of it as WhatsApp's notification.
+    async fn group_change(
+        &self,
+        by: String,
+        group: String,
+        change: SandboxGroupChange,
+    ) -> Result<(), EngineError>;
     /// The recipient's phone reports delivery progress.
     async fn receipt(
         &self,
@@ -62,6 +70,13 @@ pub trait Sandbox: Send + Sync {
     fn fail_next_sends(&self, count: u32);
     /// Everything accepted so far, in order.
     fn sent(&self) -> Vec<SimulatedSend>;
+}
+
+/// What a member does to a group in [`Sandbox::group_change`].
+#[derive(Debug, Clone)]
+pub enum SandboxGroupChange {
+    Participants(ParticipantAction, Vec<String>),
+    Settings(GroupChanges),
 }
 
 /// One message the simulated server accepted.
@@ -521,6 +536,44 @@ impl Sandbox for SimulatorEngine {
             return Err(EngineError::NotConnected);
         }
         self.emit(EngineEvent::ChatPresence { chat, from, state });
+        Ok(())
+    }
+
+    async fn group_change(
+        &self,
+        by: String,
+        group: String,
+        change: SandboxGroupChange,
+    ) -> Result<(), EngineError> {
+        let event = self.with_groups(|groups, _| match change {
+            SandboxGroupChange::Participants(action, phones) => {
+                let done: Vec<String> = groups
+                    .participants(&group, action, &phones, &by)?
+                    .into_iter()
+                    .filter(|r| r.ok)
+                    .map(|r| r.participant)
+                    .collect();
+                Ok((!done.is_empty()).then(|| {
+                    EngineEvent::GroupParticipants(GroupParticipantsData {
+                        group: group.clone(),
+                        action,
+                        participants: done,
+                        by: Some(by.clone()),
+                    })
+                }))
+            }
+            SandboxGroupChange::Settings(changes) => {
+                groups.update(&group, &changes, &by)?;
+                Ok(Some(EngineEvent::GroupUpdated(GroupUpdatedData {
+                    group: group.clone(),
+                    by: Some(by.clone()),
+                    changes,
+                })))
+            }
+        })?;
+        if let Some(event) = event {
+            self.emit(event);
+        }
         Ok(())
     }
 

@@ -11,13 +11,13 @@ use chrono::Utc;
 use serde::Deserialize;
 use serde_json::json;
 use wagate_api::{
-    ApiError, ChatState, ErrorCode, MediaType, MessageBody, MessageKind, MessageStatus, Recipient,
-    normalize_phone,
+    ApiError, ChatState, ErrorCode, GroupChanges, MediaType, MessageBody, MessageKind,
+    MessageStatus, ParticipantsRequest, Recipient, normalize_phone, parse_group_jid,
 };
 use whatsapp_rust::wacore::poll;
 
 use super::{HttpState, SessionHandle};
-use crate::engine::simulator::Sandbox;
+use crate::engine::simulator::{Sandbox, SandboxGroupChange};
 use crate::engine::{
     EncryptedVote, EngineError, InboundAction, InboundAttachment, InboundMessage, InboundPoll,
 };
@@ -30,6 +30,7 @@ pub fn routes() -> Router<HttpState> {
         .route("/v1/sessions/{id}/sandbox/scan", post(scan))
         .route("/v1/sessions/{id}/sandbox/inbound", post(inbound))
         .route("/v1/sessions/{id}/sandbox/receipt", post(receipt))
+        .route("/v1/sessions/{id}/sandbox/group", post(group_change))
         .route("/v1/sessions/{id}/sandbox/disconnect", post(disconnect))
         .route("/v1/sessions/{id}/sandbox/fail-sends", post(fail_sends))
         .route("/v1/sessions/{id}/sandbox/sent", get(sent))
@@ -53,8 +54,48 @@ fn sandbox_error(e: EngineError) -> ApiError {
             ErrorCode::SessionNotReady,
             "The simulated session is not connected",
         ),
+        EngineError::GroupNotFound(_) => ApiError::new(ErrorCode::GroupNotFound, e.to_string()),
+        EngineError::NotGroupAdmin(_) => ApiError::new(ErrorCode::NotGroupAdmin, e.to_string()),
         other => ApiError::internal(other.to_string()),
     }
+}
+
+/// `POST .../sandbox/group`: member `by` changes a group, either its members
+/// (`participants: { action, participants }`) or its subject, description or settings
+/// (`changes`, as in `PATCH .../groups/{groupJid}`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GroupChangeBody {
+    group: String,
+    by: String,
+    #[serde(default)]
+    participants: Option<ParticipantsRequest>,
+    #[serde(default)]
+    changes: Option<GroupChanges>,
+}
+
+async fn group_change(
+    SessionHandle(session): SessionHandle,
+    ApiJson(body): ApiJson<GroupChangeBody>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let group = parse_group_jid(&body.group)?;
+    let by = normalize_phone(&body.by)
+        .ok_or_else(|| ApiError::field("by", "must be a phone number with country code"))?;
+    let change = match (body.participants, body.changes) {
+        (Some(p), None) => SandboxGroupChange::Participants(p.action, p.validate()?),
+        (None, Some(c)) => SandboxGroupChange::Settings(c.validate()?),
+        _ => {
+            return Err(ApiError::field(
+                "body",
+                "must carry exactly one of participants, changes",
+            ));
+        }
+    };
+    sandbox(&session)?
+        .group_change(by, group, change)
+        .await
+        .map_err(sandbox_error)?;
+    Ok(Json(json!({})))
 }
 
 #[derive(Deserialize, Default)]

@@ -941,7 +941,9 @@ async fn polls_are_voted_and_tallied() {
 #[tokio::test]
 async fn groups_are_administered() {
     let home = tempfile::tempdir().unwrap();
-    let router = Router::start(home.path(), &[]);
+    let receiver = crate::support::WebhookReceiver::start().await;
+    let router =
+        Router::start_with_default_webhook(home.path(), &receiver.url, "groups-secret-0123456789");
     let api = &router.api;
     let (status, _) = api
         .post("/v1/sessions", json!({ "sessionId": "groups" }))
@@ -1048,6 +1050,49 @@ async fn groups_are_administered() {
         (status, code(&refused)),
         (StatusCode::FORBIDDEN, "not_group_admin"),
         "{refused}"
+    );
+
+    // The sandbox's twin of a member changing a group from their phone: its admin adds
+    // someone and renames it; a plain member may not.
+    let customers = "120363000000000002@g.us";
+    for body in [
+        json!({ "group": customers, "by": "15550000001",
+                "participants": { "action": "add", "participants": ["971501234569"] } }),
+        json!({ "group": customers, "by": "15550000001", "changes": { "subject": "VIPs" } }),
+    ] {
+        let (status, answer) = api.post("/v1/sessions/groups/sandbox/group", body).await;
+        assert!(status.is_success(), "{answer}");
+    }
+    let (status, refused) = api
+        .post(
+            "/v1/sessions/groups/sandbox/group",
+            json!({ "group": customers, "by": "971500000077", "changes": { "locked": false } }),
+        )
+        .await;
+    assert_eq!(
+        (status, code(&refused)),
+        (StatusCode::FORBIDDEN, "not_group_admin")
+    );
+    let data = |event: &str| -> Vec<Value> {
+        receiver
+            .accepted(event)
+            .iter()
+            .map(|d| d.json()["data"].clone())
+            .collect()
+    };
+    let arrived = wait_until(Duration::from_secs(10), || async {
+        !data("group.participants").is_empty() && !data("group.updated").is_empty()
+    })
+    .await;
+    assert!(arrived, "the group's changes did not reach the webhook");
+    assert_eq!(
+        data("group.participants"),
+        [json!({ "group": customers, "action": "add",
+                 "participants": ["971501234569"], "by": "15550000001" })]
+    );
+    assert_eq!(
+        data("group.updated"),
+        [json!({ "group": customers, "by": "15550000001", "changes": { "subject": "VIPs" } })]
     );
 
     let too_many: Vec<String> = (0..257).map(|i| format!("9715{i:08}")).collect();
