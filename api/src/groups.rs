@@ -354,7 +354,7 @@ impl JoinGroupRequest {
     /// The invite code.
     pub fn validate(&self) -> Result<String, ApiError> {
         let (field, code) = match (&self.link, &self.code) {
-            (Some(link), None) => ("link", link.trim().strip_prefix(INVITE_PREFIX)),
+            (Some(link), None) => ("link", invite_code_of(link)),
             (None, Some(code)) => ("code", Some(code.trim())),
             _ => {
                 return Err(ApiError::field(
@@ -373,7 +373,7 @@ impl JoinGroupRequest {
             }
             _ if field == "link" => Err(ApiError::field(
                 "link",
-                format!("must be {INVITE_PREFIX} followed by the invite code"),
+                format!("must be an invite link ({INVITE_PREFIX}...)"),
             )),
             _ => Err(ApiError::field(
                 "code",
@@ -411,6 +411,19 @@ pub struct GroupUpdatedData {
     pub group: String,
     pub by: Option<String>,
     pub changes: GroupChanges,
+}
+
+/// The code of an invite link as WhatsApp's apps share it: `https://chat.whatsapp.com/CODE`
+/// (or `http://`, `.../invite/CODE`, with a trailing `/` or query).
+fn invite_code_of(link: &str) -> Option<&str> {
+    let rest = link.trim();
+    let rest = rest
+        .strip_prefix("https://")
+        .or_else(|| rest.strip_prefix("http://"))?
+        .strip_prefix("chat.whatsapp.com/")?;
+    let rest = rest.strip_prefix("invite/").unwrap_or(rest);
+    let code = rest.split(['?', '#']).next()?.trim_end_matches('/');
+    Some(code)
 }
 
 fn check_subject(subject: &str) -> Result<(), &'static str> {
@@ -527,6 +540,16 @@ mod tests {
             code: None,
         };
         assert_eq!(link.validate().unwrap(), "AbC123xyz");
+        for shared in [
+            "http://chat.whatsapp.com/invite/AbC123xyz/",
+            "https://chat.whatsapp.com/AbC123xyz?utm=x",
+        ] {
+            let link = JoinGroupRequest {
+                link: Some(shared.into()),
+                code: None,
+            };
+            assert_eq!(link.validate().unwrap(), "AbC123xyz", "{shared}");
+        }
         for bad in [
             JoinGroupRequest::default(),
             JoinGroupRequest {

@@ -4,6 +4,7 @@
 
 pub mod actions;
 pub mod contact_card;
+pub mod contacts;
 #[cfg(feature = "crd")]
 pub mod crd;
 pub mod error;
@@ -23,6 +24,7 @@ pub use actions::{
     ReactionRequest, ReadRequest, ReadResult,
 };
 pub use contact_card::{ContactPhone, ContactSpec, SharedContact};
+pub use contacts::{ContactInfo, LidInfo, parse_contact, parse_lid};
 pub use error::{ApiError, ErrorBody, ErrorCode, ErrorDetail, FieldErrors};
 pub use events::{
     ChatPresenceData, EditedData, EventKind, GatewayEvent, InboundMedia, InboundMessageData,

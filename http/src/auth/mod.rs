@@ -87,16 +87,19 @@ fn path_session(path: &str) -> Result<Option<String>, ApiError> {
     Ok(Some(id.into_owned()))
 }
 
-/// Routes that hand out a QR or pairing code: credentials that link a phone, so they need
-/// a key that may write.
+/// Routes that hand out a credential, so they need a key that may write: a QR or pairing
+/// code links a phone; a group's invite link lets anyone in (and shows them its members).
 fn reads_credentials(path: &str) -> bool {
     path.strip_prefix("/v1/sessions/")
         .and_then(|rest| rest.split_once('/'))
         .is_some_and(|(_, route)| {
             // Decoded as the router decodes `{*rest}` before proxying: `%71r` is `qr`.
             let route = percent_encoding::percent_decode_str(route).decode_utf8_lossy();
-            let first = route.split('/').next().unwrap_or_default();
-            matches!(first, "qr" | "qr-link" | "pair-code")
+            let segments: Vec<&str> = route.split('/').collect();
+            matches!(
+                segments.as_slice(),
+                ["qr" | "qr-link" | "pair-code", ..] | ["groups", _, "invite-link", ..]
+            )
         })
 }
 
@@ -234,12 +237,18 @@ mod tests {
             "/v1/sessions/a/%71r",
             "/v1/sessions/a/qr%2Dlink",
             "/v1/sessions/a/qr/",
+            "/v1/sessions/a/groups/120363000000000001@g.us/invite-link",
+            "/v1/sessions/a/groups/120363000000000001%40g.us/invite%2Dlink",
         ] {
             assert!(reads_credentials(path), "{path}");
         }
-        assert!(
-            !reads_credentials("/v1/sessions/a") && !reads_credentials("/v1/sessions/a/messages")
-        );
+        for path in [
+            "/v1/sessions/a",
+            "/v1/sessions/a/messages",
+            "/v1/sessions/a/groups/120363000000000001@g.us",
+        ] {
+            assert!(!reads_credentials(path), "{path}");
+        }
     }
 
     #[test]

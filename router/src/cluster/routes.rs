@@ -84,8 +84,10 @@ impl FromRequestParts<Arc<Shared>> for Session {
 
 /// The per-session routes pods serve that the router forwards, by first segment after
 /// the id (the rest of the contract it answers itself).
-const FORWARDED: [&str; 13] = [
+const FORWARDED: [&str; 15] = [
     "chats",
+    "contacts",
+    "lids",
     "presence",
     "logout",
     "restart",

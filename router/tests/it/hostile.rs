@@ -755,7 +755,7 @@ async fn requests_past_the_inflight_limit_are_refused_not_queued() {
     let router = router_with_env(
         home.path(),
         // The held send waits long enough that a loaded machine still sees it in flight.
-        &["--max-inflight", "1", "--send-wait-secs", "15"],
+        &["--max-inflight", "1", "--send-wait-secs", "30"],
         &[],
     );
     let api = &router.api;
@@ -778,7 +778,7 @@ async fn requests_past_the_inflight_limit_are_refused_not_queued() {
             .await
         })
     };
-    let refused = wait_until(Duration::from_secs(12), || async {
+    let refused = wait_until(Duration::from_secs(25), || async {
         let (status, body) = api.get("/v1/sessions/busy").await;
         status == StatusCode::SERVICE_UNAVAILABLE && body["error"]["code"] == "overloaded"
     })

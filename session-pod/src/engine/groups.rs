@@ -36,3 +36,15 @@ pub trait GroupAdmin: Send + Sync {
     async fn join_group(&self, code: &str) -> Result<JoinGroupResponse, EngineError>;
     async fn leave_group(&self, group: &str) -> Result<(), EngineError>;
 }
+
+/// Whether `changes` need an admin: announce and locked always; the subject, description
+/// and disappearing-message timer when the group is `locked` (WhatsApp's "edit group
+/// settings: only admins").
+pub fn changes_need_admin(changes: &GroupChanges, locked: bool) -> bool {
+    changes.announce.is_some()
+        || changes.locked.is_some()
+        || (locked
+            && (changes.subject.is_some()
+                || changes.description.is_some()
+                || changes.ephemeral_seconds.is_some()))
+}

@@ -2,10 +2,12 @@
 //! the [`EngineEvent`]s it reports; the real engine speaks the WhatsApp protocol, the
 //! simulator plays a phone and WhatsApp's servers in-process for tests and sandboxes.
 
+pub mod contacts;
 pub mod groups;
 pub mod simulator;
 pub mod whatsapp;
 
+pub use contacts::ContactDirectory;
 pub use groups::GroupAdmin;
 
 use crate::inbound_media::AttachmentContent;
@@ -242,6 +244,9 @@ pub enum EngineError {
     /// The request contradicts what WhatsApp already holds (e.g. joining a group twice).
     #[error("{0}")]
     Conflict(String),
+    /// WhatsApp asks to slow down.
+    #[error("WhatsApp asks to slow down")]
+    RateLimited,
     /// An invite link that does not exist or was reset.
     #[error("invite link is invalid or was reset")]
     InviteInvalid,
@@ -309,6 +314,8 @@ pub trait Engine: Send + Sync + 'static {
     async fn set_presence(&self, available: bool) -> Result<(), EngineError>;
     /// Creating and administering groups.
     fn group_admin(&self) -> &dyn GroupAdmin;
+    /// Looking people up: about, picture, business, LID.
+    fn contacts(&self) -> &dyn ContactDirectory;
     /// The test-only controls of the simulator; `None` for real engines.
     fn sandbox(&self) -> Option<&dyn simulator::Sandbox> {
         None

@@ -18,8 +18,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::task::JoinHandle;
 use wagate_api::{
-    ChatState, GroupChanges, GroupInfo, GroupParticipantsData, GroupUpdatedData, JoinGroupResponse,
-    MediaSource, MessageBody, MessageStatus, NumberCheck, ParticipantAction, ParticipantResult,
+    ChatState, ContactInfo, GroupChanges, GroupInfo, GroupParticipantsData, GroupUpdatedData,
+    JoinGroupResponse, MediaSource, MessageBody, MessageStatus, NumberCheck, ParticipantAction,
+    ParticipantResult,
 };
 
 mod groups;
@@ -28,8 +29,8 @@ pub use groups::OPEN_GROUP_CODE;
 use groups::SimGroups;
 
 use super::{
-    Engine, EngineError, EngineEvent, EngineKind, EventSink, GroupAdmin, InboundMessage,
-    OutgoingMessage, PairCode, SentAck,
+    ContactDirectory, Engine, EngineError, EngineEvent, EngineKind, EventSink, GroupAdmin,
+    InboundMessage, OutgoingMessage, PairCode, SentAck,
 };
 
 const LINK_FILE: &str = "simulator-link.json";
@@ -467,6 +468,10 @@ impl Engine for SimulatorEngine {
         self
     }
 
+    fn contacts(&self) -> &dyn ContactDirectory {
+        self
+    }
+
     async fn pair_code(&self, phone: &str) -> Result<PairCode, EngineError> {
         let state = self.lock();
         if state.link.is_some() {
@@ -661,5 +666,50 @@ impl GroupAdmin for SimulatorEngine {
 
     async fn leave_group(&self, group: &str) -> Result<(), EngineError> {
         self.with_groups(|groups, me| groups.leave(group, me))
+    }
+}
+
+/// The simulator's people: numbers ending in `0000` are not on WhatsApp, ones ending in
+/// `9999` are businesses, ones ending in `0403` hide their about text and picture; each
+/// person's LID is `1` followed by their number, so LIDs resolve both ways.
+#[async_trait]
+impl ContactDirectory for SimulatorEngine {
+    async fn contact(&self, jid: &str) -> Result<ContactInfo, EngineError> {
+        self.connected_or_refuse()?;
+        let (user, server) = jid.split_once('@').unwrap_or((jid, "s.whatsapp.net"));
+        let phone = match server {
+            "lid" => user.strip_prefix('1').map(str::to_string),
+            _ => Some(user.to_string()),
+        };
+        let Some(phone) = phone.filter(|p| !not_on_whatsapp(p)) else {
+            return Ok(ContactInfo {
+                jid: jid.to_string(),
+                phone: (server != "lid").then(|| user.to_string()),
+                ..Default::default()
+            });
+        };
+        let hides = phone.ends_with("0403");
+        let business = phone.ends_with("9999");
+        Ok(ContactInfo {
+            jid: format!("{phone}@s.whatsapp.net"),
+            lid: Some(format!("1{phone}@lid")),
+            on_whats_app: true,
+            push_name: None,
+            about: (!hides).then(|| "Hey there! I am using WhatsApp.".to_string()),
+            is_business: business,
+            verified_name: business.then(|| "Simulated Business".to_string()),
+            profile_picture_url: (!hides)
+                .then(|| format!("https://pps.whatsapp.net/simulated/{phone}.jpg")),
+            phone: Some(phone),
+        })
+    }
+
+    async fn lid_phone(&self, lid: &str) -> Result<Option<String>, EngineError> {
+        self.connected_or_refuse()?;
+        let user = lid.strip_suffix("@lid").unwrap_or(lid);
+        Ok(user
+            .strip_prefix('1')
+            .and_then(wagate_api::normalize_phone)
+            .filter(|p| !not_on_whatsapp(p)))
     }
 }

@@ -37,6 +37,10 @@ impl From<SessionError> for ApiError {
                 ApiError::new(ErrorCode::GroupNotFound, message)
             }
             SessionError::NotGroupAdmin(_) => ApiError::new(ErrorCode::NotGroupAdmin, message),
+            SessionError::LidUnknown(_) => ApiError::new(ErrorCode::NotFound, message),
+            SessionError::RateLimited => {
+                ApiError::new(ErrorCode::RateLimited, message).with_retry_after(60)
+            }
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The per-session HTTP API (`/v1/sessions/{id}/...`), written once: the session binary
 //! serves it for its one session and the router mounts it for in-process sessions.
 
+mod contacts;
 mod error;
 mod extract;
 mod groups;
@@ -104,6 +105,8 @@ fn running_session_routes() -> Router<HttpState> {
             get(handlers::groups).post(groups::create_group),
         )
         .route("/v1/sessions/{id}/groups/join", post(groups::join_group))
+        .route("/v1/sessions/{id}/contacts/{who}", get(contacts::contact))
+        .route("/v1/sessions/{id}/lids/{lid}", get(contacts::lid))
         .route(
             "/v1/sessions/{id}/groups/{group}",
             get(groups::group_info).patch(groups::update_group),

@@ -89,6 +89,8 @@ impl Modify for Security {
         super::groups::revoke_invite_link,
         super::groups::join_group,
         super::groups::leave_group,
+        super::contacts::contact,
+        super::contacts::lid,
         super::records::put_webhook,
         super::records::delete_webhook,
         super::handlers::dead_letters,
@@ -116,6 +118,7 @@ impl Modify for Security {
     tags((name = "sessions", description = "One session: status, linking, lifecycle"),
          (name = "messages", description = "Sending and delivery status"),
          (name = "groups", description = "Creating and administering groups"),
+         (name = "contacts", description = "Who someone is on WhatsApp; LID to phone"),
          (name = "webhooks", description = "Per-session webhook and dead letters"),
          (name = "events", description = "Server-Sent Events"))
 )]

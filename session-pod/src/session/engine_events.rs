@@ -41,6 +41,9 @@ fn chrono_ttl(ttl: std::time::Duration) -> chrono::Duration {
     chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::seconds(60))
 }
 
+/// Longest push name kept (WhatsApp's are 25 characters; a stranger's stanza may say more).
+const PUSH_NAME_MAX_CHARS: usize = 64;
+
 impl Session {
     async fn apply(&self, event: EngineEvent) {
         match event {
@@ -234,6 +237,19 @@ impl Session {
         };
         if let Err(e) = self.store.index_message(indexed).await {
             tracing::warn!(error = %e, "cannot index an inbound message");
+        }
+        if !message.from_me
+            && let Some(name) = &message.push_name
+            && let Err(e) = self
+                .store
+                .note_push_name(
+                    message.from.clone(),
+                    name.chars().take(PUSH_NAME_MAX_CHARS).collect(),
+                    message.timestamp.timestamp_millis(),
+                )
+                .await
+        {
+            tracing::warn!(error = %e, "cannot note a push name");
         }
         if let Some(poll) = &message.poll
             && let Err(e) = self

@@ -47,6 +47,10 @@ pub enum SessionError {
     NotGroupAdmin(String),
     #[error("The invite link is invalid or was reset")]
     InviteInvalid,
+    #[error("No phone number is known for {0}")]
+    LidUnknown(String),
+    #[error("WhatsApp asks to slow down; try again in a minute")]
+    RateLimited,
 }
 
 impl SessionError {
@@ -63,6 +67,7 @@ impl SessionError {
             }
             EngineError::Unsupported(what) => Self::Unsupported(what),
             EngineError::Conflict(why) => Self::WrongState(why),
+            EngineError::RateLimited => Self::RateLimited,
             EngineError::GroupNotFound(group) => Self::GroupNotFound(group),
             EngineError::NotGroupAdmin(group) => Self::NotGroupAdmin(group),
             EngineError::InviteInvalid => Self::InviteInvalid,

@@ -4,6 +4,7 @@
 //! binary serves one; the router runs many in-process.
 
 mod api;
+mod contacts;
 mod engine_events;
 mod error;
 mod groups;

@@ -170,10 +170,47 @@ impl GatewayStore {
         .await
     }
 
-    /// Forgets messages older than `cutoff` (ms); answers how many.
+    /// Forgets messages older than `cutoff` (ms), and push names not seen since; answers
+    /// how many messages.
     pub async fn index_expire(&self, cutoff: i64) -> Result<usize, StoreError> {
-        self.call(move |c| c.execute("DELETE FROM message_index WHERE at < ?1", [cutoff]))
-            .await
+        self.call(move |c| {
+            c.execute("DELETE FROM push_names WHERE at < ?1", [cutoff])?;
+            c.execute("DELETE FROM message_index WHERE at < ?1", [cutoff])
+        })
+        .await
+    }
+
+    /// Remembers the name `sender` (phone digits, or a JID) set for themselves, as their
+    /// message at `at` (ms) carried it; kept as long as the index keeps messages.
+    pub async fn note_push_name(
+        &self,
+        sender: String,
+        name: String,
+        at: i64,
+    ) -> Result<(), StoreError> {
+        self.call(move |c| {
+            c.prepare_cached(
+                "INSERT INTO push_names (sender, name, at) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT(sender) DO UPDATE SET name = excluded.name, at = excluded.at \
+                 WHERE excluded.at >= push_names.at",
+            )?
+            .execute(params![sender, name, at])
+            .map(drop)
+        })
+        .await
+    }
+
+    /// The last name `sender` was seen with.
+    pub async fn push_name(&self, sender: String) -> Result<Option<String>, StoreError> {
+        self.call(move |c| {
+            c.query_row(
+                "SELECT name FROM push_names WHERE sender = ?1",
+                [sender],
+                |r| r.get(0),
+            )
+            .optional()
+        })
+        .await
     }
 }
 

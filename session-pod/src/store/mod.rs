@@ -92,6 +92,11 @@ CREATE TABLE IF NOT EXISTS message_index (
 );
 CREATE INDEX IF NOT EXISTS message_index_id ON message_index(id);
 CREATE INDEX IF NOT EXISTS message_index_at ON message_index(at);
+CREATE TABLE IF NOT EXISTS push_names (
+    sender TEXT PRIMARY KEY,
+    name   TEXT NOT NULL,
+    at     INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS polls (
     chat     TEXT NOT NULL,
     id       TEXT NOT NULL,

@@ -6,6 +6,7 @@ mod support;
 
 mod durability;
 mod lifecycle;
+mod real_engine_contacts;
 mod real_engine_e2e;
 mod real_engine_faults;
 mod real_engine_group_admin;

@@ -32,10 +32,11 @@ pub enum GroupChange {
 }
 
 impl GroupChange {
-    /// Changes only admins make (subject and description are anyone's unless locked).
+    /// Changes only admins make (subject, description and timer are anyone's unless the
+    /// group is locked; announce, locked and members are the admins').
     fn needs_admin(&self, group: &Group) -> bool {
         match self {
-            Self::Subject(_) | Self::Description(_) => group.locked,
+            Self::Subject(_) | Self::Description(_) | Self::Ephemeral(_) => group.locked,
             _ => true,
         }
     }
@@ -95,7 +96,9 @@ impl World {
         let mut state = self.state.lock().await;
         match (op.tag.as_ref(), group_id) {
             ("create", None) => create(&mut state, id, op, me),
-            ("invite", None) => join(&mut state, id, op, me, conn),
+            // A `get` is the invite's preview; a `set` joins.
+            ("invite", None) if kind == "set" => join(&mut state, id, op, me, conn),
+            ("invite", None) => invite_preview(&state, id, op),
             ("leave", None) => {
                 for group in children(op, "group") {
                     let gid = attr(group, "id").unwrap_or_default();
@@ -325,7 +328,16 @@ fn invite_code(state: &mut State, id: &str, reset: bool, gid: &str, me: &str) ->
     )
 }
 
-/// `<invite code/>` to `@g.us`: `me` joins the group of that code.
+/// `<invite code/>` `get` to `@g.us`: what the group of that code is, without joining.
+fn invite_preview(state: &State, id: &str, op: &Node) -> Node {
+    let code = attr(op, "code").unwrap_or_default();
+    match state.groups.iter().find(|g| g.invite == code) {
+        Some(group) => iq_result(id, vec![crate::iq::group_node(group)]),
+        None => iq_error(id, 410, "gone"),
+    }
+}
+
+/// `<invite code/>` `set` to `@g.us`: `me` joins the group of that code.
 fn join(state: &mut State, id: &str, op: &Node, me: &str, conn: &ConnHandle) -> Node {
     let code = attr(op, "code").unwrap_or_default();
     let Some(group) = state.groups.iter_mut().find(|g| g.invite == code) else {

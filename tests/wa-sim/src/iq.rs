@@ -69,6 +69,7 @@ impl World {
                 None => iq_error(&id, 401, "not-authorized"),
             },
             ("w:m", "media_conn") => self.media_conn(&id),
+            ("w:profile:picture", _) if kind == "get" => self.profile_picture(&id, node).await,
             ("blocklist", _) if kind == "get" => {
                 iq_result(&id, vec![NodeBuilder::new("list").build()])
             }
@@ -101,6 +102,35 @@ impl World {
             }
         };
         conn.send(answer);
+    }
+
+    /// `xmlns="w:profile:picture"` `get`: where `target`'s picture is, or 401 when their
+    /// privacy settings hide it, 404 for someone not on WhatsApp.
+    async fn profile_picture(&self, id: &str, node: &Node) -> Node {
+        let Some(target) = jid_attr(node, "target") else {
+            return iq_error(id, 400, "bad-request");
+        };
+        let state = self.state.lock().await;
+        let Some(phone) = state.phone_of(&target.user, target.server) else {
+            return iq_error(id, 404, "item-not-found");
+        };
+        if state.contacts.get(&phone).is_some_and(|c| c.hides_profile) {
+            return iq_error(id, 401, "not-authorized");
+        }
+        let picture_id = crate::usync::picture_id(&phone);
+        iq_result(
+            id,
+            vec![
+                NodeBuilder::new("picture")
+                    .attr("id", picture_id.as_str())
+                    .attr("type", "image")
+                    .attr(
+                        "url",
+                        format!("https://pps.whatsapp.net/sim/{phone}.jpg?id={picture_id}"),
+                    )
+                    .build(),
+            ],
+        )
     }
 
     /// `xmlns="w:m"`: where media is up- and downloaded (the simulator's media host).

@@ -141,6 +141,26 @@ impl Simulator {
         state.groups.iter().find(|g| g.id == id).cloned()
     }
 
+    /// Contact `phone`'s about text (`None`: none set).
+    pub async fn set_about(&self, phone: &str, about: Option<&str>) {
+        if let Some(c) = self.world.state.lock().await.contacts.get_mut(phone) {
+            c.about = about.map(str::to_string);
+        }
+    }
+
+    /// Contact `phone` hides their about text and picture from strangers (401 for both).
+    pub async fn hide_profile(&self, phone: &str) {
+        if let Some(c) = self.world.state.lock().await.contacts.get_mut(phone) {
+            c.hides_profile = true;
+        }
+    }
+
+    /// The LID the simulator gave `phone` (an account's or a contact's), as `digits@lid`.
+    pub async fn lid_of(&self, phone: &str) -> Option<String> {
+        let state = self.world.state.lock().await;
+        state.lid_of(phone).map(|lid| format!("{lid}@lid"))
+    }
+
     /// Contact `phone` does not let strangers add it to groups (403 on add).
     pub async fn refuse_group_adds(&self, phone: &str) {
         self.world.refuse_group_adds(phone).await

@@ -124,6 +124,25 @@ fn answer_user(state: &State, user: &Node, protocols: &[String]) -> Node {
                 }
                 results.push(NodeBuilder::new("devices").children(devices).build());
             }
+            // Someone who hides them from strangers answers 401 for both, as WhatsApp does.
+            "status" if registered => results.push(match contact {
+                Some(c) if c.hides_profile => {
+                    NodeBuilder::new("status").attr("code", "401").build()
+                }
+                Some(c) => NodeBuilder::new("status")
+                    .attr("t", "1700000000")
+                    .string_content(c.about.clone().unwrap_or_default())
+                    .build(),
+                None => NodeBuilder::new("status").build(),
+            }),
+            "picture" if registered => results.push(match contact {
+                Some(c) if c.hides_profile => NodeBuilder::new("picture")
+                    .children([NodeBuilder::new("error").attr("code", "401").build()])
+                    .build(),
+                _ => NodeBuilder::new("picture")
+                    .attr("id", picture_id(phone.as_deref().unwrap_or_default()))
+                    .build(),
+            }),
             "business" => {
                 if let Some(name) = contact.and_then(|c| c.business_name.as_deref()) {
                     results.push(
@@ -159,4 +178,10 @@ fn verified_name_certificate(name: &str) -> Vec<u8> {
         ..Default::default()
     }
     .encode_to_vec()
+}
+
+/// A stable picture id for `phone` (WhatsApp's are numeric).
+pub fn picture_id(phone: &str) -> String {
+    let digits: u64 = phone.parse().unwrap_or(0);
+    (1_700_000_000 + digits % 100_000_000).to_string()
 }

@@ -123,6 +123,10 @@ pub struct Contact {
     pub push_name: String,
     pub device: SignalDevice,
     pub business_name: Option<String>,
+    /// Their "about" text.
+    pub about: Option<String>,
+    /// Their privacy settings hide their about text and picture from strangers.
+    pub hides_profile: bool,
 }
 
 impl Contact {
@@ -133,6 +137,8 @@ impl Contact {
             push_name: push_name.to_string(),
             device: SignalDevice::generate(),
             business_name: None,
+            about: Some("Hey there! I am using WhatsApp.".into()),
+            hides_profile: false,
         }
     }
 }

@@ -1130,3 +1130,55 @@ async fn groups_are_administered() {
         );
     }
 }
+
+/// Contacts and LIDs on both backends (the simulator engine's people).
+#[tokio::test]
+async fn contacts_are_looked_up_and_lids_resolved() {
+    let home = tempfile::tempdir().unwrap();
+    let router = Router::start(home.path(), &[]);
+    let api = &router.api;
+    let (status, _) = api
+        .post("/v1/sessions", json!({ "sessionId": "people" }))
+        .await;
+    assert!(status.is_success());
+    api.link("people", Some("971500000066")).await;
+    let (status, ann) = api.get("/v1/sessions/people/contacts/971501234567").await;
+    assert_eq!(status, StatusCode::OK, "{ann}");
+    assert_eq!(
+        (&ann["onWhatsApp"], &ann["phone"], &ann["lid"]),
+        (
+            &json!(true),
+            &json!("971501234567"),
+            &json!("1971501234567@lid")
+        ),
+        "{ann}"
+    );
+    let (_, hidden) = api.get("/v1/sessions/people/contacts/971501110403").await;
+    assert_eq!(
+        (&hidden["onWhatsApp"], &hidden["about"]),
+        (&json!(true), &Value::Null),
+        "{hidden}"
+    );
+    let (_, nobody) = api.get("/v1/sessions/people/contacts/971509990000").await;
+    assert_eq!(nobody["onWhatsApp"], false, "{nobody}");
+    let (status, lid) = api.get("/v1/sessions/people/lids/1971501234567@lid").await;
+    assert_eq!(
+        (status, lid),
+        (
+            StatusCode::OK,
+            json!({ "lid": "1971501234567@lid", "phone": "971501234567" })
+        )
+    );
+    let (status, unknown) = api.get("/v1/sessions/people/lids/5@lid").await;
+    assert_eq!(
+        (status, code(&unknown)),
+        (StatusCode::NOT_FOUND, "not_found")
+    );
+    let (status, bad) = api
+        .get("/v1/sessions/people/contacts/120363000000000001@g.us")
+        .await;
+    assert_eq!(
+        (status, code(&bad)),
+        (StatusCode::BAD_REQUEST, "validation_error")
+    );
+}

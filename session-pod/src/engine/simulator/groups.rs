@@ -16,6 +16,7 @@ use wagate_api::{
 };
 
 use crate::engine::EngineError;
+use crate::engine::groups::changes_need_admin;
 
 const GROUPS_FILE: &str = "simulator-groups.json";
 /// The invite code of the one seeded group the sandbox account is not in.
@@ -84,7 +85,7 @@ impl SimGroups {
 
     fn save(&self) -> Result<(), EngineError> {
         let bytes = serde_json::to_vec(&self.groups).expect("serializable");
-        std::fs::write(&self.file, bytes)
+        super::write_atomically(&self.file, &bytes)
             .map_err(|e| EngineError::Transient(format!("cannot save groups: {e}")))
     }
 
@@ -163,13 +164,7 @@ impl SimGroups {
     ) -> Result<(), EngineError> {
         let group = self.member_of(jid, me)?;
         let is_admin = group.role_of(me).is_some_and(GroupRole::is_admin);
-        // Subject and description are anyone's unless the group is locked; the settings
-        // are the admins'.
-        let needs_admin = changes.announce.is_some()
-            || changes.locked.is_some()
-            || changes.ephemeral_seconds.is_some()
-            || group.settings.locked;
-        if needs_admin && !is_admin {
+        if changes_need_admin(changes, group.settings.locked) && !is_admin {
             return Err(EngineError::NotGroupAdmin(jid.to_string()));
         }
         if let Some(subject) = &changes.subject {
@@ -209,7 +204,11 @@ impl SimGroups {
                         None
                     }),
                     (_, None) => Some(404),
-                    // Nobody removes or demotes the superadmin.
+                    (ParticipantAction::Remove, Some(_)) if p == me => {
+                        group.members.retain(|(m, _)| m != p);
+                        None
+                    }
+                    // Nobody else removes or demotes the superadmin.
                     (_, Some(GroupRole::Superadmin)) => Some(403),
                     (ParticipantAction::Remove, Some(_)) => {
                         group.members.retain(|(m, _)| m != p);
@@ -227,6 +226,7 @@ impl SimGroups {
                 ParticipantResult::from_code(p.clone(), code)
             })
             .collect();
+        hand_over(group);
         self.save()?;
         Ok(results)
     }
@@ -264,15 +264,7 @@ impl SimGroups {
     pub fn leave(&mut self, jid: &str, me: &str) -> Result<(), EngineError> {
         let group = self.member_of(jid, me)?;
         group.members.retain(|(m, _)| m != me);
-        // As in WhatsApp, a superadmin who leaves hands the group to the longest member.
-        if !group
-            .members
-            .iter()
-            .any(|(_, r)| *r == GroupRole::Superadmin)
-            && let Some(first) = group.members.first_mut()
-        {
-            first.1 = GroupRole::Superadmin;
-        }
+        hand_over(group);
         self.save()
     }
 }
@@ -280,6 +272,19 @@ impl SimGroups {
 /// Deletes the saved groups of `dir` (the account unlinked).
 pub fn forget(dir: &Path) {
     let _ = std::fs::remove_file(dir.join(GROUPS_FILE));
+}
+
+/// A group whose superadmin left goes to its longest member (as the protocol simulator
+/// models it).
+fn hand_over(group: &mut SimGroup) {
+    if !group
+        .members
+        .iter()
+        .any(|(_, r)| *r == GroupRole::Superadmin)
+        && let Some(first) = group.members.first_mut()
+    {
+        first.1 = GroupRole::Superadmin;
+    }
 }
 
 fn set_role(group: &mut SimGroup, phone: &str, role: GroupRole) {

@@ -3,6 +3,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use wagate_api::groups::{GROUP_DESCRIPTION_MAX_CHARS, GROUP_SUBJECT_MAX_CHARS};
 use wagate_api::{
     GroupChanges, GroupFacts, GroupInfo, GroupParticipant, GroupParticipantsData, GroupRole,
     GroupSettings, GroupUpdatedData, JoinGroupResponse, ParticipantAction, ParticipantResult,
@@ -17,16 +18,46 @@ use whatsapp_rust::{
 
 use super::WhatsAppEngine;
 use super::inbound::phone_or_jid;
+use crate::engine::groups::changes_need_admin;
 use crate::engine::{EngineError, EngineEvent, GroupAdmin};
 
 /// What a refused group call means, by WhatsApp's code: `denied` is the answer to 401/403
-/// (not an admin for changes; not a member for reads).
+/// (not an admin for changes; not a member for reads). Only server trouble is worth a
+/// retry; any other refusal is the caller's to read (`409 conflict` with the code).
 fn group_error(e: GroupError, group: &str, denied: fn(String) -> EngineError) -> EngineError {
+    if matches!(e, GroupError::DescriptionConflict) {
+        return EngineError::Conflict(
+            "the description changed meanwhile: read the group and try again".into(),
+        );
+    }
     match e.server_rejection().map(|r| r.code) {
-        Some(404) | Some(406) => EngineError::GroupNotFound(group.to_string()),
+        Some(404) => EngineError::GroupNotFound(group.to_string()),
         Some(401) | Some(403) => denied(group.to_string()),
-        Some(code) if code < 500 => EngineError::Rejected(code.to_string()),
+        Some(429) => EngineError::RateLimited,
+        Some(code) if code < 500 => {
+            EngineError::Conflict(format!("WhatsApp refused the change (code {code})"))
+        }
         _ => EngineError::Transient(format!("group call failed: {e}")),
+    }
+}
+
+/// Why WhatsApp would not let this account join by an invite, by its code (the codes of
+/// `GroupJoinError`).
+fn join_error(e: GroupError) -> EngineError {
+    let conflict = |why: &str| EngineError::Conflict(why.to_string());
+    match e.server_rejection().map(|r| r.code) {
+        Some(304) | Some(409) => conflict("already a member of that group"),
+        Some(400) | Some(404) | Some(406) | Some(410) => EngineError::InviteInvalid,
+        Some(405) => {
+            conflict("an admin removed this account from that group: it may not rejoin by link")
+        }
+        Some(412) | Some(419) => conflict("that group is full"),
+        Some(423) => conflict("that group is locked"),
+        Some(429) => EngineError::RateLimited,
+        Some(code) if code < 500 => {
+            EngineError::Conflict(format!("WhatsApp refused the join (code {code})"))
+        }
+        _ => EngineError::Transient(format!("group join failed: {e}")),
     }
 }
 
@@ -129,13 +160,20 @@ impl GroupAdmin for WhatsAppEngine {
                 .map(|p| GroupParticipantOptions::new(Jid::pn(p.as_str())))
                 .collect(),
         );
-        let created = client.groups().create_group(options).await.map_err(|e| {
-            match e.server_rejection().map(|r| r.code) {
-                Some(code) if code < 500 => EngineError::Rejected(code.to_string()),
-                _ => EngineError::Transient(format!("group create failed: {e}")),
-            }
-        })?;
-        Ok(facts_of(&created.metadata).into_info(&own_users(&client)))
+        let created = client
+            .groups()
+            .create_group(options)
+            .await
+            .map_err(|e| group_error(e, "(new group)", EngineError::NotGroupAdmin))?
+            .metadata;
+        // WhatsApp's answer to a create also lists who could not be added (with an error
+        // the library does not read): the group as WhatsApp then holds it is the truth.
+        let group = client
+            .groups()
+            .get_metadata(&created.id)
+            .await
+            .unwrap_or(created);
+        Ok(facts_of(&group).into_info(&own_users(&client)))
     }
 
     async fn update_group(&self, group: &str, changes: &GroupChanges) -> Result<(), EngineError> {
@@ -155,13 +193,25 @@ impl GroupAdmin for WhatsAppEngine {
             Some(text) => Some(Some(GroupDescription::new(text).map_err(invalid)?)),
         };
         let groups = client.groups();
+        // Rights first, from one read: a change is applied whole or not at all (WhatsApp
+        // takes each part as its own call).
+        let current = groups
+            .get_metadata(&jid)
+            .await
+            .map_err(|e| group_error(e, group, EngineError::GroupNotFound))?;
+        let own = own_users(&client);
+        let is_admin = facts_of(&current).into_info(&own).is_admin;
+        if !is_admin && changes_need_admin(changes, current.is_locked) {
+            return Err(EngineError::NotGroupAdmin(group.to_string()));
+        }
+        let previous = PreviousDescription::from(current.description_id.as_deref());
         let applied: Result<(), GroupError> = async {
             if let Some(subject) = subject {
                 groups.set_subject(jid.clone(), subject).await?;
             }
             if let Some(description) = description {
                 groups
-                    .set_description(jid.clone(), description, PreviousDescription::Resolve)
+                    .set_description(jid.clone(), description, previous)
                     .await?;
             }
             if let Some(announce) = changes.announce {
@@ -176,10 +226,7 @@ impl GroupAdmin for WhatsAppEngine {
             Ok(())
         }
         .await;
-        match applied {
-            Ok(()) => Ok(()),
-            Err(e) => Err(change_refused(&client, group, e).await),
-        }
+        applied.map_err(|e| group_error(e, group, EngineError::NotGroupAdmin))
     }
 
     async fn group_participants(
@@ -240,13 +287,7 @@ impl GroupAdmin for WhatsAppEngine {
             .groups()
             .join_with_invite_code(code)
             .await
-            .map_err(|e| match e.server_rejection().map(|r| r.code) {
-                Some(304) | Some(409) => {
-                    EngineError::Conflict("already a member of that group".into())
-                }
-                Some(code) if code < 500 => EngineError::InviteInvalid,
-                _ => EngineError::Transient(format!("group join failed: {e}")),
-            })?;
+            .map_err(join_error)?;
         Ok(match joined {
             JoinGroupResult::Joined(jid) => JoinGroupResponse {
                 jid: jid.to_string(),
@@ -269,6 +310,9 @@ impl GroupAdmin for WhatsAppEngine {
     }
 }
 
+/// Most participants one group event lists (WhatsApp's largest groups).
+const GROUP_EVENT_PARTICIPANTS_MAX: usize = 1024;
+
 /// The event a `w:gp2` notification's action raises (`None` for the ones the contract
 /// does not report, e.g. community links).
 pub(super) fn group_event(update: &GroupUpdate) -> Option<EngineEvent> {
@@ -278,8 +322,11 @@ pub(super) fn group_event(update: &GroupUpdate) -> Option<EngineEvent> {
         .as_ref()
         .or(update.participant.as_ref())
         .map(|j| phone_or_jid(&j.to_string()));
+    // Anyone can add this account to a group they made: what its notifications carry is
+    // held to WhatsApp's own limits before it is queued for webhooks.
     let members = |list: &[GroupParticipantInfo]| -> Vec<String> {
         list.iter()
+            .take(GROUP_EVENT_PARTICIPANTS_MAX)
             .map(|p| match &p.phone_number {
                 Some(pn) => pn.user.to_string(),
                 None => phone_or_jid(&p.jid.to_string()),
@@ -315,11 +362,18 @@ pub(super) fn group_event(update: &GroupUpdate) -> Option<EngineEvent> {
             participants(ParticipantAction::Demote, p)
         }
         GroupNotificationAction::Subject { subject, .. } => changed(GroupChanges {
-            subject: Some(subject.clone()),
+            subject: Some(subject.chars().take(GROUP_SUBJECT_MAX_CHARS).collect()),
             ..Default::default()
         }),
         GroupNotificationAction::Description { description, .. } => changed(GroupChanges {
-            description: Some(description.clone().unwrap_or_default()),
+            description: Some(
+                description
+                    .as_deref()
+                    .unwrap_or_default()
+                    .chars()
+                    .take(GROUP_DESCRIPTION_MAX_CHARS)
+                    .collect(),
+            ),
             ..Default::default()
         }),
         GroupNotificationAction::Locked { .. } => changed(GroupChanges {

@@ -4,6 +4,7 @@
 //! through its event bus and through a transport factory that reports dial failures, so
 //! the session can say *why* it is still `connecting`.
 
+mod contacts;
 mod durability;
 mod groups;
 mod inbound;
@@ -27,8 +28,8 @@ use whatsapp_rust::types::events::ConnectFailureReason;
 use whatsapp_rust::wacore::types::presence::ReceiptType;
 
 use super::{
-    Committed, Engine, EngineError, EngineEvent, EngineKind, EngineOptions, EventSink, GroupAdmin,
-    OutgoingMessage, PairCode, SentAck,
+    Committed, ContactDirectory, Engine, EngineError, EngineEvent, EngineKind, EngineOptions,
+    EventSink, GroupAdmin, OutgoingMessage, PairCode, SentAck,
 };
 
 pub const WHATSAPP_DB: &str = "whatsapp.db";
@@ -578,6 +579,10 @@ impl Engine for WhatsAppEngine {
     }
 
     fn group_admin(&self) -> &dyn GroupAdmin {
+        self
+    }
+
+    fn contacts(&self) -> &dyn ContactDirectory {
         self
     }
 
