@@ -80,6 +80,14 @@ impl WebhookReceiver {
             .filter(|d| d.accepted && d.header("x-wagate-event") == event)
             .collect()
     }
+
+    /// The `data` of each accepted delivery of `event`, in arrival order.
+    pub fn data(&self, event: &str) -> Vec<serde_json::Value> {
+        self.accepted(event)
+            .iter()
+            .map(|d| d.json()["data"].clone())
+            .collect()
+    }
 }
 
 async fn receive(

@@ -64,11 +64,7 @@ impl World {
         let group_id = group.strip_suffix("@g.us").unwrap_or(group);
         let mut state = self.state.lock().await;
         let results = apply(&mut state, group_id, by, &change)?;
-        let done: Vec<String> = results
-            .iter()
-            .filter(|(_, code)| code.is_none())
-            .map(|(p, _)| p.clone())
-            .collect();
+        let done = changed_numbers(&results);
         if let Some(node) = notification_child(&change, &done) {
             notify_members(&mut state, group_id, by, None, node);
         }
@@ -122,11 +118,7 @@ impl World {
                     Ok(results) => results,
                     Err(code) => return iq_error(id, code, refusal_text(code)),
                 };
-                let done: Vec<String> = results
-                    .iter()
-                    .filter(|(_, code)| code.is_none())
-                    .map(|(p, _)| p.clone())
-                    .collect();
+                let done = changed_numbers(&results);
                 if let Some(node) = notification_child(&change, &done) {
                     notify_members(&mut state, &gid, me, Some(conn.id), node);
                 }
@@ -154,6 +146,15 @@ impl World {
             _ => iq_error(id, 400, "bad-request"),
         }
     }
+}
+
+/// The numbers a change went through for.
+fn changed_numbers(results: &[(String, Option<u16>)]) -> Vec<String> {
+    results
+        .iter()
+        .filter(|(_, code)| code.is_none())
+        .map(|(p, _)| p.clone())
+        .collect()
 }
 
 fn refusal_text(code: u16) -> &'static str {

@@ -625,13 +625,7 @@ async fn a_sandbox_contacts_actions_reach_the_webhook() {
         let (status, answer) = api.post("/v1/sessions/twins/sandbox/inbound", body).await;
         assert!(status.is_success(), "{answer}");
     }
-    let data = |event: &str| -> Vec<Value> {
-        receiver
-            .accepted(event)
-            .iter()
-            .map(|d| d.json()["data"].clone())
-            .collect()
-    };
+    let data = |event: &str| receiver.data(event);
     let arrived = wait_until(Duration::from_secs(10), || async {
         !data("message.reaction").is_empty()
             && !data("message.edited").is_empty()
@@ -1073,13 +1067,7 @@ async fn groups_are_administered() {
         (status, code(&refused)),
         (StatusCode::FORBIDDEN, "not_group_admin")
     );
-    let data = |event: &str| -> Vec<Value> {
-        receiver
-            .accepted(event)
-            .iter()
-            .map(|d| d.json()["data"].clone())
-            .collect()
-    };
+    let data = |event: &str| receiver.data(event);
     let arrived = wait_until(Duration::from_secs(10), || async {
         !data("group.participants").is_empty() && !data("group.updated").is_empty()
     })
