@@ -143,13 +143,18 @@ pub enum MessageKind {
 #[serde(rename_all = "camelCase")]
 pub struct InboundMessageData {
     pub message_id: String,
-    /// Sender phone digits (or the JID when it has no phone number, e.g. a LID).
+    /// Sender phone digits whenever the session knows them, even when WhatsApp named the
+    /// sender by LID; else the JID (a `...@lid` nobody has resolved yet).
     pub from: String,
+    /// The sender's LID (`digits@lid`) whenever WhatsApp used one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_lid: Option<String>,
     /// `true` for a message the account sent from its phone (or another linked device):
     /// `from` is then the account's own number and `chat` where it went.
     #[serde(default)]
     pub from_me: bool,
-    /// The chat JID: the sender for direct chats, the group for group messages.
+    /// The chat JID: the group for group messages; for direct chats the person's phone
+    /// JID whenever it is known (else their LID), so one conversation keeps one name.
     pub chat: String,
     pub is_group: bool,
     pub push_name: Option<String>,
@@ -193,6 +198,9 @@ pub struct ReactionData {
     pub message_id: String,
     /// Who reacted (phone digits, or a JID without one).
     pub from: String,
+    /// Their LID (`digits@lid`) whenever WhatsApp used one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_lid: Option<String>,
     pub chat: String,
     /// `""` when `removed`.
     pub emoji: String,
@@ -206,6 +214,9 @@ pub struct EditedData {
     /// The message edited.
     pub message_id: String,
     pub from: String,
+    /// Their LID (`digits@lid`) whenever WhatsApp used one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_lid: Option<String>,
     pub chat: String,
     /// Its new text.
     pub text: String,
@@ -219,6 +230,9 @@ pub struct ChatPresenceData {
     pub chat: String,
     /// Who (phone digits, or a JID without one).
     pub from: String,
+    /// Their LID (`digits@lid`) whenever WhatsApp used one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_lid: Option<String>,
     pub state: ChatState,
 }
 
@@ -229,6 +243,9 @@ pub struct RevokedData {
     /// The message deleted for everyone.
     pub message_id: String,
     pub from: String,
+    /// Their LID (`digits@lid`) whenever WhatsApp used one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_lid: Option<String>,
     pub chat: String,
 }
 

@@ -80,6 +80,9 @@ pub struct PollVoteData {
     pub poll_id: String,
     /// The voter (phone digits, or a JID without one).
     pub from: String,
+    /// Their LID (`digits@lid`) whenever WhatsApp used one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_lid: Option<String>,
     pub chat: String,
     /// The options' texts, as the poll names them.
     pub selected_options: Vec<String>,

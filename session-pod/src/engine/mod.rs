@@ -60,8 +60,10 @@ pub enum EngineEvent {
     /// A contact is typing, recording or stopped in `chat`.
     ChatPresence {
         chat: String,
-        /// Phone digits, or the JID when it has no phone number.
+        /// Phone digits, or the JID when no phone is known for it.
         from: String,
+        /// Their LID (`digits@lid`) when WhatsApp used one.
+        from_lid: Option<String>,
         state: ChatState,
     },
     /// Members of a group were added, removed, promoted or demoted.
@@ -108,8 +110,10 @@ impl std::fmt::Debug for Committed {
 #[derive(Debug, Clone)]
 pub struct InboundMessage {
     pub id: String,
-    /// Sender phone digits, or the sender JID when it has no phone number.
+    /// Sender phone digits, or the sender JID when no phone is known for it.
     pub from: String,
+    /// The sender's LID (`digits@lid`) when WhatsApp used one.
+    pub from_lid: Option<String>,
     /// Sent from the linked phone (or another device of the account) rather than to it:
     /// `from` is the account's own number and `chat` the conversation it went to.
     pub from_me: bool,

@@ -540,7 +540,12 @@ impl Sandbox for SimulatorEngine {
         if !self.lock().connected {
             return Err(EngineError::NotConnected);
         }
-        self.emit(EngineEvent::ChatPresence { chat, from, state });
+        self.emit(EngineEvent::ChatPresence {
+            chat,
+            from,
+            from_lid: None,
+            state,
+        });
         Ok(())
     }
 

@@ -129,6 +129,11 @@ pub struct InboundBody {
     /// The account's own phone sends it to `from` (the webhook sees `fromMe: true`).
     #[serde(default)]
     from_me: bool,
+    /// WhatsApp names the contact by LID (the simulator's: `1` followed by the number), as
+    /// it does more and more: the event carries `fromLid`, and `from` stays the phone as
+    /// on a session that knows it.
+    #[serde(default)]
+    by_lid: bool,
     text: Option<String>,
     push_name: Option<String>,
     /// Deliver as a message in this group (`...@g.us`).
@@ -289,9 +294,11 @@ async fn inbound(
         .id
         .unwrap_or_else(|| crate::session::new_message_id().replacen("3EB0", "SIM0", 1));
     let own_phone = session.info().await.phone.unwrap_or_default();
+    let from_lid = (body.by_lid && !body.from_me).then(|| format!("1{from}@lid"));
     let message = InboundMessage {
         id: id.clone(),
         from: if body.from_me { own_phone } else { from },
+        from_lid,
         from_me: body.from_me,
         is_group: body.group.is_some(),
         chat,

@@ -137,11 +137,21 @@ impl Session {
                     self.apply_receipt(id, status).await;
                 }
             }
-            EngineEvent::ChatPresence { chat, from, state } => {
+            EngineEvent::ChatPresence {
+                chat,
+                from,
+                from_lid,
+                state,
+            } => {
                 if !self.typing_changed(&chat, &from, state) {
                     return;
                 }
-                let data = ChatPresenceData { chat, from, state };
+                let data = ChatPresenceData {
+                    chat,
+                    from,
+                    from_lid,
+                    state,
+                };
                 self.publish(
                     EventKind::ChatPresence,
                     serde_json::to_value(data).expect("serializable"),
@@ -203,7 +213,9 @@ impl Session {
     /// webhook delivery could not be written), so the engine has WhatsApp deliver it again.
     async fn receive(&self, message: InboundMessage) -> bool {
         if let Some(action) = message.action {
-            return self.acted_on(action, message.from, message.chat).await;
+            return self
+                .acted_on(action, message.from, message.from_lid, message.chat)
+                .await;
         }
         if !message.from_me {
             self.metrics
@@ -274,6 +286,7 @@ impl Session {
         let data = InboundMessageData {
             message_id: message.id,
             from: message.from,
+            from_lid: message.from_lid,
             from_me: message.from_me,
             chat: message.chat,
             is_group: message.is_group,
@@ -299,16 +312,23 @@ impl Session {
 
     /// Publishes what someone did to an earlier message: `message.reaction`,
     /// `message.edited` or `message.revoked`.
-    async fn acted_on(&self, action: InboundAction, from: String, chat: String) -> bool {
+    async fn acted_on(
+        &self,
+        action: InboundAction,
+        from: String,
+        from_lid: Option<String>,
+        chat: String,
+    ) -> bool {
         let (kind, data) = match action {
             InboundAction::PollVote { target, vote } => {
-                return self.voted(target, vote, from, chat).await;
+                return self.voted(target, vote, (from, from_lid), chat).await;
             }
             InboundAction::Reaction { target, emoji } => (
                 EventKind::MessageReaction,
                 serde_json::to_value(ReactionData {
                     message_id: target,
                     from,
+                    from_lid,
                     chat,
                     removed: emoji.is_empty(),
                     emoji,
@@ -319,6 +339,7 @@ impl Session {
                 serde_json::to_value(EditedData {
                     message_id: target,
                     from,
+                    from_lid,
                     chat,
                     text,
                 }),
@@ -328,6 +349,7 @@ impl Session {
                 serde_json::to_value(RevokedData {
                     message_id: target,
                     from,
+                    from_lid,
                     chat,
                 }),
             ),

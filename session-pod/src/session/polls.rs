@@ -67,7 +67,7 @@ impl Session {
         &self,
         target: String,
         vote: EncryptedVote,
-        from: String,
+        (from, from_lid): (String, Option<String>),
         chat: String,
     ) -> bool {
         let stored = match self.store.poll(chat.clone(), target.clone()).await {
@@ -106,6 +106,7 @@ impl Session {
         let data = PollVoteData {
             poll_id: target,
             from,
+            from_lid,
             chat,
             selected_options: selected,
         };

@@ -99,3 +99,192 @@ async fn contacts_are_looked_up_and_lids_resolved_on_the_real_engine() {
         );
     }
 }
+
+/// WhatsApp names more and more senders by LID, sometimes with the phone beside it. An app
+/// sees `from` (and a direct chat) as the phone whenever the session can tell it, and
+/// `fromLid` whenever WhatsApp used one; a LID nobody has resolved stays a LID.
+#[tokio::test]
+async fn lid_addressed_senders_reach_the_webhook_by_phone() {
+    use wagate_wa_sim::Addressing;
+    use wagate_wa_sim::waproto::buffa::MessageField;
+    use wagate_wa_sim::waproto::whatsapp as wa;
+
+    const BEA: &str = "971501240011";
+    const CAL: &str = "971501240012";
+    const DAN: &str = "971501240013";
+    let sim = Simulator::start().await.expect("simulator");
+    sim.add_account(PHONE, "Coach Ann").await;
+    for (phone, name) in [(BEA, "Bea"), (CAL, "Cal"), (DAN, "Dan")] {
+        sim.add_contact(phone, name, None).await;
+    }
+    let receiver = wagate_e2e::WebhookReceiver::start().await;
+    let linked = whatsapp::linked(
+        &sim,
+        "lid-senders",
+        PHONE,
+        &["--webhook-url", receiver.url.as_str()],
+    )
+    .await;
+    let session = &linked.session;
+    let [bea_lid, cal_lid, dan_lid] = [
+        sim.lid_of(BEA).await.unwrap(),
+        sim.lid_of(CAL).await.unwrap(),
+        sim.lid_of(DAN).await.unwrap(),
+    ];
+    let text = |t: &str| wa::Message {
+        conversation: Some(t.to_string()),
+        ..Default::default()
+    };
+    let received = |id: String| {
+        let receiver = &receiver;
+        async move {
+            let found = || {
+                receiver
+                    .data("message.received")
+                    .into_iter()
+                    .find(|d| d["messageId"] == id.as_str())
+            };
+            assert!(
+                wagate_e2e::wait_until(Duration::from_secs(30), || async { found().is_some() })
+                    .await,
+                "message {id} did not reach the webhook"
+            );
+            found().unwrap()
+        }
+    };
+    let who = |d: &Value| (d["from"].clone(), d["fromLid"].clone(), d["chat"].clone());
+
+    // By phone with the LID beside it.
+    let id = sim
+        .send_message_addressed(DAN, PHONE, &text("by phone"), Addressing::PhoneWithLid)
+        .await
+        .unwrap();
+    let data = received(id).await;
+    assert_eq!(
+        who(&data),
+        (DAN.into(), dan_lid.clone().into(), format!("{DAN}@s.whatsapp.net").into()),
+        "{data}"
+    );
+    // By LID with the phone beside it, then by LID alone: the session remembers.
+    let id = sim
+        .send_message_addressed(BEA, PHONE, &text("by lid"), Addressing::LidWithPhone)
+        .await
+        .unwrap();
+    let bea = (
+        Value::from(BEA),
+        Value::from(bea_lid.clone()),
+        Value::from(format!("{BEA}@s.whatsapp.net")),
+    );
+    let data = received(id).await;
+    assert_eq!(who(&data), bea, "{data}");
+    let mentioning = wa::Message {
+        extended_text_message: MessageField::some(wa::message::ExtendedTextMessage {
+            text: Some("ask Dan".into()),
+            context_info: MessageField::some(wa::ContextInfo {
+                mentioned_jid: vec![dan_lid.clone()],
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let second = sim
+        .send_message_addressed(BEA, PHONE, &mentioning, Addressing::Lid)
+        .await
+        .unwrap();
+    let data = received(second.clone()).await;
+    assert_eq!(who(&data), bea, "{data}");
+    assert_eq!(data["mentions"], serde_json::json!([DAN]), "{data}");
+    // A LID the session never saw with a phone stays a LID; the app can still ask.
+    let id = sim
+        .send_message_addressed(CAL, PHONE, &text("who am I"), Addressing::Lid)
+        .await
+        .unwrap();
+    let data = received(id).await;
+    assert_eq!(
+        who(&data),
+        (cal_lid.clone().into(), cal_lid.clone().into(), cal_lid.clone().into()),
+        "{data}"
+    );
+    let (status, resolved) = session.get(&format!("/lids/{cal_lid}")).await;
+    assert_eq!((status, &resolved["phone"]), (StatusCode::OK, &Value::from(CAL)));
+
+    // The conversation keeps one name: a reply to Bea's phone quotes her LID-addressed
+    // message, and reaches her.
+    let reply = whatsapp::send_and_decrypt(
+        session,
+        &sim,
+        BEA,
+        serde_json::json!({ "text": "sure", "replyTo": second }),
+    )
+    .await;
+    let context = reply
+        .message
+        .extended_text_message
+        .as_option()
+        .and_then(|m| m.context_info.as_option())
+        .expect("the reply quotes");
+    assert_eq!(context.stanza_id.as_deref(), Some(second.as_str()));
+}
+
+/// Brazilian mobiles gained a ninth digit after many were registered without it: WhatsApp
+/// answers such a number with the JID it registered with. The check matches that answer
+/// back to the number asked (once reported "not on WhatsApp"), and a message to the
+/// dialled form goes to the registered JID, where the phone decrypts it.
+#[tokio::test]
+async fn numbers_match_whatsapps_canonical_answer() {
+    const OLD_BR: &str = "551187654321"; // registered before the ninth digit
+    const DIALLED_BR: &str = "5511987654321";
+    const NEW_BR: &str = "5521998765432"; // registered with it
+    let sim = Simulator::start().await.expect("simulator");
+    sim.add_account(PHONE, "Coach Ann").await;
+    sim.add_contact(OLD_BR, "Bruna", None).await;
+    sim.add_contact(NEW_BR, "Caio", None).await;
+    let linked = whatsapp::linked(&sim, "canonical", PHONE, &[]).await;
+    let session = &linked.session;
+
+    let (status, checked) = session
+        .post(
+            "/check-numbers",
+            serde_json::json!({ "numbers": [format!("+{DIALLED_BR}"), NEW_BR, NOBODY] }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{checked}");
+    let results: Vec<(Value, Value, Value)> = checked["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|r| (r["number"].clone(), r["onWhatsApp"].clone(), r["jid"].clone()))
+        .collect();
+    assert_eq!(
+        results,
+        [
+            (
+                DIALLED_BR.into(),
+                true.into(),
+                format!("{OLD_BR}@s.whatsapp.net").into()
+            ),
+            (
+                NEW_BR.into(),
+                true.into(),
+                format!("{NEW_BR}@s.whatsapp.net").into()
+            ),
+            (NOBODY.into(), false.into(), Value::Null),
+        ],
+        "{checked}"
+    );
+
+    let (status, sent) = session
+        .post(
+            "/messages",
+            serde_json::json!({ "to": DIALLED_BR, "text": "olá" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{sent}");
+    let id = sent["id"].as_str().expect("an id").to_string();
+    let decrypted = sim
+        .wait_delivered(Duration::from_secs(30), |d| d.id == id && d.to == OLD_BR)
+        .await
+        .expect("Bruna's phone decrypts it");
+    assert_eq!(decrypted.text.as_deref(), Some("olá"));
+}

@@ -38,7 +38,7 @@ use std::time::Duration;
 pub use contact_acts::{PollRef, Typing, poll_vote};
 pub use groups::GroupChange;
 pub use link::{LinkError, LinkedDevice};
-pub use messaging::SentDocument;
+pub use messaging::{Addressing, SentDocument};
 /// The kinds of attachment, which key their encryption differently.
 pub use wacore::download::MediaType;
 /// The protobuf types of what contacts send and phones decrypt.
@@ -238,6 +238,20 @@ impl Simulator {
         kind: &str,
     ) -> Result<String, String> {
         self.world.send_message(from, to, message, kind).await
+    }
+
+    /// [`Self::send_message`] with the sender named as `addressing` says (by LID, with or
+    /// without the phone beside it), as WhatsApp does more and more.
+    pub async fn send_message_addressed(
+        &self,
+        from: &str,
+        to: &str,
+        message: &waproto::whatsapp::Message,
+        addressing: Addressing,
+    ) -> Result<String, String> {
+        self.world
+            .send_message_addressed(from, to, message, "text", addressing)
+            .await
     }
 
     /// Contact `from` shows it is typing, recording or stopped in its chat with account

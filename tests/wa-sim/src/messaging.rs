@@ -16,6 +16,19 @@ use crate::nodes::{attr, bytes, child, children, jid_attr, new_id, now_secs};
 use crate::signal::SignalDevice;
 use crate::world::{ClientReceipt, ConnHandle, Delivered, State, World, address};
 
+/// How a contact's message names its sender, as WhatsApp does during its move to LIDs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Addressing {
+    /// `from` is the phone JID (the classic form).
+    Phone,
+    /// `from` is the phone JID, and `sender_lid` tells the LID.
+    PhoneWithLid,
+    /// `from` is the LID and nothing says the phone.
+    Lid,
+    /// `from` is the LID, and `sender_pn` tells the phone.
+    LidWithPhone,
+}
+
 /// A document a contact sends: the blob the media host serves and what the message says
 /// about it. [`SentDocument::encrypt`] makes an honest one.
 pub struct SentDocument {
@@ -377,17 +390,40 @@ impl World {
         message: &wa::Message,
         kind: &str,
     ) -> Result<String, String> {
+        self.send_message_addressed(from, to, message, kind, Addressing::Phone)
+            .await
+    }
+
+    /// [`Self::send_message`] with the sender named the way `addressing` says: WhatsApp
+    /// addresses more and more chats by LID, naming the phone beside it only sometimes.
+    pub async fn send_message_addressed(
+        &self,
+        from: &str,
+        to: &str,
+        message: &wa::Message,
+        kind: &str,
+        addressing: Addressing,
+    ) -> Result<String, String> {
         let mut state = self.state.lock().await;
-        let push_name = state
+        let (push_name, lid) = state
             .contacts
             .get(from)
-            .map(|c| c.push_name.clone())
+            .map(|c| (c.push_name.clone(), Jid::lid(c.lid.as_str())))
             .ok_or_else(|| format!("{from} is not a simulated contact"))?;
+        let (sender, alt) = match addressing {
+            Addressing::Phone => (Jid::pn(from), None),
+            Addressing::PhoneWithLid => (Jid::pn(from), Some(("sender_lid", lid))),
+            Addressing::Lid => (lid, None),
+            Addressing::LidWithPhone => (lid, Some(("sender_pn", Jid::pn(from)))),
+        };
         let id = new_id();
         let sent = encrypt_to_companions(&mut state, from, to, message, |enc| {
-            NodeBuilder::new("message")
-                .attr("from", Jid::pn(from))
-                .attr("id", id.as_str())
+            let node = NodeBuilder::new("message").attr("from", sender.clone());
+            let node = match &alt {
+                Some((name, jid)) => node.attr(*name, jid.clone()),
+                None => node,
+            };
+            node.attr("id", id.as_str())
                 .attr("t", now_secs().to_string())
                 .attr("type", kind)
                 .attr("notify", push_name.as_str())

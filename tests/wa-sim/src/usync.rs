@@ -46,17 +46,45 @@ impl World {
     }
 }
 
-/// The number a `<user>` asks about: its `jid` (PN or LID) or its `<contact>` number.
+/// The number a `<user>` asks about: its `jid` (PN or LID) or its `<contact>` number (as
+/// asked, echoed back), and the phone it is registered as.
 fn asked_phone(state: &State, user: &Node) -> (Option<String>, Option<Jid>, Option<String>) {
     let asked_jid = jid_attr(user, "jid");
-    let number = child(user, "contact")
-        .and_then(text)
-        .map(|n| n.chars().filter(char::is_ascii_digit).collect::<String>());
+    let number = child(user, "contact").and_then(text);
     let phone = match &asked_jid {
         Some(jid) => state.phone_of(&jid.user, jid.server),
-        None => number.clone(),
+        None => number.as_deref().map(|n| {
+            canonical_phone(state, &n.chars().filter(char::is_ascii_digit).collect::<String>())
+        }),
     };
     (phone, asked_jid, number)
+}
+
+/// The account a dialled number reaches, as WhatsApp resolves it: Brazilian mobiles gained
+/// a ninth digit (`55 DD 9XXXXXXXX`) after many were registered without it, and Mexican
+/// mobiles dropped the `1` after `52`; either form reaches the account, whose JID is the
+/// form it registered with.
+fn canonical_phone(state: &State, digits: &str) -> String {
+    let registered = |p: &str| state.accounts.contains_key(p) || state.contacts.contains_key(p);
+    if registered(digits) {
+        return digits.to_string();
+    }
+    let variant = if let Some(rest) = digits.strip_prefix("55") {
+        match rest.len() {
+            11 if rest.as_bytes()[2] == b'9' => Some(format!("55{}{}", &rest[..2], &rest[3..])),
+            10 => Some(format!("55{}9{}", &rest[..2], &rest[2..])),
+            _ => None,
+        }
+    } else if let Some(rest) = digits.strip_prefix("521") {
+        (rest.len() == 10).then(|| format!("52{rest}"))
+    } else if let Some(rest) = digits.strip_prefix("52") {
+        (rest.len() == 10).then(|| format!("521{rest}"))
+    } else {
+        None
+    };
+    variant
+        .filter(|v| registered(v))
+        .unwrap_or_else(|| digits.to_string())
 }
 
 fn answer_user(state: &State, user: &Node, protocols: &[String]) -> Node {
@@ -67,7 +95,7 @@ fn answer_user(state: &State, user: &Node, protocols: &[String]) -> Node {
     let reply_jid = match (&asked_jid, &phone) {
         (Some(jid), _) => jid.to_non_ad(),
         (None, Some(phone)) => Jid::pn(phone.as_str()),
-        (None, None) => Jid::pn(number.clone().unwrap_or_default().as_str()),
+        (None, None) => Jid::pn(""),
     };
     let mut results = Vec::new();
     for protocol in protocols {

@@ -618,7 +618,8 @@ async fn a_sandbox_contacts_actions_reach_the_webhook() {
     assert!(status.is_success());
     api.link("twins", Some("971500000077")).await;
     for body in [
-        json!({ "from": "971501234567", "reaction": { "messageId": "3EB0AA", "emoji": "😂" } }),
+        json!({ "from": "971501234567", "byLid": true,
+                "reaction": { "messageId": "3EB0AA", "emoji": "😂" } }),
         json!({ "from": "971501234567", "edit": { "messageId": "SIM0BB", "text": "fixed" } }),
         json!({ "from": "971501234567", "revoke": "SIM0BB" }),
     ] {
@@ -637,8 +638,8 @@ async fn a_sandbox_contacts_actions_reach_the_webhook() {
     assert_eq!(
         data("message.reaction"),
         [
-            json!({ "messageId": "3EB0AA", "from": "971501234567", "chat": chat,
-                 "emoji": "😂", "removed": false })
+            json!({ "messageId": "3EB0AA", "from": "971501234567",
+                 "fromLid": "1971501234567@lid", "chat": chat, "emoji": "😂", "removed": false })
         ]
     );
     assert_eq!(data("message.edited")[0]["text"], "fixed");

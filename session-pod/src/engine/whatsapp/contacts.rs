@@ -2,8 +2,14 @@
 //! picture id), the profile-picture IQ, and the library's LID ↔ phone store.
 
 use async_trait::async_trait;
-use wagate_api::ContactInfo;
+use wagate_api::{ContactInfo, NumberCheck};
+use whatsapp_rust::lid_pn_cache::LearningSource;
 use whatsapp_rust::prelude::*;
+use whatsapp_rust::wacore::iq::usync::{
+    UsyncAddressingMode, UsyncContext, UsyncMode, UsyncOutcome, UsyncProtocol,
+    UsyncProtocolKind, UsyncProtocolResult, UsyncQuery, UsyncQuerySpec, UsyncUser,
+    UsyncUserResult,
+};
 
 use super::WhatsAppEngine;
 use crate::engine::{ContactDirectory, EngineError};
@@ -15,6 +21,103 @@ fn lookup_failed(e: impl std::fmt::Display) -> EngineError {
 fn parse_jid(jid: &str) -> Result<Jid, EngineError> {
     jid.parse()
         .map_err(|_| EngineError::Permanent(format!("not a JID: {jid}")))
+}
+
+/// Who of `numbers` (digits) is on WhatsApp, in one usync query. WhatsApp answers each
+/// with its canonical JID, which need not be the number asked (a Brazilian mobile asked
+/// with its ninth digit may be registered without it), and echoes the number asked in
+/// `<contact>`: that echo, not the JID, matches an answer back to the request. The JID
+/// answered is the one to send to.
+pub(super) async fn check_numbers(
+    client: &Client,
+    numbers: &[String],
+) -> Result<Vec<NumberCheck>, EngineError> {
+    let users = numbers.iter().map(UsyncUser::from_phone).collect();
+    let query = UsyncQuery::new(
+        UsyncMode::Query,
+        UsyncContext::Interactive,
+        vec![
+            UsyncProtocol::Contact {
+                addressing_mode: UsyncAddressingMode::Pn,
+            },
+            UsyncProtocol::Lid,
+            UsyncProtocol::BusinessVerifiedName,
+        ],
+        users,
+    )
+    .and_then(|q| UsyncQuerySpec::new(q, uuid::Uuid::new_v4().simple().to_string()))
+    .map_err(|e| EngineError::Permanent(format!("number check query: {e}")))?;
+    let answer = client
+        .execute(query)
+        .await
+        .map_err(|e| EngineError::Transient(format!("number check failed: {e}")))?;
+    for user in &answer.users {
+        learn_lid(client, user).await;
+    }
+    Ok(numbers
+        .iter()
+        .map(|number| {
+            let hit = answer
+                .users
+                .iter()
+                .find(|u| asked_number(u).as_deref() == Some(number.as_str()))
+                .or_else(|| {
+                    answer
+                        .users
+                        .iter()
+                        .find(|u| u.id.as_ref().is_some_and(|j| j.user == number.as_str()))
+                });
+            let registered = hit.filter(|u| {
+                matches!(
+                    u.protocol(UsyncProtocolKind::Contact),
+                    Some(UsyncProtocolResult::Contact(UsyncOutcome::Value(c))) if c.contact_type == "in"
+                )
+            });
+            let business = registered.and_then(|u| match u.protocol(UsyncProtocolKind::Business) {
+                Some(UsyncProtocolResult::Business(UsyncOutcome::Value(b))) => Some(b),
+                _ => None,
+            });
+            NumberCheck {
+                number: number.clone(),
+                on_whats_app: registered.is_some(),
+                jid: registered
+                    .and_then(|u| u.id.as_ref().filter(|j| j.is_pn()).or(u.pn_jid.as_ref()))
+                    .map(|j| j.to_non_ad().to_string())
+                    .or_else(|| registered.map(|_| format!("{number}@s.whatsapp.net"))),
+                is_business: business.is_some(),
+                verified_name: business
+                    .and_then(|b| b.verified_name.as_ref())
+                    .and_then(|v| v.name.clone()),
+            }
+        })
+        .collect())
+}
+
+/// The digits of the number a usync answer echoes in `<contact>`.
+fn asked_number(user: &UsyncUserResult) -> Option<String> {
+    match user.protocol(UsyncProtocolKind::Contact) {
+        Some(UsyncProtocolResult::Contact(UsyncOutcome::Value(contact))) => contact
+            .content
+            .as_deref()
+            .map(|c| c.chars().filter(char::is_ascii_digit).collect()),
+        _ => None,
+    }
+}
+
+/// Keeps a LID ↔ phone pair a usync answer told, as the library's own lookups do, so later
+/// LID-addressed messages resolve to the phone.
+async fn learn_lid(client: &Client, user: &UsyncUserResult) {
+    let Some(pn) = user.id.as_ref().filter(|j| j.is_pn()) else {
+        return;
+    };
+    if let Some(UsyncProtocolResult::Lid(UsyncOutcome::Value(Some(lid)))) =
+        user.protocol(UsyncProtocolKind::Lid)
+        && let Err(e) = client
+            .add_lid_pn_mapping(&lid.user, &pn.user, LearningSource::Usync)
+            .await
+    {
+        tracing::debug!(error = %e, "cannot keep a LID mapping");
+    }
 }
 
 #[async_trait]

@@ -249,32 +249,60 @@ pub async fn convert(
         text = text.or_else(|| m.caption.clone());
     }
     let context = context_info(base);
-    let quoted = context.and_then(|c| {
-        Some(QuotedMessage {
-            message_id: c.stanza_id.clone()?,
-            from: c.participant.as_deref().map(phone_or_jid),
-        })
-    });
-    let mentions = context
-        .map(|c| c.mentioned_jid.iter().map(|j| phone_or_jid(j)).collect())
-        .unwrap_or_default();
-    let from = if sender.is_pn() {
-        sender.user.to_string()
+    let quoted = match context {
+        Some(c) => match c.stanza_id.clone() {
+            Some(message_id) => Some(QuotedMessage {
+                message_id,
+                from: match c.participant.as_deref().and_then(|p| p.parse::<Jid>().ok()) {
+                    Some(author) => Some(identify(client, &author, None).await.phone_or_jid),
+                    None => c.participant.as_deref().map(phone_or_jid),
+                },
+            }),
+            None => None,
+        },
+        None => None,
+    };
+    let mut mentions = Vec::new();
+    for mentioned in context
+        .map(|c| c.mentioned_jid.as_slice())
+        .unwrap_or_default()
+        .iter()
+        .take(MENTIONS_MAX)
+    {
+        mentions.push(match mentioned.parse::<Jid>() {
+            Ok(jid) => identify(client, &jid, None).await.phone_or_jid,
+            Err(_) => phone_or_jid(mentioned),
+        });
+    }
+    let mut author = identify(client, sender, info.source.sender_alt.as_ref()).await;
+    if info.source.is_from_me
+        && author.phone.is_none()
+        && let Some(own) = client.and_then(|c| c.pn())
+    {
+        author.phone_or_jid = own.user.to_string();
+    }
+    // A direct chat is named by the person's phone whenever it is known, however WhatsApp
+    // addressed this message: one conversation keeps one name (and replies quote within it).
+    let chat = if info.source.is_group {
+        info.source.chat.to_string()
+    } else if !info.source.is_from_me {
+        match &author.phone {
+            Some(phone) => format!("{phone}@s.whatsapp.net"),
+            None => info.source.chat.to_non_ad().to_string(),
+        }
     } else {
-        match &info.source.sender_alt {
-            Some(alt) if alt.is_pn() => alt.user.to_string(),
-            _ if info.source.is_from_me => match client.and_then(|c| c.pn()) {
-                Some(own) => own.user.to_string(),
-                None => sender.to_non_ad().to_string(),
-            },
-            _ => sender.to_string(),
+        let peer = identify(client, &info.source.chat, None).await;
+        match peer.phone {
+            Some(phone) => format!("{phone}@s.whatsapp.net"),
+            None => info.source.chat.to_non_ad().to_string(),
         }
     };
     Some(InboundMessage {
         id: info.id.to_string(),
-        from,
+        from: author.phone_or_jid,
+        from_lid: author.lid,
         from_me: info.source.is_from_me,
-        chat: info.source.chat.to_string(),
+        chat,
         is_group: info.source.is_group,
         push_name: Some(info.push_name.clone()).filter(|n| !n.is_empty()),
         timestamp: if info.timestamp.timestamp() > 0 {
@@ -325,6 +353,55 @@ fn context_info(base: &wa::Message) -> Option<&wa::ContextInfo> {
     .into_iter()
     .flatten()
     .next()
+}
+
+/// Mentions a stranger's message may make the session resolve and pass on (what a send
+/// may list too).
+const MENTIONS_MAX: usize = wagate_api::message::MENTIONS_MAX;
+
+/// Someone as an app should see them: phone digits whenever this session knows them, and
+/// their LID whenever WhatsApp used one.
+pub(super) struct Identity {
+    /// Phone digits, or the JID when no phone is known (a LID nobody has resolved yet).
+    pub phone_or_jid: String,
+    pub phone: Option<String>,
+    /// `digits@lid`.
+    pub lid: Option<String>,
+}
+
+/// Who `jid` is: the phone WhatsApp put beside it (`alt`: `sender_pn`/`participant_pn`
+/// for a LID, `sender_lid` for a phone), else what the library's LID store learned (from
+/// earlier stanzas, usync answers, device notifications).
+pub(super) async fn identify(client: Option<&Client>, jid: &Jid, alt: Option<&Jid>) -> Identity {
+    let jid = jid.to_non_ad();
+    if jid.is_pn() {
+        return Identity {
+            phone_or_jid: jid.user.to_string(),
+            phone: Some(jid.user.to_string()),
+            lid: alt.filter(|a| a.is_lid()).map(|a| a.to_non_ad().to_string()),
+        };
+    }
+    if !jid.is_lid() {
+        return Identity {
+            phone_or_jid: jid.to_string(),
+            phone: None,
+            lid: None,
+        };
+    }
+    let mut phone = alt.filter(|a| a.is_pn()).map(|a| a.user.to_string());
+    if phone.is_none()
+        && let Some(client) = client
+    {
+        match client.get_lid_pn_entry(&jid).await {
+            Ok(entry) => phone = entry.map(|e| e.phone_number.to_string()),
+            Err(e) => tracing::debug!(error = %e, "LID store lookup failed"),
+        }
+    }
+    Identity {
+        phone_or_jid: phone.clone().unwrap_or_else(|| jid.to_string()),
+        phone,
+        lid: Some(jid.to_string()),
+    }
 }
 
 /// Phone digits for a phone-number JID (`971501234567@s.whatsapp.net`), else the JID as is

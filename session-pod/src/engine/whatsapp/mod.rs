@@ -11,7 +11,7 @@ mod inbound;
 mod outgoing;
 mod transport;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
@@ -62,8 +62,9 @@ struct Inner {
     acks: AckWaiters,
     /// Inbound messages the durability hook already handed to the session.
     handled: Arc<durability::Handled>,
-    /// Recipients already confirmed on WhatsApp, so only a first message costs a lookup.
-    registered: Mutex<HashSet<String>>,
+    /// Numbers already confirmed on WhatsApp, with the JID WhatsApp answered for each, so
+    /// only a first message costs a lookup.
+    registered: Mutex<HashMap<String, Jid>>,
     /// Work that must run outside the event drain (it stops the client feeding the drain).
     commands: mpsc::UnboundedSender<Command>,
     me: Weak<Inner>,
@@ -90,7 +91,7 @@ impl WhatsAppEngine {
             sink,
             bot: tokio::sync::Mutex::new(None),
             acks: Mutex::new(HashMap::new()),
-            registered: Mutex::new(HashSet::new()),
+            registered: Mutex::new(HashMap::new()),
             handled: Arc::default(),
             commands,
             me: me.clone(),
@@ -361,9 +362,21 @@ impl Inner {
                     (ChatPresence::Composing, _) => ChatState::Composing,
                     (ChatPresence::Paused, _) => ChatState::Paused,
                 };
+                let client = self.bot.lock().await.as_ref().map(|bot| bot.client());
+                let who = inbound::identify(
+                    client.as_deref(),
+                    &update.source.sender,
+                    update.source.sender_alt.as_ref(),
+                )
+                .await;
+                let chat = match (&who.phone, update.source.is_group) {
+                    (Some(phone), false) => format!("{phone}@s.whatsapp.net"),
+                    _ => update.source.chat.to_non_ad().to_string(),
+                };
                 self.emit(EngineEvent::ChatPresence {
-                    chat: update.source.chat.to_string(),
-                    from: inbound::phone_or_jid(&update.source.sender.to_string()),
+                    chat,
+                    from: who.phone_or_jid,
+                    from_lid: who.lid,
                     state,
                 });
             }
@@ -382,37 +395,37 @@ async fn drain_events(engine: Weak<Inner>, mut rx: mpsc::UnboundedReceiver<Arc<E
 }
 
 impl WhatsAppEngine {
-    /// A message to a number that is not on WhatsApp would go nowhere (the library sends
-    /// only our own devices' copies), so fail it as `number_not_on_whatsapp` up front.
-    async fn ensure_registered(&self, number: &str) -> Result<(), EngineError> {
-        let registered = || {
+    /// The JID a message to `number` must go to: WhatsApp's canonical form of it (a
+    /// Brazilian mobile dialled with its ninth digit may be registered without it, and a
+    /// message to the other form goes nowhere). A number not on WhatsApp fails as
+    /// `number_not_on_whatsapp` up front, since the library would send only our own
+    /// devices' copies.
+    async fn canonical_recipient(&self, number: &str) -> Result<Jid, EngineError> {
+        let known = || {
             self.inner
                 .registered
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
         };
-        if registered().contains(number) {
-            return Ok(());
+        if let Some(jid) = known().get(number) {
+            return Ok(jid.clone());
         }
         let client = self.inner.client().await?;
-        // One number per query, so any registered answer is this number, even when
-        // WhatsApp answers with its canonical form (e.g. Brazil's added ninth digit).
-        let on_whatsapp = client
-            .contacts()
-            .is_on_whatsapp(&[Jid::pn(number)])
-            .await
-            .map_err(|e| EngineError::Transient(format!("number lookup failed: {e}")))?
-            .iter()
-            .any(|r| r.is_registered);
-        if !on_whatsapp {
-            return Err(EngineError::NotOnWhatsApp(number.to_string()));
-        }
-        let mut cache = registered();
+        let check = contacts::check_numbers(&client, &[number.to_string()])
+            .await?
+            .pop();
+        let jid: Jid = match check.and_then(|c| c.jid) {
+            Some(jid) => jid
+                .parse()
+                .map_err(|e| EngineError::Transient(format!("WhatsApp answered {jid}: {e}")))?,
+            None => return Err(EngineError::NotOnWhatsApp(number.to_string())),
+        };
+        let mut cache = known();
         if cache.len() >= REGISTERED_CACHE_MAX {
             cache.clear();
         }
-        cache.insert(number.to_string());
-        Ok(())
+        cache.insert(number.to_string(), jid.clone());
+        Ok(jid)
     }
 }
 
@@ -467,9 +480,11 @@ impl Engine for WhatsAppEngine {
                 .map_err(|e| EngineError::Transient(format!("revoke failed: {e}")))?;
             return Ok(SentAck { at: Utc::now() });
         }
-        if to.is_pn() && !matches!(message.body, MessageBody::Edit { .. }) {
-            self.ensure_registered(&to.user).await?;
-        }
+        let to = if to.is_pn() && !matches!(message.body, MessageBody::Edit { .. }) {
+            self.canonical_recipient(&to.user).await?
+        } else {
+            to
+        };
         let (tx, rx) = oneshot::channel();
         self.inner
             .acks
@@ -535,31 +550,7 @@ impl Engine for WhatsAppEngine {
 
     async fn check_numbers(&self, numbers: &[String]) -> Result<Vec<NumberCheck>, EngineError> {
         let client = self.inner.client().await?;
-        let jids: Vec<Jid> = numbers.iter().map(|n| Jid::pn(n.as_str())).collect();
-        let found = client
-            .contacts()
-            .is_on_whatsapp(&jids)
-            .await
-            .map_err(|e| EngineError::Transient(format!("number check failed: {e}")))?;
-        Ok(numbers
-            .iter()
-            .map(|n| {
-                let hit = found.iter().find(|r| {
-                    r.jid.user == n.as_str()
-                        || r.pn_jid.as_ref().is_some_and(|pn| pn.user == n.as_str())
-                });
-                let on = hit.is_some_and(|r| r.is_registered);
-                NumberCheck {
-                    number: n.clone(),
-                    on_whats_app: on,
-                    jid: on.then(|| format!("{n}@s.whatsapp.net")),
-                    is_business: hit.is_some_and(|r| r.is_business),
-                    verified_name: hit
-                        .and_then(|r| r.verified_name.as_ref())
-                        .and_then(|v| v.name.clone()),
-                }
-            })
-            .collect())
+        contacts::check_numbers(&client, numbers).await
     }
 
     async fn groups(&self) -> Result<Vec<GroupInfo>, EngineError> {
