@@ -15,6 +15,7 @@ pub mod location;
 pub mod message;
 pub mod numbers;
 pub mod poll;
+pub mod profile;
 pub mod rbac;
 pub mod recipient;
 pub mod session;
@@ -47,6 +48,7 @@ pub use numbers::{
     QrJson, QrLinkResponse,
 };
 pub use poll::{PollOptionVotes, PollSpec, PollVoteData};
+pub use profile::{BlockedContact, Blocklist, PictureUpload, Profile, ProfileUpdate};
 pub use recipient::{Recipient, normalize_phone};
 pub use session::{
     CreateSessionRequest, DeleteResponse, OkResponse, SessionInfo, SessionList, SessionState,

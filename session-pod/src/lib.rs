@@ -13,6 +13,7 @@ pub mod media;
 pub mod metrics;
 mod outbox;
 pub mod private_files;
+pub mod profile_picture;
 pub mod qr;
 pub mod session;
 mod state;

@@ -84,10 +84,12 @@ impl FromRequestParts<Arc<Shared>> for Session {
 
 /// The per-session routes pods serve that the router forwards, by first segment after
 /// the id (the rest of the contract it answers itself).
-const FORWARDED: [&str; 15] = [
+const FORWARDED: [&str; 17] = [
     "chats",
     "contacts",
     "lids",
+    "blocklist",
+    "profile",
     "presence",
     "logout",
     "restart",

@@ -2,7 +2,7 @@
 //! resolution. Both engines implement it.
 
 use async_trait::async_trait;
-use wagate_api::ContactInfo;
+use wagate_api::{BlockedContact, ContactInfo};
 
 use super::EngineError;
 
@@ -14,4 +14,9 @@ pub trait ContactDirectory: Send + Sync {
     /// The phone digits behind LID `lid` (a full `...@lid` JID), `None` when WhatsApp does
     /// not say.
     async fn lid_phone(&self, lid: &str) -> Result<Option<String>, EngineError>;
+    /// Blocks the person with full JID `jid`: they can no longer message or call this
+    /// account. `NotOnWhatsApp` for a number WhatsApp does not know.
+    async fn block(&self, jid: &str) -> Result<(), EngineError>;
+    async fn unblock(&self, jid: &str) -> Result<(), EngineError>;
+    async fn blocklist(&self) -> Result<Vec<BlockedContact>, EngineError>;
 }

@@ -4,11 +4,13 @@
 
 pub mod contacts;
 pub mod groups;
+pub mod profile;
 pub mod simulator;
 pub mod whatsapp;
 
 pub use contacts::ContactDirectory;
 pub use groups::GroupAdmin;
+pub use profile::OwnProfile;
 
 use crate::inbound_media::AttachmentContent;
 use std::path::Path;
@@ -318,8 +320,10 @@ pub trait Engine: Send + Sync + 'static {
     async fn set_presence(&self, available: bool) -> Result<(), EngineError>;
     /// Creating and administering groups.
     fn group_admin(&self) -> &dyn GroupAdmin;
-    /// Looking people up: about, picture, business, LID.
+    /// Looking people up (about, picture, business, LID) and blocking them.
     fn contacts(&self) -> &dyn ContactDirectory;
+    /// This account's own name, about text and picture.
+    fn profile(&self) -> &dyn OwnProfile;
     /// The test-only controls of the simulator; `None` for real engines.
     fn sandbox(&self) -> Option<&dyn simulator::Sandbox> {
         None

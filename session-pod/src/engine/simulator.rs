@@ -18,9 +18,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::task::JoinHandle;
 use wagate_api::{
-    ChatState, ContactInfo, GroupChanges, GroupInfo, GroupParticipantsData, GroupUpdatedData,
-    JoinGroupResponse, MediaSource, MessageBody, MessageStatus, NumberCheck, ParticipantAction,
-    ParticipantResult,
+    BlockedContact, ChatState, ContactInfo, GroupChanges, GroupInfo, GroupParticipantsData,
+    GroupUpdatedData, JoinGroupResponse, MediaSource, MessageBody, MessageStatus, NumberCheck,
+    ParticipantAction, ParticipantResult, Profile,
 };
 
 mod groups;
@@ -100,6 +100,14 @@ pub struct SimulatedSend {
 struct Link {
     phone: String,
     push_name: String,
+    /// The account's own profile and blocklist, kept with the link as WhatsApp keeps them
+    /// with the account.
+    #[serde(default)]
+    about: Option<String>,
+    #[serde(default)]
+    picture_id: Option<u32>,
+    #[serde(default)]
+    blocked: std::collections::BTreeSet<String>,
 }
 
 #[derive(Default)]
@@ -472,6 +480,10 @@ impl Engine for SimulatorEngine {
         self
     }
 
+    fn profile(&self) -> &dyn super::OwnProfile {
+        self
+    }
+
     async fn pair_code(&self, phone: &str) -> Result<PairCode, EngineError> {
         let state = self.lock();
         if state.link.is_some() {
@@ -513,6 +525,9 @@ impl Sandbox for SimulatorEngine {
         let link = Link {
             phone: phone.clone(),
             push_name: format!("Sim {}", &phone[phone.len() - 4..]),
+            about: Some("Hey there! I am using WhatsApp.".into()),
+            picture_id: None,
+            blocked: Default::default(),
         };
         self.save_link(Some(&link))?;
         state.link = Some(link);
@@ -521,8 +536,20 @@ impl Sandbox for SimulatorEngine {
     }
 
     async fn inbound(&self, message: InboundMessage) -> Result<(), EngineError> {
-        if !self.lock().connected {
-            return Err(EngineError::NotConnected);
+        {
+            let state = self.lock();
+            if !state.connected {
+                return Err(EngineError::NotConnected);
+            }
+            // WhatsApp does not deliver what someone this account blocks sends.
+            if !message.from_me
+                && state
+                    .link
+                    .as_ref()
+                    .is_some_and(|l| l.blocked.contains(&message.from))
+            {
+                return Ok(());
+            }
         }
         self.emit(EngineEvent::Message(
             Box::new(message),
@@ -716,5 +743,96 @@ impl ContactDirectory for SimulatorEngine {
             .strip_prefix('1')
             .and_then(wagate_api::normalize_phone)
             .filter(|p| !not_on_whatsapp(p)))
+    }
+
+    async fn block(&self, jid: &str) -> Result<(), EngineError> {
+        let phone = self.known_phone(jid).await?;
+        self.with_link(|link| {
+            link.blocked.insert(phone);
+        })
+    }
+
+    async fn unblock(&self, jid: &str) -> Result<(), EngineError> {
+        let phone = self.known_phone(jid).await?;
+        self.with_link(|link| {
+            link.blocked.remove(&phone);
+        })
+    }
+
+    async fn blocklist(&self) -> Result<Vec<BlockedContact>, EngineError> {
+        self.connected_or_refuse()?;
+        let state = self.lock();
+        let link = state.link.as_ref().ok_or(EngineError::NotConnected)?;
+        Ok(link
+            .blocked
+            .iter()
+            .map(|phone| BlockedContact {
+                jid: format!("1{phone}@lid"),
+                phone: Some(phone.clone()),
+                lid: Some(format!("1{phone}@lid")),
+            })
+            .collect())
+    }
+}
+
+/// The account's own profile, kept with the simulated link; pictures get an id and a URL
+/// on the simulated CDN.
+#[async_trait]
+impl super::OwnProfile for SimulatorEngine {
+    async fn profile(&self) -> Result<Profile, EngineError> {
+        self.connected_or_refuse()?;
+        let state = self.lock();
+        let link = state.link.as_ref().ok_or(EngineError::NotConnected)?;
+        Ok(Profile {
+            phone: Some(link.phone.clone()),
+            lid: Some(format!("1{}@lid", link.phone)),
+            push_name: Some(link.push_name.clone()),
+            about: link.about.clone().filter(|a| !a.is_empty()),
+            profile_picture_url: link.picture_id.map(|id| {
+                format!(
+                    "https://pps.whatsapp.net/simulated/{}.jpg?id={id}",
+                    link.phone
+                )
+            }),
+        })
+    }
+
+    async fn set_push_name(&self, name: &str) -> Result<(), EngineError> {
+        self.with_link(|link| link.push_name = name.to_string())
+    }
+
+    async fn set_about(&self, about: &str) -> Result<(), EngineError> {
+        self.with_link(|link| link.about = Some(about.to_string()))
+    }
+
+    async fn set_picture(&self, _jpeg: Vec<u8>) -> Result<(), EngineError> {
+        self.with_link(|link| link.picture_id = Some(link.picture_id.unwrap_or(0) + 1))
+    }
+
+    async fn remove_picture(&self) -> Result<(), EngineError> {
+        self.with_link(|link| link.picture_id = None)
+    }
+}
+
+impl SimulatorEngine {
+    /// Changes the linked account's record and keeps it on disk.
+    fn with_link(&self, change: impl FnOnce(&mut Link)) -> Result<(), EngineError> {
+        self.connected_or_refuse()?;
+        let mut state = self.lock();
+        let link = state.link.as_mut().ok_or(EngineError::NotConnected)?;
+        change(link);
+        let link = link.clone();
+        self.save_link(Some(&link))
+    }
+
+    /// The phone of a person given as a JID, when the simulated WhatsApp knows them.
+    async fn known_phone(&self, jid: &str) -> Result<String, EngineError> {
+        let info = self.contact(jid).await?;
+        match info.phone {
+            Some(phone) if info.on_whats_app => Ok(phone),
+            _ => Err(EngineError::NotOnWhatsApp(
+                info.phone.unwrap_or_else(|| jid.to_string()),
+            )),
+        }
     }
 }

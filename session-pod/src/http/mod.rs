@@ -7,6 +7,7 @@ mod extract;
 mod groups;
 mod handlers;
 pub mod openapi;
+mod profile;
 mod qr;
 pub mod records;
 mod sandbox;
@@ -107,6 +108,19 @@ fn running_session_routes() -> Router<HttpState> {
         .route("/v1/sessions/{id}/groups/join", post(groups::join_group))
         .route("/v1/sessions/{id}/contacts/{who}", get(contacts::contact))
         .route("/v1/sessions/{id}/lids/{lid}", get(contacts::lid))
+        .route(
+            "/v1/sessions/{id}/contacts/{who}/block",
+            post(profile::block).delete(profile::unblock),
+        )
+        .route("/v1/sessions/{id}/blocklist", get(profile::blocklist))
+        .route(
+            "/v1/sessions/{id}/profile",
+            get(profile::profile).patch(profile::update_profile),
+        )
+        .route(
+            "/v1/sessions/{id}/profile/picture",
+            axum::routing::put(profile::set_picture).delete(profile::remove_picture),
+        )
         .route(
             "/v1/sessions/{id}/groups/{group}",
             get(groups::group_info).patch(groups::update_group),

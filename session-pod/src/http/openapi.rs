@@ -91,6 +91,13 @@ impl Modify for Security {
         super::groups::leave_group,
         super::contacts::contact,
         super::contacts::lid,
+        super::profile::block,
+        super::profile::unblock,
+        super::profile::blocklist,
+        super::profile::profile,
+        super::profile::update_profile,
+        super::profile::set_picture,
+        super::profile::remove_picture,
         super::records::put_webhook,
         super::records::delete_webhook,
         super::handlers::dead_letters,
@@ -118,7 +125,8 @@ impl Modify for Security {
     tags((name = "sessions", description = "One session: status, linking, lifecycle"),
          (name = "messages", description = "Sending and delivery status"),
          (name = "groups", description = "Creating and administering groups"),
-         (name = "contacts", description = "Who someone is on WhatsApp; LID to phone"),
+         (name = "contacts", description = "Who someone is on WhatsApp; LID to phone; blocking"),
+         (name = "profile", description = "This account's own name, about text and picture"),
          (name = "webhooks", description = "Per-session webhook and dead letters"),
          (name = "events", description = "Server-Sent Events"))
 )]

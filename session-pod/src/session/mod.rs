@@ -9,6 +9,7 @@ mod engine_events;
 mod error;
 mod groups;
 mod polls;
+mod profile;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -15,6 +15,7 @@ mod real_engine_kinds;
 mod real_engine_media;
 mod real_engine_offline;
 mod real_engine_polls;
+mod real_engine_profile;
 mod release_graph;
 mod validation;
 mod webhooks;

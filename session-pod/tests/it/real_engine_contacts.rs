@@ -162,7 +162,11 @@ async fn lid_addressed_senders_reach_the_webhook_by_phone() {
     let data = received(id).await;
     assert_eq!(
         who(&data),
-        (DAN.into(), dan_lid.clone().into(), format!("{DAN}@s.whatsapp.net").into()),
+        (
+            DAN.into(),
+            dan_lid.clone().into(),
+            format!("{DAN}@s.whatsapp.net").into()
+        ),
         "{data}"
     );
     // By LID with the phone beside it, then by LID alone: the session remembers.
@@ -203,11 +207,18 @@ async fn lid_addressed_senders_reach_the_webhook_by_phone() {
     let data = received(id).await;
     assert_eq!(
         who(&data),
-        (cal_lid.clone().into(), cal_lid.clone().into(), cal_lid.clone().into()),
+        (
+            cal_lid.clone().into(),
+            cal_lid.clone().into(),
+            cal_lid.clone().into()
+        ),
         "{data}"
     );
     let (status, resolved) = session.get(&format!("/lids/{cal_lid}")).await;
-    assert_eq!((status, &resolved["phone"]), (StatusCode::OK, &Value::from(CAL)));
+    assert_eq!(
+        (status, &resolved["phone"]),
+        (StatusCode::OK, &Value::from(CAL))
+    );
 
     // The conversation keeps one name: a reply to Bea's phone quotes her LID-addressed
     // message, and reaches her.
@@ -254,7 +265,13 @@ async fn numbers_match_whatsapps_canonical_answer() {
         .as_array()
         .expect("results")
         .iter()
-        .map(|r| (r["number"].clone(), r["onWhatsApp"].clone(), r["jid"].clone()))
+        .map(|r| {
+            (
+                r["number"].clone(),
+                r["onWhatsApp"].clone(),
+                r["jid"].clone(),
+            )
+        })
         .collect();
     assert_eq!(
         results,

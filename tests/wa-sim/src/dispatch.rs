@@ -40,7 +40,15 @@ impl World {
                 }
             }
             // Presence and chat state need no answer; they are recorded for tests.
-            "presence" | "chatstate" => self.on_signal(&node).await,
+            "presence" | "chatstate" => {
+                let me = self.state.lock().await.device_on(conn.id);
+                if node.tag == "presence"
+                    && let Some((phone, _)) = me
+                {
+                    self.announced_name(&phone, &node).await;
+                }
+                self.on_signal(&node).await
+            }
             // Client-side `<ib>`s need no answer from a server that does not model them.
             "ib" | "unified_session" => {}
             other => tracing::info!("unmodelled stanza <{other}>: {}", crate::wire::xml(&node)),

@@ -70,9 +70,18 @@ impl World {
             },
             ("w:m", "media_conn") => self.media_conn(&id),
             ("w:profile:picture", _) if kind == "get" => self.profile_picture(&id, node).await,
-            ("blocklist", _) if kind == "get" => {
-                iq_result(&id, vec![NodeBuilder::new("list").build()])
-            }
+            ("w:profile:picture", _) => match me {
+                Some((phone, _)) => self.set_picture_iq(&id, node, &phone).await,
+                None => iq_error(&id, 401, "not-authorized"),
+            },
+            ("status", _) if kind == "set" => match me {
+                Some((phone, _)) => self.set_about_iq(&id, node, &phone).await,
+                None => iq_error(&id, 401, "not-authorized"),
+            },
+            ("blocklist", _) => match me {
+                Some((phone, _)) => self.blocklist_iq(&id, &kind, node, &phone).await,
+                None => iq_error(&id, 401, "not-authorized"),
+            },
             ("privacy", _) if kind == "get" => iq_result(&id, vec![privacy_settings()]),
             // Trusted-contact tokens the client issues after a first message.
             ("privacy", "tokens") => iq_result(&id, vec![]),
@@ -117,7 +126,13 @@ impl World {
         if state.contacts.get(&phone).is_some_and(|c| c.hides_profile) {
             return iq_error(id, 401, "not-authorized");
         }
-        let picture_id = crate::usync::picture_id(&phone);
+        let picture_id = match state.accounts.get(&phone) {
+            Some(account) => match &account.profile.picture {
+                Some((id, _)) => id.clone(),
+                None => return iq_error(id, 404, "item-not-found"),
+            },
+            None => crate::usync::picture_id(&phone),
+        };
         iq_result(
             id,
             vec![
@@ -462,8 +477,7 @@ fn bundle_node(state: &mut State, jid: &Jid) -> Node {
     }
 }
 
-/// The account's app state: `critical_block` holds the push name (patch v1); every other
-/// collection is empty, as on a fresh account.
+/// A `w:sync:app:state` `set` that sends patches rather than fetching.
 fn carries_patches(node: &Node) -> bool {
     child(node, "sync")
         .is_some_and(|sync| children(sync, "collection").any(|c| child(c, "patch").is_some()))
@@ -478,13 +492,9 @@ fn app_state_sync(id: &str, node: &Node, account: Option<&crate::world::Account>
                 .filter_map(|c| {
                     let name = attr(c, "name")?;
                     let have: usize = attr(c, "version").and_then(|v| v.parse().ok()).unwrap_or(0);
-                    let all: Vec<Vec<u8>> = match account {
-                        Some(a) if name == crate::appstate::CRITICAL_BLOCK => {
-                            vec![a.critical_block.clone()]
-                        }
-                        Some(a) => a.patches.get(&name).cloned().unwrap_or_default(),
-                        None => Vec::new(),
-                    };
+                    let all: Vec<Vec<u8>> = account
+                        .and_then(|a| a.patches.get(&name).cloned())
+                        .unwrap_or_default();
                     let latest = all.len().max(have);
                     let mut collection = NodeBuilder::new("collection")
                         .attr("name", name)

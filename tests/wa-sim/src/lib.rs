@@ -25,6 +25,7 @@ pub mod noise;
 mod pair_code;
 mod pairing;
 mod phone;
+mod profile;
 pub mod signal;
 mod usync;
 pub mod wire;
@@ -39,6 +40,7 @@ pub use contact_acts::{PollRef, Typing, poll_vote};
 pub use groups::GroupChange;
 pub use link::{LinkError, LinkedDevice};
 pub use messaging::{Addressing, SentDocument};
+pub use profile::AccountProfile;
 /// The kinds of attachment, which key their encryption differently.
 pub use wacore::download::MediaType;
 /// The protobuf types of what contacts send and phones decrypt.
@@ -159,6 +161,22 @@ impl Simulator {
     pub async fn lid_of(&self, phone: &str) -> Option<String> {
         let state = self.world.state.lock().await;
         state.lid_of(phone).map(|lid| format!("{lid}@lid"))
+    }
+
+    /// What account `phone` shows of itself (name, about, picture), as its devices set it.
+    pub async fn account_profile(&self, phone: &str) -> Option<AccountProfile> {
+        let state = self.world.state.lock().await;
+        state.accounts.get(phone).map(|a| a.profile.clone())
+    }
+
+    /// Whom account `phone` blocks (phones).
+    pub async fn blocked_by(&self, phone: &str) -> Vec<String> {
+        let state = self.world.state.lock().await;
+        state
+            .accounts
+            .get(phone)
+            .map(|a| a.blocked.keys().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// Contact `phone` does not let strangers add it to groups (403 on add).

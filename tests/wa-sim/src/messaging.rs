@@ -420,7 +420,7 @@ impl World {
         let sent = encrypt_to_companions(&mut state, from, to, message, |enc| {
             let node = NodeBuilder::new("message").attr("from", sender.clone());
             let node = match &alt {
-                Some((name, jid)) => node.attr(*name, jid.clone()),
+                Some((name, jid)) => node.attr(name, jid.clone()),
                 None => node,
             };
             node.attr("id", id.as_str())
@@ -644,6 +644,14 @@ async fn encrypt_to_companions(
     message: &wa::Message,
     build: impl Fn(Node) -> Node,
 ) -> Result<usize, String> {
+    if state
+        .accounts
+        .get(to)
+        .is_some_and(|a| a.blocked.contains_key(from))
+    {
+        // WhatsApp keeps what a blocked person sends: it never reaches the account.
+        return Err(format!("{to} blocks {from}"));
+    }
     let devices: Vec<u16> = state
         .accounts
         .get(to)

@@ -54,7 +54,10 @@ fn asked_phone(state: &State, user: &Node) -> (Option<String>, Option<Jid>, Opti
     let phone = match &asked_jid {
         Some(jid) => state.phone_of(&jid.user, jid.server),
         None => number.as_deref().map(|n| {
-            canonical_phone(state, &n.chars().filter(char::is_ascii_digit).collect::<String>())
+            canonical_phone(
+                state,
+                &n.chars().filter(char::is_ascii_digit).collect::<String>(),
+            )
         }),
     };
     (phone, asked_jid, number)
@@ -161,7 +164,14 @@ fn answer_user(state: &State, user: &Node, protocols: &[String]) -> Node {
                     .attr("t", "1700000000")
                     .string_content(c.about.clone().unwrap_or_default())
                     .build(),
-                None => NodeBuilder::new("status").build(),
+                None => NodeBuilder::new("status")
+                    .attr("t", "1700000000")
+                    .string_content(
+                        account
+                            .and_then(|a| a.profile.about.clone())
+                            .unwrap_or_default(),
+                    )
+                    .build(),
             }),
             "picture" if registered => results.push(match contact {
                 Some(c) if c.hides_profile => NodeBuilder::new("picture")

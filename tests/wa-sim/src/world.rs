@@ -49,9 +49,9 @@ pub struct Account {
     pub primary: SignalDevice,
     /// The app-state key the primary shares with every companion.
     pub sync_key: SyncKey,
-    /// `critical_block` patch v1 (the push name), encrypted with `sync_key`.
-    pub critical_block: Vec<u8>,
-    /// Patches the companions sent, by collection, in version order (version = position + 1).
+    /// Each collection's patches in version order (version = position + 1): the phone's
+    /// `critical_block` v1 (the push name, encrypted with `sync_key`), then what the
+    /// companions sent.
     pub patches: HashMap<String, Vec<Vec<u8>>>,
     pub companions: BTreeMap<u16, Companion>,
     /// ADV raw id of the account's device list.
@@ -60,6 +60,10 @@ pub struct Account {
     next_key_index: u32,
     /// A temporary ban: logins are refused until then.
     pub banned_until: Option<chrono::DateTime<chrono::Utc>>,
+    /// Name, about and picture, as the account's devices last set them.
+    pub profile: crate::profile::AccountProfile,
+    /// Whom the account blocks (phones), with when.
+    pub blocked: BTreeMap<String, i64>,
 }
 
 impl Account {
@@ -69,14 +73,22 @@ impl Account {
             phone: phone.to_string(),
             lid: random_lid(),
             primary: SignalDevice::generate(),
-            critical_block: push_name_patch(&sync_key, push_name),
-            patches: HashMap::new(),
+            patches: HashMap::from([(
+                crate::appstate::CRITICAL_BLOCK.to_string(),
+                vec![push_name_patch(&sync_key, push_name)],
+            )]),
             sync_key,
             companions: BTreeMap::new(),
             adv_raw_id: rand::random::<u32>() >> 1,
             next_device: 1,
             next_key_index: 1,
             banned_until: None,
+            profile: crate::profile::AccountProfile {
+                push_name: push_name.to_string(),
+                about: Some("Hey there! I am using WhatsApp.".into()),
+                picture: None,
+            },
+            blocked: BTreeMap::new(),
         }
     }
 

@@ -637,10 +637,8 @@ async fn a_sandbox_contacts_actions_reach_the_webhook() {
     let chat = "971501234567@s.whatsapp.net";
     assert_eq!(
         data("message.reaction"),
-        [
-            json!({ "messageId": "3EB0AA", "from": "971501234567",
-                 "fromLid": "1971501234567@lid", "chat": chat, "emoji": "😂", "removed": false })
-        ]
+        [json!({ "messageId": "3EB0AA", "from": "971501234567",
+                 "fromLid": "1971501234567@lid", "chat": chat, "emoji": "😂", "removed": false })]
     );
     assert_eq!(data("message.edited")[0]["text"], "fixed");
     assert_eq!(data("message.revoked")[0]["messageId"], "SIM0BB");
@@ -1169,5 +1167,94 @@ async fn contacts_are_looked_up_and_lids_resolved() {
     assert_eq!(
         (status, code(&bad)),
         (StatusCode::BAD_REQUEST, "validation_error")
+    );
+}
+
+/// The account's own profile and its blocklist on both backends (the cluster router
+/// forwards `profile`, `blocklist` and `contacts/.../block` to the pod).
+#[tokio::test]
+async fn profile_and_blocklist_are_managed() {
+    use base64::Engine as _;
+
+    let home = tempfile::tempdir().unwrap();
+    let router = Router::start(home.path(), &[]);
+    let api = &router.api;
+    let (status, _) = api.post("/v1/sessions", json!({ "sessionId": "me" })).await;
+    assert!(status.is_success());
+    api.link("me", Some("971500000088")).await;
+    let (status, profile) = api.get("/v1/sessions/me/profile").await;
+    assert_eq!(status, StatusCode::OK, "{profile}");
+    assert_eq!(
+        (&profile["phone"], &profile["lid"]),
+        (&json!("971500000088"), &json!("1971500000088@lid"))
+    );
+    let (status, changed) = api
+        .patch(
+            "/v1/sessions/me/profile",
+            json!({ "pushName": "Front Desk", "about": "" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{changed}");
+    assert_eq!(
+        (&changed["pushName"], &changed["about"]),
+        (&json!("Front Desk"), &Value::Null)
+    );
+    let (status, bad) = api
+        .patch("/v1/sessions/me/profile", json!({ "pushName": "" }))
+        .await;
+    assert_eq!(
+        (status, code(&bad)),
+        (StatusCode::BAD_REQUEST, "validation_error")
+    );
+
+    let mut jpeg = Vec::new();
+    image::DynamicImage::ImageRgb8(image::RgbImage::new(400, 300))
+        .write_to(
+            &mut std::io::Cursor::new(&mut jpeg),
+            image::ImageFormat::Jpeg,
+        )
+        .unwrap();
+    let data = base64::engine::general_purpose::STANDARD.encode(&jpeg);
+    let (status, pictured) = api
+        .put("/v1/sessions/me/profile/picture", json!({ "data": data }))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{pictured}");
+    assert!(pictured["profilePictureUrl"].is_string(), "{pictured}");
+    let (status, bad) = api
+        .put(
+            "/v1/sessions/me/profile/picture",
+            json!({ "data": "bm90IGFuIGltYWdl" }),
+        )
+        .await;
+    assert_eq!(
+        (status, code(&bad)),
+        (StatusCode::BAD_REQUEST, "validation_error")
+    );
+    let (status, _) = api.delete("/v1/sessions/me/profile/picture").await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, profile) = api.get("/v1/sessions/me/profile").await;
+    assert_eq!(profile["profilePictureUrl"], Value::Null, "{profile}");
+
+    let (status, list) = api
+        .post("/v1/sessions/me/contacts/+971501234567/block", json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    assert_eq!(
+        list,
+        json!({ "blocked": [{ "jid": "1971501234567@lid", "phone": "971501234567",
+                              "lid": "1971501234567@lid" }] })
+    );
+    let (_, list) = api.get("/v1/sessions/me/blocklist").await;
+    assert_eq!(list["blocked"].as_array().map(Vec::len), Some(1), "{list}");
+    let (status, list) = api
+        .delete("/v1/sessions/me/contacts/971501234567/block")
+        .await;
+    assert_eq!((status, list), (StatusCode::OK, json!({ "blocked": [] })));
+    let (status, unknown) = api
+        .post("/v1/sessions/me/contacts/971509990000/block", json!({}))
+        .await;
+    assert_eq!(
+        (status, code(&unknown)),
+        (StatusCode::NOT_FOUND, "number_not_on_whatsapp")
     );
 }

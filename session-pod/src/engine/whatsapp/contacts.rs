@@ -2,16 +2,16 @@
 //! picture id), the profile-picture IQ, and the library's LID ↔ phone store.
 
 use async_trait::async_trait;
-use wagate_api::{ContactInfo, NumberCheck};
+use wagate_api::{BlockedContact, ContactInfo, NumberCheck};
 use whatsapp_rust::lid_pn_cache::LearningSource;
 use whatsapp_rust::prelude::*;
 use whatsapp_rust::wacore::iq::usync::{
-    UsyncAddressingMode, UsyncContext, UsyncMode, UsyncOutcome, UsyncProtocol,
-    UsyncProtocolKind, UsyncProtocolResult, UsyncQuery, UsyncQuerySpec, UsyncUser,
-    UsyncUserResult,
+    UsyncAddressingMode, UsyncContext, UsyncMode, UsyncOutcome, UsyncProtocol, UsyncProtocolKind,
+    UsyncProtocolResult, UsyncQuery, UsyncQuerySpec, UsyncUser, UsyncUserResult,
 };
 
 use super::WhatsAppEngine;
+use super::profile::refused;
 use crate::engine::{ContactDirectory, EngineError};
 
 fn lookup_failed(e: impl std::fmt::Display) -> EngineError {
@@ -204,5 +204,83 @@ impl ContactDirectory for WhatsAppEngine {
             .iter()
             .find_map(|r| r.pn_jid.as_ref())
             .map(|j| j.user.to_string()))
+    }
+
+    async fn block(&self, jid: &str) -> Result<(), EngineError> {
+        let client = self.inner.client().await?;
+        let target = known_person(&client, jid).await?;
+        client
+            .blocking()
+            .block(&target)
+            .await
+            .map_err(|e| refused(e, "the block"))
+    }
+
+    async fn unblock(&self, jid: &str) -> Result<(), EngineError> {
+        let client = self.inner.client().await?;
+        let target = known_person(&client, jid).await?;
+        client
+            .blocking()
+            .unblock(&target)
+            .await
+            .map_err(|e| refused(e, "the unblock"))
+    }
+
+    async fn blocklist(&self) -> Result<Vec<BlockedContact>, EngineError> {
+        let client = self.inner.client().await?;
+        let entries = client
+            .blocking()
+            .get_blocklist()
+            .await
+            .map_err(|e| refused(e, "the blocklist"))?;
+        let mut blocked = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let jid = entry.jid.to_non_ad();
+            let mapping = client.get_lid_pn_entry(&jid).await.ok().flatten();
+            let (phone, lid) = if jid.is_lid() {
+                (
+                    mapping.map(|m| m.phone_number.to_string()),
+                    Some(jid.to_string()),
+                )
+            } else {
+                (
+                    Some(jid.user.to_string()),
+                    mapping.map(|m| Jid::lid(&*m.lid).to_string()),
+                )
+            };
+            blocked.push(BlockedContact {
+                jid: jid.to_string(),
+                phone,
+                lid,
+            });
+        }
+        Ok(blocked)
+    }
+}
+
+/// `jid` with its LID ↔ phone pair known to the library, which blocking needs (WhatsApp
+/// blocks by LID and wants the phone beside it): a usync lookup teaches the pair the
+/// first time. `NotOnWhatsApp` when WhatsApp does not know the person.
+async fn known_person(client: &Client, jid: &str) -> Result<Jid, EngineError> {
+    let target = parse_jid(jid)?;
+    if let Ok(Some(_)) = client.get_lid_pn_entry(&target).await {
+        return Ok(target);
+    }
+    let found = client
+        .contacts()
+        .is_on_whatsapp(std::slice::from_ref(&target))
+        .await
+        .map_err(lookup_failed)?;
+    if !found.iter().any(|r| r.is_registered) {
+        return Err(EngineError::NotOnWhatsApp(phone_or_lid(&target)));
+    }
+    Ok(target)
+}
+
+fn phone_or_lid(jid: &Jid) -> String {
+    if jid.is_pn() {
+        jid.user.to_string()
+    } else {
+        jid.to_string()
     }
 }

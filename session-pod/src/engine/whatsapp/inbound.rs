@@ -378,7 +378,9 @@ pub(super) async fn identify(client: Option<&Client>, jid: &Jid, alt: Option<&Ji
         return Identity {
             phone_or_jid: jid.user.to_string(),
             phone: Some(jid.user.to_string()),
-            lid: alt.filter(|a| a.is_lid()).map(|a| a.to_non_ad().to_string()),
+            lid: alt
+                .filter(|a| a.is_lid())
+                .map(|a| a.to_non_ad().to_string()),
         };
     }
     if !jid.is_lid() {

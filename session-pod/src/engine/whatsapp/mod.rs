@@ -9,6 +9,7 @@ mod durability;
 mod groups;
 mod inbound;
 mod outgoing;
+mod profile;
 mod transport;
 
 use std::collections::HashMap;
@@ -574,6 +575,10 @@ impl Engine for WhatsAppEngine {
     }
 
     fn contacts(&self) -> &dyn ContactDirectory {
+        self
+    }
+
+    fn profile(&self) -> &dyn crate::engine::OwnProfile {
         self
     }
 
