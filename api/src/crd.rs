@@ -81,6 +81,10 @@ pub struct WhatsAppSessionSpec {
     pub sending: SendingSpec,
     #[serde(default)]
     pub pairing: PairingSpec,
+    /// How the session behaves on calls, reads, presence and what it reports (the same
+    /// object as `PUT .../settings`; changing it rolls the pod onto it).
+    #[serde(default)]
+    pub settings: crate::SessionSettings,
     /// Resources of the session container; the operator's defaults when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<ResourceRequirements>,
@@ -402,6 +406,7 @@ impl WhatsAppSession {
             webhook,
             labels: self.api_labels(),
             banned_until: None,
+            settings: self.spec.settings.clone(),
         }
     }
 }

@@ -36,6 +36,9 @@ pub enum EventKind {
     /// A group's subject, description or settings changed.
     #[serde(rename = "group.updated")]
     GroupUpdated,
+    /// Someone calls the number (rejected when the session's `rejectCalls` is on).
+    #[serde(rename = "call.received")]
+    CallReceived,
     /// SSE only: a new QR code is available.
     #[serde(rename = "qr")]
     Qr,
@@ -49,7 +52,7 @@ impl EventKind {
     }
 
     /// The events a webhook can subscribe to.
-    pub const WEBHOOK: [EventKind; 10] = [
+    pub const WEBHOOK: [EventKind; 11] = [
         Self::MessageReceived,
         Self::MessageStatus,
         Self::SessionStatus,
@@ -60,6 +63,7 @@ impl EventKind {
         Self::ChatPresence,
         Self::GroupParticipants,
         Self::GroupUpdated,
+        Self::CallReceived,
     ];
 
     /// A webhook event by name (flags, env): one of [`Self::WEBHOOK`].
@@ -85,6 +89,7 @@ impl EventKind {
             Self::ChatPresence => "chat.presence",
             Self::GroupParticipants => "group.participants",
             Self::GroupUpdated => "group.updated",
+            Self::CallReceived => "call.received",
             Self::Qr => "qr",
         }
     }
@@ -234,6 +239,23 @@ pub struct ChatPresenceData {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from_lid: Option<String>,
     pub state: ChatState,
+}
+
+/// `data` of a `call.received` event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CallReceivedData {
+    pub call_id: String,
+    /// The caller (phone digits whenever the session knows them, else the JID).
+    pub from: String,
+    /// The caller's LID (`digits@lid`) whenever WhatsApp used one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_lid: Option<String>,
+    pub video: bool,
+    /// The group JID of a group call.
+    pub group: Option<String>,
+    /// The session rejected it (`rejectCalls`).
+    pub rejected: bool,
 }
 
 /// `data` of a `message.revoked` event.

@@ -28,8 +28,8 @@ pub use contact_card::{ContactPhone, ContactSpec, SharedContact};
 pub use contacts::{ContactInfo, LidInfo, parse_contact, parse_lid};
 pub use error::{ApiError, ErrorBody, ErrorCode, ErrorDetail, FieldErrors};
 pub use events::{
-    ChatPresenceData, EditedData, EventKind, GatewayEvent, InboundMedia, InboundMessageData,
-    MessageKind, QuotedMessage, ReactionData, RevokedData, SessionStatusData,
+    CallReceivedData, ChatPresenceData, EditedData, EventKind, GatewayEvent, InboundMedia,
+    InboundMessageData, MessageKind, QuotedMessage, ReactionData, RevokedData, SessionStatusData,
 };
 pub use groups::{
     CreateGroupRequest, GroupChanges, GroupFacts, GroupInfo, GroupParticipant,
@@ -51,6 +51,6 @@ pub use poll::{PollOptionVotes, PollSpec, PollVoteData};
 pub use profile::{BlockedContact, Blocklist, PictureUpload, Profile, ProfileUpdate};
 pub use recipient::{Recipient, normalize_phone};
 pub use session::{
-    CreateSessionRequest, DeleteResponse, OkResponse, SessionInfo, SessionList, SessionState,
-    WebhookConfig, WebhookSettings,
+    CreateSessionRequest, DeleteResponse, OkResponse, SessionInfo, SessionList, SessionSettings,
+    SessionState, WebhookConfig, WebhookSettings,
 };

@@ -176,6 +176,57 @@ pub struct SessionInfo {
     /// When a temporary ban ends (status `banned`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub banned_until: Option<DateTime<Utc>>,
+    /// How the session behaves on calls, reads, presence and what it reports.
+    #[serde(default)]
+    pub settings: SessionSettings,
+}
+
+/// The longest reply to a rejected call.
+pub const REJECT_CALLS_MESSAGE_MAX_CHARS: usize = 4096;
+
+/// How a session behaves (`PUT .../settings`, `spec.settings` of the resource in cluster
+/// mode, where the resource is the truth). Everything is off by default.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[cfg_attr(feature = "crd", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SessionSettings {
+    /// Reject incoming calls (the caller sees a declined call; `call.received` still
+    /// reports it).
+    #[serde(default)]
+    pub reject_calls: bool,
+    /// Sent to a caller whose call was rejected, at most once per caller per 24 h.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reject_calls_message: Option<String>,
+    /// Mark a received message read once its `message.received` webhook was delivered
+    /// (2xx); without a webhook, once it is published.
+    #[serde(default)]
+    pub auto_read: bool,
+    /// Show the number as online whenever the session connects (else WhatsApp shows it
+    /// online only while the linked phone is).
+    #[serde(default)]
+    pub always_online: bool,
+    /// No events for group chats (messages, reactions, edits, votes, typing); group
+    /// administration events still come.
+    #[serde(default)]
+    pub ignore_groups: bool,
+    /// No events for status updates (`status@broadcast`).
+    #[serde(default)]
+    pub ignore_status_broadcast: bool,
+}
+
+impl SessionSettings {
+    pub fn validate(&self) -> Result<(), ApiError> {
+        if let Some(message) = &self.reject_calls_message {
+            let chars = message.chars().count();
+            if chars == 0 || chars > REJECT_CALLS_MESSAGE_MAX_CHARS {
+                return Err(ApiError::field(
+                    "rejectCallsMessage",
+                    format!("must be 1-{REJECT_CALLS_MESSAGE_MAX_CHARS} characters"),
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]

@@ -34,6 +34,19 @@ pub struct SessionArgs {
     pub edge: EdgeArgs,
     #[command(flatten)]
     pub runtime: RuntimeArgs,
+    /// The session's behaviour settings as JSON (`rejectCalls`, `autoRead`, ...), fixed from
+    /// outside: the operator passes its resource's `spec.settings`, which win over stored ones.
+    #[arg(long, env = "WAGATE_SESSION_SETTINGS", value_parser = parse_settings)]
+    pub session_settings: Option<wagate_api::SessionSettings>,
+}
+
+fn parse_settings(raw: &str) -> Result<wagate_api::SessionSettings, String> {
+    let settings: wagate_api::SessionSettings =
+        serde_json::from_str(raw).map_err(|e| format!("not session settings: {e}"))?;
+    settings
+        .validate()
+        .map_err(|e| e.to_string())
+        .map(|()| settings)
 }
 
 /// What an API edge checks and hands out, in every binary that serves the contract: media

@@ -53,6 +53,9 @@ pub struct SessionConfig {
     pub shutdown_timeout: Duration,
     /// The guarded client for every server-side fetch (media URLs, webhooks).
     pub egress: Egress,
+    /// Settings fixed from outside (a pod's `WhatsAppSession` resource): they win over what
+    /// the session stored, and `PUT .../settings` goes to the resource instead.
+    pub fixed_settings: Option<wagate_api::SessionSettings>,
 }
 
 impl Default for SessionConfig {
@@ -83,6 +86,7 @@ impl Default for SessionConfig {
             public_url: String::new(),
             shutdown_timeout: Duration::from_secs(20),
             egress: Egress::default(),
+            fixed_settings: None,
         }
     }
 }

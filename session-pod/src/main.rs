@@ -61,7 +61,8 @@ async fn run() -> anyhow::Result<()> {
     };
     let links = args.serve.link_signer(&dir)?;
     let metrics = Arc::new(Metrics::new());
-    let config = args.runtime.session_config(&args.edge)?;
+    let mut config = args.runtime.session_config(&args.edge)?;
+    config.fixed_settings = args.session_settings.clone();
     let limits = config.media_limits;
     let config_public_url = config.public_url.clone();
     let session = Session::open(&args.session_id, &dir, config, metrics.clone())

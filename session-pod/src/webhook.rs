@@ -85,6 +85,8 @@ pub(crate) struct WebhookQueue {
     retry: crate::config::RetryPolicy,
     timeout: Duration,
     metrics: Arc<Metrics>,
+    /// Told the body of each `message.received` delivered (2xx): `autoRead` reads after it.
+    delivered: tokio::sync::mpsc::UnboundedSender<String>,
 }
 
 impl WebhookQueue {
@@ -93,6 +95,7 @@ impl WebhookQueue {
         own: Option<WebhookTarget>,
         config: &SessionConfig,
         metrics: Arc<Metrics>,
+        delivered: tokio::sync::mpsc::UnboundedSender<String>,
     ) -> Self {
         Self {
             store,
@@ -103,6 +106,7 @@ impl WebhookQueue {
             retry: config.webhook_retry,
             timeout: config.webhook_timeout,
             metrics,
+            delivered,
         }
     }
 
@@ -275,6 +279,9 @@ impl WebhookQueue {
         let result = match post(&self.egress, target, delivery, self.timeout).await {
             Outcome::Delivered => {
                 counted("ok");
+                if delivery.event == EventKind::MessageReceived.as_str() {
+                    let _ = self.delivered.send(delivery.body.clone());
+                }
                 store.webhook_delivered(delivery.seq).await
             }
             Outcome::Denied(why) => {

@@ -36,6 +36,7 @@ fn full_spec() {
         "retainAuthOnDelete": false,
         "sending": { "minIntervalMs": 2000 },
         "pairing": { "phoneNumber": "971501234567" },
+        "settings": { "rejectCalls": true, "rejectCallsMessage": "Please write", "autoRead": true },
         "resources": { "requests": { "cpu": "50m", "memory": "64Mi" }, "limits": { "memory": "256Mi" } }
     });
     let config = OperatorConfig {

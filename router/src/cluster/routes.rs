@@ -64,6 +64,15 @@ impl SessionRecords for ResourceRecords {
         let entry = self.entry(id).await?;
         self.0.set_webhook(&entry, webhook.as_ref()).await
     }
+
+    async fn set_settings(
+        &self,
+        id: &str,
+        settings: wagate_api::SessionSettings,
+    ) -> Result<SessionInfo, ApiError> {
+        let entry = self.entry(id).await?;
+        self.0.set_settings(&entry, &settings).await
+    }
 }
 
 /// The session named by `{id}`: `400` for a malformed id, `404` for one the index does not

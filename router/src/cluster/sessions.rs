@@ -238,6 +238,32 @@ impl Shared {
         }))
     }
 
+    /// `PUT .../settings`: the resource's `spec.settings` is the truth (the operator rolls
+    /// the pod onto them, as for the webhook).
+    pub(super) async fn set_settings(
+        &self,
+        entry: &Entry,
+        settings: &wagate_api::SessionSettings,
+    ) -> Result<SessionInfo, ApiError> {
+        // A merge patch keeps keys it does not name: a message no longer set is `null`.
+        let mut value = serde_json::to_value(settings).expect("settings serialize");
+        value["rejectCallsMessage"] = settings.reject_calls_message.clone().into();
+        let patch = json!({ "spec": { "settings": value } });
+        let updated = self
+            .resources
+            .patch(
+                &entry.name(),
+                &PatchParams::default(),
+                &Patch::Merge(&patch),
+            )
+            .await
+            .map_err(|e| kube_error("update session settings", e))?;
+        Ok(self.index.info(&Entry {
+            resource: Arc::new(updated),
+            pod: entry.pod.clone(),
+        }))
+    }
+
     async fn patch_webhook(
         &self,
         entry: &Entry,

@@ -68,6 +68,8 @@ pub enum EngineEvent {
         from_lid: Option<String>,
         state: ChatState,
     },
+    /// Someone calls this number.
+    Call(IncomingCall),
     /// Members of a group were added, removed, promoted or demoted.
     GroupParticipants(GroupParticipantsData),
     /// A group's subject, description or settings changed.
@@ -136,6 +138,21 @@ pub struct InboundMessage {
     pub action: Option<InboundAction>,
     pub quoted: Option<QuotedMessage>,
     pub mentions: Vec<String>,
+}
+
+/// A call ringing this number.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IncomingCall {
+    pub call_id: String,
+    /// Phone digits whenever known, else the JID.
+    pub from: String,
+    pub from_lid: Option<String>,
+    pub video: bool,
+    /// The group JID of a group call.
+    pub group: Option<String>,
+    /// Whom a reject goes to and who created the call (JIDs, as WhatsApp named them).
+    pub peer: String,
+    pub creator: String,
 }
 
 /// What an inbound message does to an earlier message of the chat.
@@ -318,6 +335,8 @@ pub trait Engine: Send + Sync + 'static {
     async fn chat_state(&self, chat: &str, state: ChatState) -> Result<(), EngineError>;
     /// Shows the account online (`true`) or offline.
     async fn set_presence(&self, available: bool) -> Result<(), EngineError>;
+    /// Declines a ringing call (the caller sees it declined).
+    async fn reject_call(&self, call: &IncomingCall) -> Result<(), EngineError>;
     /// Creating and administering groups.
     fn group_admin(&self) -> &dyn GroupAdmin;
     /// Looking people up (about, picture, business, LID) and blocking them.

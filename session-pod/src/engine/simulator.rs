@@ -44,6 +44,8 @@ pub trait Sandbox: Send + Sync {
     async fn scan(&self, phone: Option<String>) -> Result<String, EngineError>;
     /// Someone sends this account a message.
     async fn inbound(&self, message: InboundMessage) -> Result<(), EngineError>;
+    /// Someone calls this account (a blocked caller never rings).
+    async fn call(&self, call: super::IncomingCall) -> Result<(), EngineError>;
     /// A contact types, records or stops in `chat`.
     async fn chat_presence(
         &self,
@@ -444,6 +446,26 @@ impl Engine for SimulatorEngine {
         self.connected_or_refuse()
     }
 
+    /// Recorded among what the simulated server accepted (`kind: "call-reject"`), so a
+    /// sandbox app can see its `rejectCalls` work.
+    async fn reject_call(&self, call: &super::IncomingCall) -> Result<(), EngineError> {
+        let mut state = self.lock();
+        if !state.connected {
+            return Err(EngineError::NotConnected);
+        }
+        let send = SimulatedSend {
+            id: call.call_id.clone(),
+            to: call.from.clone(),
+            kind: "call-reject".into(),
+            text: None,
+            bytes: None,
+            body: None,
+            at: Utc::now(),
+        };
+        state.sent.push(send);
+        Ok(())
+    }
+
     async fn set_presence(&self, _available: bool) -> Result<(), EngineError> {
         self.connected_or_refuse()
     }
@@ -555,6 +577,24 @@ impl Sandbox for SimulatorEngine {
             Box::new(message),
             super::Committed::not_awaited(),
         ));
+        Ok(())
+    }
+
+    async fn call(&self, call: super::IncomingCall) -> Result<(), EngineError> {
+        {
+            let state = self.lock();
+            if !state.connected {
+                return Err(EngineError::NotConnected);
+            }
+            if state
+                .link
+                .as_ref()
+                .is_some_and(|l| l.blocked.contains(&call.from))
+            {
+                return Ok(());
+            }
+        }
+        self.emit(EngineEvent::Call(call));
         Ok(())
     }
 

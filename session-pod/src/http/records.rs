@@ -10,7 +10,9 @@ use async_trait::async_trait;
 use axum::Json;
 use axum::extract::State;
 use axum::routing::{get, post, put};
-use wagate_api::{ApiError, DeleteResponse, QrLinkResponse, SessionInfo, WebhookConfig};
+use wagate_api::{
+    ApiError, DeleteResponse, QrLinkResponse, SessionInfo, SessionSettings, WebhookConfig,
+};
 use wagate_http::auth::LinkSigner;
 use wagate_http::{ApiJson, ApiQuery, path_session_id};
 
@@ -31,6 +33,12 @@ pub trait SessionRecords: Send + Sync + 'static {
         &self,
         id: &str,
         webhook: Option<WebhookConfig>,
+    ) -> Result<SessionInfo, ApiError>;
+    /// Replaces the session's behaviour settings (already validated); answers the new info.
+    async fn set_settings(
+        &self,
+        id: &str,
+        settings: SessionSettings,
     ) -> Result<SessionInfo, ApiError>;
 }
 
@@ -72,6 +80,14 @@ impl SessionRecords for InProcessRecords {
         }
         Ok(session.set_webhook(webhook).await?)
     }
+
+    async fn set_settings(
+        &self,
+        id: &str,
+        settings: SessionSettings,
+    ) -> Result<SessionInfo, ApiError> {
+        Ok(self.session(id)?.set_settings(settings).await?)
+    }
 }
 
 /// State of the record routes.
@@ -91,6 +107,7 @@ pub fn record_routes(state: RecordsState) -> axum::Router {
             "/v1/sessions/{id}/webhook",
             put(put_webhook).delete(delete_webhook),
         )
+        .route("/v1/sessions/{id}/settings", put(put_settings))
         .route("/v1/sessions/{id}/qr-link", post(create_link))
         .with_state(state)
 }
@@ -153,6 +170,18 @@ pub(super) async fn delete_webhook(
     PathId(id): PathId,
 ) -> Result<Json<SessionInfo>, ApiError> {
     state.records.set_webhook(&id, None).await.map(Json)
+}
+
+/// Replaces the session's behaviour settings (fields left out are off). In cluster mode
+/// they go to the resource's `spec.settings`, and the pod is rolled onto them.
+#[utoipa::path(put, path = "/v1/sessions/{id}/settings", tag = "sessions", params(("id" = String, Path, description = "Session id (1-64 of A-Z a-z 0-9 _ -)")), request_body = wagate_api::SessionSettings, responses((status = 200, body = wagate_api::SessionInfo), super::openapi::ErrorResponses))]
+pub(super) async fn put_settings(
+    State(state): State<RecordsState>,
+    PathId(id): PathId,
+    ApiJson(body): ApiJson<SessionSettings>,
+) -> Result<Json<SessionInfo>, ApiError> {
+    body.validate()?;
+    state.records.set_settings(&id, body).await.map(Json)
 }
 
 #[utoipa::path(post, path = "/v1/sessions/{id}/qr-link", tag = "sessions", params(("id" = String, Path, description = "Session id (1-64 of A-Z a-z 0-9 _ -)"), LinkQuery), responses((status = 200, body = wagate_api::QrLinkResponse), super::openapi::ErrorResponses))]

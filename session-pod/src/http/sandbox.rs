@@ -30,6 +30,7 @@ pub fn routes() -> Router<HttpState> {
         .route("/v1/sessions/{id}/sandbox/scan", post(scan))
         .route("/v1/sessions/{id}/sandbox/inbound", post(inbound))
         .route("/v1/sessions/{id}/sandbox/receipt", post(receipt))
+        .route("/v1/sessions/{id}/sandbox/call", post(call))
         .route("/v1/sessions/{id}/sandbox/group", post(group_change))
         .route("/v1/sessions/{id}/sandbox/disconnect", post(disconnect))
         .route("/v1/sessions/{id}/sandbox/fail-sends", post(fail_sends))
@@ -384,6 +385,47 @@ async fn receipt(
         .await
         .map_err(sandbox_error)?;
     Ok(Json(json!({ "ok": true })))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CallBody {
+    from: String,
+    #[serde(default)]
+    video: bool,
+    /// A group call in this group (`...@g.us`).
+    group: Option<String>,
+}
+
+/// Someone calls the session: `call.received` follows (and the session's `rejectCalls`
+/// applies: a rejection shows in `GET .../sandbox/sent` as `kind: "call-reject"`).
+async fn call(
+    SessionHandle(session): SessionHandle,
+    ApiJson(body): ApiJson<CallBody>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let from = normalize_phone(&body.from)
+        .ok_or_else(|| ApiError::field("from", "must be a phone number with country code"))?;
+    let group = match &body.group {
+        Some(group) => match Recipient::parse(group) {
+            Ok(g @ Recipient::Group(_)) => Some(g.jid()),
+            _ => return Err(ApiError::field("group", "must be a group JID (...@g.us)")),
+        },
+        None => None,
+    };
+    let call_id = crate::session::new_message_id().replacen("3EB0", "CALL", 1);
+    sandbox(&session)?
+        .call(crate::engine::IncomingCall {
+            call_id: call_id.clone(),
+            peer: format!("{from}@s.whatsapp.net"),
+            creator: format!("{from}@s.whatsapp.net"),
+            from,
+            from_lid: None,
+            video: body.video,
+            group,
+        })
+        .await
+        .map_err(sandbox_error)?;
+    Ok(Json(json!({ "callId": call_id })))
 }
 
 #[derive(Deserialize, Default)]

@@ -34,7 +34,7 @@ pub fn to_sse(event: &GatewayEvent) -> Event {
         .unwrap_or_else(|_| Event::default().comment("unserializable event"))
 }
 
-#[utoipa::path(get, path = "/v1/sessions/{id}/events", tag = "events", params(("id" = String, Path, description = "Session id (1-64 of A-Z a-z 0-9 _ -)")), responses((status = 200, description = "`text/event-stream` of `status`, `qr`, `message.received`, `message.status`, `message.reaction`, `message.edited`, `message.revoked`, `poll.vote`, `chat.presence`, `group.participants`, `group.updated`", content_type = "text/event-stream", body = String), super::openapi::ErrorResponses))]
+#[utoipa::path(get, path = "/v1/sessions/{id}/events", tag = "events", params(("id" = String, Path, description = "Session id (1-64 of A-Z a-z 0-9 _ -)")), responses((status = 200, description = "`text/event-stream` of `status`, `qr`, `message.received`, `message.status`, `message.reaction`, `message.edited`, `message.revoked`, `poll.vote`, `chat.presence`, `group.participants`, `group.updated`, `call.received`", content_type = "text/event-stream", body = String), super::openapi::ErrorResponses))]
 pub async fn events(
     SessionHandle(session): SessionHandle,
     headers: http::HeaderMap,

@@ -67,6 +67,45 @@ impl Session {
             webhook: self.webhook_target().await.map(|t| t.settings()),
             labels: self.labels.read().await.clone(),
             banned_until: snap.banned_until,
+            settings: self.settings(),
+        }
+    }
+
+    /// How the session behaves now.
+    pub fn settings(&self) -> wagate_api::SessionSettings {
+        self.settings
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Stores and applies `settings` (already validated); refused when they are fixed from
+    /// outside (the resource is the truth in cluster mode).
+    #[tracing::instrument(skip_all, fields(session = %self.id))]
+    pub async fn set_settings(
+        &self,
+        settings: wagate_api::SessionSettings,
+    ) -> Result<SessionInfo, SessionError> {
+        if self.config.fixed_settings.is_some() {
+            return Err(SessionError::WrongState(
+                "this session's settings come from its WhatsAppSession resource: change spec.settings".into(),
+            ));
+        }
+        self.store
+            .meta_set(MetaKey::Settings, Some(&settings))
+            .await?;
+        let online_now = settings.always_online && !self.settings().always_online;
+        *self.settings.write().unwrap_or_else(|p| p.into_inner()) = settings;
+        if online_now && self.snapshot().status == SessionState::Connected {
+            self.show_online().await;
+        }
+        Ok(self.info().await)
+    }
+
+    /// `alwaysOnline`: tells WhatsApp the number is available.
+    pub(crate) async fn show_online(&self) {
+        if let Err(e) = self.engine.set_presence(true).await {
+            tracing::warn!(error = %e, "cannot show the number online");
         }
     }
 

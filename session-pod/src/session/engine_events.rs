@@ -97,6 +97,9 @@ impl Session {
                 let snap = self.snapshot();
                 self.persist_identity(&snap).await;
                 self.outbox.wake();
+                if self.settings().always_online {
+                    self.show_online().await;
+                }
             }
             EngineEvent::LoggedOut { reason } => {
                 self.transition(|s| {
@@ -143,7 +146,7 @@ impl Session {
                 from_lid,
                 state,
             } => {
-                if !self.typing_changed(&chat, &from, state) {
+                if self.ignores_chat(&chat) || !self.typing_changed(&chat, &from, state) {
                     return;
                 }
                 let data = ChatPresenceData {
@@ -158,6 +161,7 @@ impl Session {
                 )
                 .await;
             }
+            EngineEvent::Call(call) => self.on_call(call).await,
             EngineEvent::GroupParticipants(data) => {
                 self.publish(
                     EventKind::GroupParticipants,
@@ -186,7 +190,7 @@ impl Session {
         self.state.transition(change).await;
     }
 
-    async fn publish(&self, kind: EventKind, data: serde_json::Value) -> bool {
+    pub(super) async fn publish(&self, kind: EventKind, data: serde_json::Value) -> bool {
         self.events.publish(kind, data).await
     }
 
@@ -212,6 +216,9 @@ impl Session {
     /// Publishes an inbound message; `false` when it was not stored whole (its media or its
     /// webhook delivery could not be written), so the engine has WhatsApp deliver it again.
     async fn receive(&self, message: InboundMessage) -> bool {
+        if self.ignores_chat(&message.chat) {
+            return true;
+        }
         if let Some(action) = message.action {
             return self
                 .acted_on(action, message.from, message.from_lid, message.chat)
@@ -301,12 +308,16 @@ impl Session {
             quoted: message.quoted,
             mentions: message.mentions,
         };
+        let (chat, id, from_me) = (data.chat.clone(), data.message_id.clone(), data.from_me);
         let queued = self
             .publish(
                 EventKind::MessageReceived,
                 serde_json::to_value(data).expect("serializable"),
             )
             .await;
+        if queued && !from_me {
+            self.read_unless_delivered(&chat, &id).await;
+        }
         queued && media_kept
     }
 

@@ -4,6 +4,7 @@
 //! binary serves one; the router runs many in-process.
 
 mod api;
+mod behaviour;
 mod contacts;
 mod engine_events;
 mod error;
@@ -52,6 +53,8 @@ pub struct Session {
     webhooks: Arc<WebhookQueue>,
     created_at: DateTime<Utc>,
     labels: RwLock<BTreeMap<String, String>>,
+    /// How the session behaves on calls, reads, presence and what it reports.
+    settings: std::sync::RwLock<wagate_api::SessionSettings>,
     /// The last typing state each contact showed in each chat: `chat.presence` is only
     /// published when it changes (a contact can send typing stanzas for free).
     typing: std::sync::Mutex<std::collections::HashMap<(String, String), wagate_api::ChatState>>,
@@ -91,13 +94,19 @@ impl Session {
         };
         let webhook = store.meta_get::<WebhookTarget>(MetaKey::Webhook).await?;
         let labels = store.meta_get(MetaKey::Labels).await?.unwrap_or_default();
+        let settings = match &config.fixed_settings {
+            Some(fixed) => fixed.clone(),
+            None => store.meta_get(MetaKey::Settings).await?.unwrap_or_default(),
+        };
         let (sink, engine_events) = mpsc::unbounded_channel();
         let engine = engine::build_engine(config.engine, id, dir, &config.engine_options, sink);
+        let (delivered, delivered_messages) = mpsc::unbounded_channel();
         let webhooks = Arc::new(WebhookQueue::new(
             store.clone(),
             webhook,
             &config,
             metrics.clone(),
+            delivered,
         ));
         let events = Arc::new(EventBus::new(id, webhooks.clone()));
         let state = StateMachine::new(id, snapshot, metrics.clone(), events.clone());
@@ -122,6 +131,7 @@ impl Session {
             webhooks,
             created_at,
             labels: RwLock::new(labels),
+            settings: std::sync::RwLock::new(settings),
             typing: Default::default(),
             shutdown: CancellationToken::new(),
             tasks: Mutex::new(Vec::new()),
@@ -130,14 +140,18 @@ impl Session {
             store,
         });
         session.media.clear_incoming().await;
-        session.spawn_workers(engine_events);
+        session.spawn_workers(engine_events, delivered_messages);
         session.engine.start().await?;
         tracing::info!(engine = session.engine.kind().as_str(), "session started");
         Ok(session)
     }
 
     /// The session's background tasks, each in a span naming the session and the task.
-    fn spawn_workers(self: &Arc<Self>, engine_events: mpsc::UnboundedReceiver<EngineEvent>) {
+    fn spawn_workers(
+        self: &Arc<Self>,
+        engine_events: mpsc::UnboundedReceiver<EngineEvent>,
+        delivered_messages: mpsc::UnboundedReceiver<String>,
+    ) {
         let token = self.shutdown.clone();
         let span = |task: &'static str| tracing::info_span!("session", id = %self.id, task);
         let handles = vec![
@@ -156,6 +170,10 @@ impl Session {
                     .clone()
                     .run(token.clone())
                     .instrument(span("webhooks")),
+            ),
+            tokio::spawn(
+                behaviour::read_after_delivery(self.clone(), delivered_messages, token.clone())
+                    .instrument(span("auto-read")),
             ),
             tokio::spawn(prune_media(self.clone(), token).instrument(span("media-pruning"))),
         ];

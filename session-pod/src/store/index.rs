@@ -175,6 +175,7 @@ impl GatewayStore {
     pub async fn index_expire(&self, cutoff: i64) -> Result<usize, StoreError> {
         self.call(move |c| {
             c.execute("DELETE FROM push_names WHERE at < ?1", [cutoff])?;
+            c.execute("DELETE FROM call_replies WHERE at < ?1", [cutoff])?;
             c.execute("DELETE FROM message_index WHERE at < ?1", [cutoff])
         })
         .await
@@ -209,6 +210,26 @@ impl GatewayStore {
                 |r| r.get(0),
             )
             .optional()
+        })
+        .await
+    }
+
+    /// Claims the reply to `caller`'s rejected call: `true` (and noted at `now`) when none
+    /// was sent in the last `window_ms`, so a caller who rings all day gets one message.
+    pub async fn claim_call_reply(
+        &self,
+        caller: String,
+        now: i64,
+        window_ms: i64,
+    ) -> Result<bool, StoreError> {
+        self.call(move |c| {
+            c.prepare_cached(
+                "INSERT INTO call_replies (caller, at) VALUES (?1, ?2) \
+                 ON CONFLICT(caller) DO UPDATE SET at = excluded.at \
+                 WHERE call_replies.at <= ?3",
+            )?
+            .execute(params![caller, now, now - window_ms])
+            .map(|changed| changed == 1)
         })
         .await
     }
@@ -298,5 +319,28 @@ mod tests {
         assert_eq!(store.index_expire(15).await.unwrap(), 1);
         assert_eq!(store.indexed("A".into()).await.unwrap(), None);
         assert!(store.indexed("B".into()).await.unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn a_caller_gets_one_reply_a_day() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = GatewayStore::open(dir.path()).unwrap();
+        let day = 86_400_000;
+        let caller = || "971501234567@s.whatsapp.net".to_string();
+        assert!(store.claim_call_reply(caller(), 1_000, day).await.unwrap());
+        assert!(!store.claim_call_reply(caller(), 2_000, day).await.unwrap());
+        assert!(!store.claim_call_reply(caller(), day, day).await.unwrap());
+        assert!(
+            store
+                .claim_call_reply(caller(), day + 1_000, day)
+                .await
+                .unwrap()
+        );
+        assert!(
+            store
+                .claim_call_reply("other@s.whatsapp.net".into(), 2_000, day)
+                .await
+                .unwrap()
+        );
     }
 }

@@ -12,6 +12,7 @@ pub enum MetaKey {
     Phone,
     PushName,
     LastConnected,
+    Settings,
 }
 
 impl MetaKey {
@@ -23,6 +24,7 @@ impl MetaKey {
             Self::Phone => "phone",
             Self::PushName => "push_name",
             Self::LastConnected => "last_connected",
+            Self::Settings => "settings",
         }
     }
 }

@@ -97,6 +97,10 @@ CREATE TABLE IF NOT EXISTS push_names (
     name   TEXT NOT NULL,
     at     INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS call_replies (
+    caller TEXT PRIMARY KEY,
+    at     INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS polls (
     chat     TEXT NOT NULL,
     id       TEXT NOT NULL,

@@ -16,6 +16,7 @@ mod real_engine_media;
 mod real_engine_offline;
 mod real_engine_polls;
 mod real_engine_profile;
+mod real_engine_settings;
 mod release_graph;
 mod validation;
 mod webhooks;

@@ -34,6 +34,7 @@ impl World {
             "iq" => self.on_iq(conn, &node).await,
             "message" => self.on_message(conn, &node).await,
             "receipt" => self.on_receipt(conn, &node).await,
+            "call" => self.on_client_call(conn, &node).await,
             "ack" => {
                 if let Some(id) = crate::nodes::attr(&node, "id") {
                     self.acknowledged(conn, &id).await;

@@ -10,6 +10,7 @@
 //! API ([`http`]) exposes the same phone and fault controls.
 
 mod appstate;
+mod calls;
 mod conn;
 mod contact_acts;
 mod dispatch;
@@ -36,6 +37,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use calls::CallAnswer;
 pub use contact_acts::{PollRef, Typing, poll_vote};
 pub use groups::GroupChange;
 pub use link::{LinkError, LinkedDevice};
@@ -161,6 +163,17 @@ impl Simulator {
     pub async fn lid_of(&self, phone: &str) -> Option<String> {
         let state = self.world.state.lock().await;
         state.lid_of(phone).map(|lid| format!("{lid}@lid"))
+    }
+
+    /// Contact `from` calls account `to` (`video` for a video call); answers the call id
+    /// and how many online devices rang.
+    pub async fn call(&self, from: &str, to: &str, video: bool) -> Result<(String, usize), String> {
+        self.world.call(from, to, video).await
+    }
+
+    /// What a companion answered to call `call_id` (a reject), waiting up to `timeout`.
+    pub async fn wait_call_answer(&self, timeout: Duration, call_id: &str) -> Option<CallAnswer> {
+        self.world.wait_call_answer(timeout, call_id).await
     }
 
     /// What account `phone` shows of itself (name, about, picture), as its devices set it.

@@ -330,6 +330,8 @@ pub struct State {
     pub delivered: Vec<Delivered>,
     pub client_receipts: Vec<ClientReceipt>,
     pub client_signals: Vec<ClientSignal>,
+    /// What companions answered to calls.
+    pub call_answers: Vec<crate::calls::CallAnswer>,
     /// App-state mutations the companions sent, as the account's phone decrypted them.
     pub app_state_mutations: Vec<AppStateMutation>,
     pub faults: Faults,

@@ -1258,3 +1258,99 @@ async fn profile_and_blocklist_are_managed() {
         (StatusCode::NOT_FOUND, "number_not_on_whatsapp")
     );
 }
+
+/// Behaviour settings on both backends: `PUT .../settings` shows in the session's info (in
+/// cluster mode through the resource's `spec.settings`, which the pod is rolled onto), and
+/// a sandbox call is rejected, reported and answered once.
+#[tokio::test]
+async fn settings_reject_calls_and_answer_once() {
+    let home = tempfile::tempdir().unwrap();
+    let receiver = crate::support::WebhookReceiver::start().await;
+    let router = Router::start_with_default_webhook(
+        home.path(),
+        &receiver.url,
+        "settings-secret-0123456789",
+    );
+    let api = &router.api;
+    let (status, _) = api
+        .post("/v1/sessions", json!({ "sessionId": "calls" }))
+        .await;
+    assert!(status.is_success());
+    api.link("calls", Some("971500000099")).await;
+    let (_, info) = api.get("/v1/sessions/calls").await;
+    assert_eq!(info["settings"]["rejectCalls"], false, "{info}");
+    let settings = json!({ "rejectCalls": true, "rejectCallsMessage": "Please write",
+        "autoRead": false, "alwaysOnline": false, "ignoreGroups": false,
+        "ignoreStatusBroadcast": false });
+    let (status, info) = api
+        .put("/v1/sessions/calls/settings", settings.clone())
+        .await;
+    assert_eq!(status, StatusCode::OK, "{info}");
+    assert_eq!(info["settings"], settings, "{info}");
+    let (_, info) = api.get("/v1/sessions/calls").await;
+    assert_eq!(info["settings"], settings, "{info}");
+    let (status, bad) = api
+        .put(
+            "/v1/sessions/calls/settings",
+            json!({ "rejectCalls": "yes" }),
+        )
+        .await;
+    assert_eq!(
+        (status, code(&bad)),
+        (StatusCode::BAD_REQUEST, "validation_error")
+    );
+
+    // In cluster mode the pod restarts onto the new settings: ring until one that has them
+    // answers (a call to the old pod is reported unrejected).
+    let caller = "971501234567";
+    let rejected_call = wait_until(Duration::from_secs(90), || async {
+        let (status, call) = api
+            .post("/v1/sessions/calls/sandbox/call", json!({ "from": caller }))
+            .await;
+        if status != StatusCode::OK {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            return false;
+        }
+        let id = call["callId"].clone();
+        wait_until(Duration::from_secs(5), || async {
+            receiver
+                .data("call.received")
+                .iter()
+                .any(|d| d["callId"] == id && d["rejected"] == true)
+        })
+        .await
+    })
+    .await;
+    assert!(rejected_call, "{:?}", receiver.data("call.received"));
+    let (status, _) = api
+        .post(
+            "/v1/sessions/calls/sandbox/call",
+            json!({ "from": caller, "video": true }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let sent_of = |kind: &'static str| async move {
+        let (_, sent) = api.get("/v1/sessions/calls/sandbox/sent").await;
+        sent["sent"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|s| s["kind"] == kind)
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        wait_until(Duration::from_secs(10), || async {
+            sent_of("call-reject").await.len() >= 2 && !sent_of("text").await.is_empty()
+        })
+        .await
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let replies = sent_of("text").await;
+    assert_eq!(
+        replies.len(),
+        1,
+        "one reply per caller per day: {replies:?}"
+    );
+    assert_eq!(replies[0]["text"], "Please write");
+}

@@ -356,6 +356,33 @@ impl Inner {
                     self.emit(event);
                 }
             }
+            // Only a live offer rings; an offline one is a missed call, an end, etc. news.
+            Event::IncomingCall(call) if !call.offline => {
+                use whatsapp_rust::wacore::types::call::CallAction;
+                let CallAction::Offer {
+                    call_id,
+                    call_creator,
+                    caller_pn,
+                    is_video,
+                    group_jid,
+                    ..
+                } = &call.action
+                else {
+                    return;
+                };
+                let client = self.bot.lock().await.as_ref().map(|bot| bot.client());
+                let who =
+                    inbound::identify(client.as_deref(), &call.from, caller_pn.as_ref()).await;
+                self.emit(EngineEvent::Call(crate::engine::IncomingCall {
+                    call_id: call_id.clone(),
+                    from: who.phone_or_jid,
+                    from_lid: who.lid,
+                    video: *is_video,
+                    group: group_jid.as_ref().map(|g| g.to_string()),
+                    peer: call.from.to_string(),
+                    creator: call_creator.to_string(),
+                }));
+            }
             Event::ChatPresence(update) => {
                 use whatsapp_rust::wacore::types::presence::{ChatPresence, ChatPresenceMedia};
                 let state = match (&update.state, &update.media) {
@@ -635,6 +662,19 @@ impl Engine for WhatsAppEngine {
             .send(&chat, state)
             .await
             .map_err(|e| EngineError::Transient(format!("chat state failed: {e}")))
+    }
+
+    async fn reject_call(&self, call: &crate::engine::IncomingCall) -> Result<(), EngineError> {
+        let client = self.inner.client().await?;
+        let jid = |raw: &str| {
+            raw.parse::<Jid>()
+                .map_err(|_| EngineError::Permanent(format!("not a JID: {raw}")))
+        };
+        client
+            .voip()
+            .reject_call(&call.call_id, &jid(&call.peer)?, &jid(&call.creator)?)
+            .await
+            .map_err(|e| EngineError::Transient(format!("call reject failed: {e}")))
     }
 
     async fn set_presence(&self, available: bool) -> Result<(), EngineError> {
