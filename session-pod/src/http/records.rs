@@ -178,8 +178,11 @@ pub(super) async fn delete_webhook(
 pub(super) async fn put_settings(
     State(state): State<RecordsState>,
     PathId(id): PathId,
-    ApiJson(body): ApiJson<SessionSettings>,
+    // An object, not any JSON serde would take for the struct (`[]` is all defaults to it).
+    ApiJson(body): ApiJson<serde_json::Map<String, serde_json::Value>>,
 ) -> Result<Json<SessionInfo>, ApiError> {
+    let body: SessionSettings = serde_json::from_value(serde_json::Value::Object(body))
+        .map_err(|e| ApiError::field("body", e.to_string()))?;
     body.validate()?;
     state.records.set_settings(&id, body).await.map(Json)
 }
