@@ -196,13 +196,14 @@ pub struct SessionSettings {
     pub reject_calls: bool,
     /// Sent to a caller whose call was rejected, at most once per caller per 24 h.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "crd", schemars(length(min = 1, max = 4096)))]
     pub reject_calls_message: Option<String>,
     /// Mark a received message read once its `message.received` webhook was delivered
     /// (2xx); without a webhook, once it is published.
     #[serde(default)]
     pub auto_read: bool,
-    /// Show the number as online whenever the session connects (else WhatsApp shows it
-    /// online only while the linked phone is).
+    /// Show the number online whenever the session is connected. Off, the session shows it
+    /// unavailable once connected, so the phone keeps getting notifications.
     #[serde(default)]
     pub always_online: bool,
     /// No events for group chats (messages, reactions, edits, votes, typing); group

@@ -214,12 +214,15 @@ fn pod_spec(session: &WhatsAppSession, config: &OperatorConfig) -> PodSpec {
             ));
         }
     }
-    // Always set, so the pod follows the resource (its `PUT .../settings` refuses): the
-    // resource is the truth, as for the webhook.
-    env_vars.push(env(
-        "WAGATE_SESSION_SETTINGS",
-        serde_json::to_string(&spec.settings).expect("settings serialize"),
-    ));
+    // The resource is the truth, as for the webhook. Left out while they are the defaults
+    // (a pod without them keeps defaults too: the router never forwards `settings`), so an
+    // operator upgrade does not roll every session's pod.
+    if spec.settings != wagate_api::SessionSettings::default() {
+        env_vars.push(env(
+            "WAGATE_SESSION_SETTINGS",
+            serde_json::to_string(&spec.settings).expect("settings serialize"),
+        ));
+    }
     let probe = |path: &str, period: i32| Probe {
         http_get: Some(HTTPGetAction {
             path: Some(path.into()),

@@ -14,9 +14,11 @@ pub const PICTURE_MAX_BYTES: usize = 10 * 1024 * 1024;
 const SIDE: u32 = 640;
 /// Smaller than this and WhatsApp's apps refuse the picture.
 const MIN_SIDE: u32 = 192;
-/// Bounds on what the decoder may be made to allocate (a small PNG can claim huge sides).
-const MAX_DIMENSION: u32 = 8192;
-const MAX_DECODE_BYTES: u64 = 256 * 1024 * 1024;
+/// Bounds on what the decoder may be made to allocate (a small PNG can claim huge sides):
+/// with the resize's working buffers a picture costs at most ~3x this, well inside a
+/// session pod's memory. Pictures are prepared one at a time (`session::profile`).
+const MAX_DIMENSION: u32 = 4096;
+const MAX_DECODE_BYTES: u64 = 64 * 1024 * 1024;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum PictureError {
@@ -52,19 +54,22 @@ pub fn prepare(bytes: &[u8]) -> Result<Vec<u8>, PictureError> {
     if side < MIN_SIDE {
         return Err(PictureError::BadSize);
     }
-    let square = decoded.crop_imm(
+    // Resized through a view of the centre square: no full-size copy is made.
+    let square = image::imageops::crop_imm(
+        &decoded,
         (decoded.width() - side) / 2,
         (decoded.height() - side) / 2,
         side,
         side,
     );
     let sized = if side > SIDE {
-        square.resize_exact(SIDE, SIDE, FilterType::Lanczos3)
+        image::imageops::resize(&*square, SIDE, SIDE, FilterType::CatmullRom)
     } else {
-        square
+        square.to_image()
     };
+    drop(decoded);
     let mut jpeg = Vec::new();
-    sized
+    image::DynamicImage::ImageRgba8(sized)
         .to_rgb8()
         .write_to(&mut Cursor::new(&mut jpeg), ImageFormat::Jpeg)
         .map_err(|_| PictureError::NotAnImage)?;

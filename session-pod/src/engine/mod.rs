@@ -284,7 +284,7 @@ impl EngineError {
     /// Worth retrying the same operation later.
     pub fn is_transient(&self) -> bool {
         match self {
-            Self::NotConnected | Self::Transient(_) => true,
+            Self::NotConnected | Self::Transient(_) | Self::RateLimited => true,
             // 5xx-class nacks are server-side hiccups; 4xx ones are about the message itself.
             Self::Rejected(code) => code.starts_with('5'),
             _ => false,

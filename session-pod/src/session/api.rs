@@ -94,18 +94,20 @@ impl Session {
         self.store
             .meta_set(MetaKey::Settings, Some(&settings))
             .await?;
-        let online_now = settings.always_online && !self.settings().always_online;
+        let presence_changed = settings.always_online != self.settings().always_online;
         *self.settings.write().unwrap_or_else(|p| p.into_inner()) = settings;
-        if online_now && self.snapshot().status == SessionState::Connected {
-            self.show_online().await;
+        if presence_changed && self.snapshot().status == SessionState::Connected {
+            self.show_presence().await;
         }
         Ok(self.info().await)
     }
 
-    /// `alwaysOnline`: tells WhatsApp the number is available.
-    pub(crate) async fn show_online(&self) {
-        if let Err(e) = self.engine.set_presence(true).await {
-            tracing::warn!(error = %e, "cannot show the number online");
+    /// `alwaysOnline`: tells WhatsApp the number is available, or (off) unavailable, which
+    /// the library's own "available" at connect would otherwise leave it.
+    pub(crate) async fn show_presence(&self) {
+        let online = self.settings().always_online;
+        if let Err(e) = self.engine.set_presence(online).await {
+            tracing::warn!(error = %e, online, "cannot set the number's presence");
         }
     }
 

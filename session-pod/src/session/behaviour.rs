@@ -90,7 +90,7 @@ impl Session {
 
     /// `autoRead` for a message no webhook will take: read once it is published.
     pub(super) async fn read_unless_delivered(&self, chat: &str, id: &str) {
-        if !self.settings().auto_read {
+        if !self.settings().auto_read || chat == "status@broadcast" {
             return;
         }
         let watched = self
@@ -133,7 +133,8 @@ pub(super) async fn read_after_delivery(
             continue;
         };
         let data = &event["data"];
-        if data["fromMe"] == true {
+        // Reading a status update tells its poster it was viewed: not the app's to decide.
+        if data["fromMe"] == true || data["chat"] == "status@broadcast" {
             continue;
         }
         if let (Some(chat), Some(id)) = (data["chat"].as_str(), data["messageId"].as_str()) {

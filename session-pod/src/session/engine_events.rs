@@ -97,9 +97,7 @@ impl Session {
                 let snap = self.snapshot();
                 self.persist_identity(&snap).await;
                 self.outbox.wake();
-                if self.settings().always_online {
-                    self.show_online().await;
-                }
+                self.show_presence().await;
             }
             EngineEvent::LoggedOut { reason } => {
                 self.transition(|s| {
@@ -217,6 +215,10 @@ impl Session {
     /// webhook delivery could not be written), so the engine has WhatsApp deliver it again.
     async fn receive(&self, message: InboundMessage) -> bool {
         if self.ignores_chat(&message.chat) {
+            // The engine already downloaded its attachment: nothing keeps it.
+            if let Some(attachment) = &message.media {
+                discard(&attachment.content).await;
+            }
             return true;
         }
         if let Some(action) = message.action {

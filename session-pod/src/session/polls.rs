@@ -70,7 +70,14 @@ impl Session {
         (from, from_lid): (String, Option<String>),
         chat: String,
     ) -> bool {
-        let stored = match self.store.poll(chat.clone(), target.clone()).await {
+        // A poll is kept under the chat it was sent to, which may be another name of the
+        // chat the vote comes from (a LID, a number dialled in a non-canonical form): then
+        // the id alone finds it when only one poll has it (the secret still has to open it).
+        let found = match self.store.poll(chat.clone(), target.clone()).await {
+            Ok(None) => self.store.poll_by_id(target.clone()).await,
+            other => other,
+        };
+        let stored = match found {
             Ok(Some(stored)) => stored,
             Ok(None) => {
                 tracing::info!("vote on a poll the session does not know; dropped");
@@ -92,7 +99,7 @@ impl Session {
         if let Err(e) = self
             .store
             .poll_vote(
-                chat.clone(),
+                stored.chat.clone(),
                 target.clone(),
                 from.clone(),
                 selected.clone(),

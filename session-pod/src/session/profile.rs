@@ -5,6 +5,9 @@ use wagate_api::{Blocklist, Profile, ProfileUpdate, Recipient};
 use super::{Session, SessionError};
 use crate::profile_picture::{self, PictureError};
 
+/// One picture is decoded and resized at a time, whatever the number of sessions.
+static PREPARING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
+
 impl Session {
     #[tracing::instrument(skip_all, fields(session = %self.id))]
     pub async fn profile(&self) -> Result<Profile, SessionError> {
@@ -26,6 +29,8 @@ impl Session {
                 .set_push_name(name.trim())
                 .await
                 .map_err(|e| self.engine_error(e))?;
+            // The library announces the new name with an "available" presence.
+            self.show_presence().await;
         }
         if let Some(about) = &update.about {
             profile
@@ -40,7 +45,9 @@ impl Session {
     #[tracing::instrument(skip_all, fields(session = %self.id, bytes = image.len()))]
     pub async fn set_profile_picture(&self, image: Vec<u8>) -> Result<Profile, SessionError> {
         self.require_connected()?;
-        // Decoding and resizing a large photo takes a while: off the async workers.
+        // Decoding and resizing a large photo takes a while and tens of MiB: off the async
+        // workers, and one picture at a time in the whole process.
+        let _turn = PREPARING.acquire().await.expect("never closed");
         let jpeg = tokio::task::spawn_blocking(move || profile_picture::prepare(&image))
             .await
             .map_err(|e| SessionError::Upstream(format!("picture preparation failed: {e}")))?

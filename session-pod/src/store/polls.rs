@@ -43,6 +43,33 @@ impl GatewayStore {
     }
 
     /// The poll `id` of `chat`.
+    /// The poll with message id `id`, when exactly one chat has one.
+    pub async fn poll_by_id(&self, id: String) -> Result<Option<StoredPoll>, StoreError> {
+        self.call(move |c| {
+            let mut statement = c.prepare_cached(
+                "SELECT chat, id, question, options, secret, at FROM polls WHERE id = ?1 LIMIT 2",
+            )?;
+            let polls = statement
+                .query_map(params![id], |row| {
+                    let options: String = row.get(3)?;
+                    Ok(StoredPoll {
+                        chat: row.get(0)?,
+                        id: row.get(1)?,
+                        question: row.get(2)?,
+                        options: serde_json::from_str(&options).unwrap_or_default(),
+                        secret: row.get(4)?,
+                        at: row.get(5)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(match <[StoredPoll; 1]>::try_from(polls) {
+                Ok([only]) => Some(only),
+                Err(_) => None,
+            })
+        })
+        .await
+    }
+
     pub async fn poll(&self, chat: String, id: String) -> Result<Option<StoredPoll>, StoreError> {
         self.call(move |c| {
             c.query_row(

@@ -219,6 +219,26 @@ async fn lid_addressed_senders_reach_the_webhook_by_phone() {
         (status, &resolved["phone"]),
         (StatusCode::OK, &Value::from(CAL))
     );
+    // WhatsApp's LID migration: the phone pushes its contacts' LIDs to its companions, and
+    // a LID-only sender it names is a phone from then on.
+    const EVE: &str = "971501240014";
+    sim.add_contact(EVE, "Eve", None).await;
+    let eve_lid = sim.lid_of(EVE).await.unwrap();
+    assert_eq!(sim.migrate_lids(PHONE, &[EVE]).await, Ok(1));
+    let eve = (
+        Value::from(EVE),
+        Value::from(eve_lid.clone()),
+        Value::from(format!("{EVE}@s.whatsapp.net")),
+    );
+    let resolved_by_migration = wagate_e2e::wait_until(Duration::from_secs(30), || async {
+        let id = sim
+            .send_message_addressed(EVE, PHONE, &text("after migration"), Addressing::Lid)
+            .await
+            .unwrap();
+        who(&received(id).await) == eve
+    })
+    .await;
+    assert!(resolved_by_migration, "the migration mapping was not used");
 
     // The conversation keeps one name: a reply to Bea's phone quotes her LID-addressed
     // message, and reaches her.
@@ -304,4 +324,35 @@ async fn numbers_match_whatsapps_canonical_answer() {
         .await
         .expect("Bruna's phone decrypts it");
     assert_eq!(decrypted.text.as_deref(), Some("olá"));
+
+    // WhatsApp refusing the lookup (rate limit) is no "not on WhatsApp": check-numbers says
+    // 429, and a message to a number not yet confirmed waits queued instead of failing.
+    sim.throttle_lookups(true).await;
+    let (status, error) = session
+        .post("/check-numbers", serde_json::json!({ "numbers": [NEW_BR] }))
+        .await;
+    assert_eq!(
+        (status, code(&error)),
+        (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+        "{error}"
+    );
+    let (status, queued) = session
+        .post(
+            "/messages?async=true",
+            serde_json::json!({ "to": NEW_BR, "text": "oi" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{queued}");
+    let id = queued["id"].as_str().expect("an id").to_string();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (_, state) = session.get(&format!("/messages/{id}")).await;
+    assert_eq!(state["status"], "queued", "{state}");
+    sim.throttle_lookups(false).await;
+    let delivered = sim
+        .wait_delivered(Duration::from_secs(60), |d| d.id == id && d.to == NEW_BR)
+        .await;
+    assert!(
+        delivered.is_some(),
+        "sent once WhatsApp answered the lookup"
+    );
 }

@@ -89,4 +89,8 @@ impl World {
     pub async fn refuse_resume(&self, refuse: bool) {
         self.state.lock().await.faults.refuse_ik = refuse;
     }
+
+    pub async fn throttle_lookups(&self, throttle: bool) {
+        self.state.lock().await.faults.throttle_lookups = throttle;
+    }
 }

@@ -171,6 +171,12 @@ impl Simulator {
         self.world.call(from, to, video).await
     }
 
+    /// Account `account`'s phone pushes the LIDs of `contacts` to its companions (WhatsApp's
+    /// 1:1 LID migration); answers how many companions got it.
+    pub async fn migrate_lids(&self, account: &str, contacts: &[&str]) -> Result<usize, String> {
+        self.world.migrate_lids(account, contacts).await
+    }
+
     /// What a companion answered to call `call_id` (a reject), waiting up to `timeout`.
     pub async fn wait_call_answer(&self, timeout: Duration, call_id: &str) -> Option<CallAnswer> {
         self.world.wait_call_answer(timeout, call_id).await
@@ -447,6 +453,11 @@ impl Simulator {
     /// Refuses resumed (IK) handshakes even with the current key.
     pub async fn refuse_resume(&self, refuse: bool) {
         self.world.refuse_resume(refuse).await
+    }
+
+    /// Number lookups (usync `<contact>`) are refused with WhatsApp's 429 while on.
+    pub async fn throttle_lookups(&self, throttle: bool) {
+        self.world.throttle_lookups(throttle).await
     }
 
     async fn wait_for<T>(

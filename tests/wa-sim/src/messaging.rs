@@ -569,6 +569,56 @@ impl World {
 
     /// The account's primary shares an app-state sync key with a new companion, as phones do
     /// right after linking (without it the client waits for the key before going online).
+    /// The account's phone tells its companions the LIDs of `contacts`, as WhatsApp's 1:1
+    /// LID migration does: a `lidMigrationMappingSyncMessage` peer message, which only the
+    /// account's own devices may send. Returns how many companions got it.
+    pub async fn migrate_lids(&self, account: &str, contacts: &[&str]) -> Result<usize, String> {
+        use waproto::buffa::Message as _;
+        let mut state = self.state.lock().await;
+        let mut mappings = Vec::new();
+        for phone in contacts {
+            let lid = state
+                .lid_of(phone)
+                .ok_or_else(|| format!("{phone} is not simulated"))?;
+            mappings.push(wa::LIDMigrationMapping {
+                pn: phone
+                    .parse()
+                    .map_err(|_| format!("{phone} is not digits"))?,
+                assigned_lid: lid.parse().map_err(|_| format!("{lid} is not digits"))?,
+                ..Default::default()
+            });
+        }
+        let payload = wa::LIDMigrationMappingSyncPayload {
+            pn_to_lid_mappings: mappings,
+            ..Default::default()
+        }
+        .encode_to_vec();
+        let message = wa::Message {
+            protocol_message: MessageField::some(wa::message::ProtocolMessage {
+                r#type: Some(wa::message::protocol_message::Type::LID_MIGRATION_MAPPING_SYNC),
+                lid_migration_mapping_sync_message: MessageField::some(
+                    wa::LIDMigrationMappingSyncMessage {
+                        encoded_mapping_payload: Some(payload),
+                    },
+                ),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let id = new_id();
+        encrypt_to_companions(&mut state, account, account, &message, |enc| {
+            NodeBuilder::new("message")
+                .attr("from", Jid::pn(account))
+                .attr("id", id.as_str())
+                .attr("t", now_secs().to_string())
+                .attr("type", "text")
+                .attr("category", "peer")
+                .children([enc])
+                .build()
+        })
+        .await
+    }
+
     pub async fn share_app_state_key(&self, phone: &str, device: u16) {
         let mut state = self.state.lock().await;
         let Some(sync_key) = state.accounts.get(phone).map(|a| a.sync_key.clone()) else {

@@ -103,6 +103,14 @@ fn answer_user(state: &State, user: &Node, protocols: &[String]) -> Node {
     let mut results = Vec::new();
     for protocol in protocols {
         match protocol.as_str() {
+            "contact" if state.faults.throttle_lookups => results.push(
+                NodeBuilder::new("contact")
+                    .children([NodeBuilder::new("error")
+                        .attr("code", "429")
+                        .attr("text", "rate-overlimit")
+                        .build()])
+                    .build(),
+            ),
             "contact" => {
                 let mut node =
                     NodeBuilder::new("contact").attr("type", if registered { "in" } else { "out" });

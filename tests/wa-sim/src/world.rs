@@ -263,7 +263,8 @@ pub struct AppStateMutation {
 pub struct ClientReceipt {
     pub id: String,
     pub to: String,
-    /// `delivery` when the stanza had no type.
+    /// `delivery` when the stanza had no type; `inactive` is a delivery receipt from a client
+    /// that shows itself unavailable; `read`.
     pub kind: String,
 }
 
@@ -288,6 +289,8 @@ pub struct Faults {
     pub refuse_ik: bool,
     /// Until then the server is unreachable: every new socket is closed at once.
     pub down_until: Option<tokio::time::Instant>,
+    /// Usync number lookups answer each `<contact>` with a 429 rate-limit error.
+    pub throttle_lookups: bool,
 }
 
 /// A QR the client is showing, waiting for a phone to scan it.

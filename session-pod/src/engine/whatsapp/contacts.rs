@@ -51,6 +51,28 @@ pub(super) async fn check_numbers(
         .execute(query)
         .await
         .map_err(|e| EngineError::Transient(format!("number check failed: {e}")))?;
+    // A refused lookup (a rate limit, a server error) is no answer: "not on WhatsApp" would
+    // fail a message for good.
+    let refusals =
+        answer
+            .protocol_states
+            .iter()
+            .filter(|s| s.protocol == UsyncProtocolKind::Contact)
+            .filter_map(|s| s.error.as_ref())
+            .chain(answer.users.iter().filter_map(
+                |u| match u.protocol(UsyncProtocolKind::Contact) {
+                    Some(UsyncProtocolResult::Contact(UsyncOutcome::Error(e))) => Some(&**e),
+                    _ => None,
+                },
+            ));
+    if let Some(refusal) = refusals.into_iter().next() {
+        return Err(match refusal.code {
+            Some(429) => EngineError::RateLimited,
+            code => EngineError::Transient(format!(
+                "WhatsApp did not answer the number lookup (code {code:?})"
+            )),
+        });
+    }
     for user in &answer.users {
         learn_lid(client, user).await;
     }
@@ -66,6 +88,11 @@ pub(super) async fn check_numbers(
                         .users
                         .iter()
                         .find(|u| u.id.as_ref().is_some_and(|j| j.user == number.as_str()))
+                })
+                // One number asked and one answer without the echo: it is that number's.
+                .or_else(|| match (numbers, answer.users.as_slice()) {
+                    ([_], [only]) if asked_number(only).is_none() => Some(only),
+                    _ => None,
                 });
             let registered = hit.filter(|u| {
                 matches!(
@@ -218,7 +245,11 @@ impl ContactDirectory for WhatsAppEngine {
 
     async fn unblock(&self, jid: &str) -> Result<(), EngineError> {
         let client = self.inner.client().await?;
-        let target = known_person(&client, jid).await?;
+        // WhatsApp unblocks by LID alone: a listed LID need not resolve to a phone.
+        let target = match parse_jid(jid)? {
+            lid if lid.is_lid() => lid,
+            _ => known_person(&client, jid).await?,
+        };
         client
             .blocking()
             .unblock(&target)
@@ -265,6 +296,18 @@ async fn known_person(client: &Client, jid: &str) -> Result<Jid, EngineError> {
     let target = parse_jid(jid)?;
     if let Ok(Some(_)) = client.get_lid_pn_entry(&target).await {
         return Ok(target);
+    }
+    if target.is_pn() {
+        // The number as WhatsApp registered it (a dialled form differs for some Brazilian
+        // mobiles); the lookup teaches the library its LID.
+        let check = check_numbers(client, &[target.user.to_string()])
+            .await?
+            .pop()
+            .and_then(|c| c.jid);
+        return match check {
+            Some(canonical) => parse_jid(&canonical),
+            None => Err(EngineError::NotOnWhatsApp(target.user.to_string())),
+        };
     }
     let found = client
         .contacts()
