@@ -42,7 +42,6 @@ impl GatewayStore {
         .await
     }
 
-    /// The poll `id` of `chat`.
     /// The poll with message id `id`, when exactly one chat has one.
     pub async fn poll_by_id(&self, id: String) -> Result<Option<StoredPoll>, StoreError> {
         self.call(move |c| {
@@ -50,17 +49,7 @@ impl GatewayStore {
                 "SELECT chat, id, question, options, secret, at FROM polls WHERE id = ?1 LIMIT 2",
             )?;
             let polls = statement
-                .query_map(params![id], |row| {
-                    let options: String = row.get(3)?;
-                    Ok(StoredPoll {
-                        chat: row.get(0)?,
-                        id: row.get(1)?,
-                        question: row.get(2)?,
-                        options: serde_json::from_str(&options).unwrap_or_default(),
-                        secret: row.get(4)?,
-                        at: row.get(5)?,
-                    })
-                })?
+                .query_map(params![id], row_to_poll)?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             Ok(match <[StoredPoll; 1]>::try_from(polls) {
                 Ok([only]) => Some(only),
@@ -70,23 +59,14 @@ impl GatewayStore {
         .await
     }
 
+    /// The poll `id` of `chat`.
     pub async fn poll(&self, chat: String, id: String) -> Result<Option<StoredPoll>, StoreError> {
         self.call(move |c| {
             c.query_row(
                 "SELECT chat, id, question, options, secret, at FROM polls \
                  WHERE chat = ?1 AND id = ?2",
                 params![chat, id],
-                |row| {
-                    let options: String = row.get(3)?;
-                    Ok(StoredPoll {
-                        chat: row.get(0)?,
-                        id: row.get(1)?,
-                        question: row.get(2)?,
-                        options: serde_json::from_str(&options).unwrap_or_default(),
-                        secret: row.get(4)?,
-                        at: row.get(5)?,
-                    })
-                },
+                row_to_poll,
             )
             .optional()
         })
@@ -171,6 +151,19 @@ impl GatewayStore {
         })
         .await
     }
+}
+
+/// A `polls` row selected as `chat, id, question, options, secret, at`.
+fn row_to_poll(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredPoll> {
+    let options: String = row.get(3)?;
+    Ok(StoredPoll {
+        chat: row.get(0)?,
+        id: row.get(1)?,
+        question: row.get(2)?,
+        options: serde_json::from_str(&options).unwrap_or_default(),
+        secret: row.get(4)?,
+        at: row.get(5)?,
+    })
 }
 
 #[cfg(test)]
