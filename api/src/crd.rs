@@ -407,6 +407,7 @@ impl WhatsAppSession {
             labels: self.api_labels(),
             banned_until: None,
             settings: self.spec.settings.clone(),
+            outbox_depth: None,
         }
     }
 }

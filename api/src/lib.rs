@@ -10,6 +10,8 @@ pub mod crd;
 pub mod error;
 pub mod events;
 pub mod groups;
+pub mod history;
+pub mod host;
 pub mod id;
 pub mod location;
 pub mod message;
@@ -37,6 +39,10 @@ pub use groups::{
     InviteLinkResponse, JoinGroupRequest, JoinGroupResponse, ParticipantAction, ParticipantResult,
     ParticipantsRequest, ParticipantsResponse, parse_group_jid,
 };
+pub use history::{
+    HourStats, MESSAGE_PAGE_DEFAULT, MESSAGE_PAGE_MAX, MessagePage, MessageSummary, SessionStats,
+};
+pub use host::{HostBackend, HostCondition, HostEvent, SessionHost};
 pub use id::{SessionId, validate_session_id};
 pub use location::LocationSpec;
 pub use message::{

@@ -46,4 +46,6 @@ pub const ROUTER_CALLS: &[ApiCall] = &[
     // (the resource's annotation names the one it made).
     ("", "secrets", "create"),
     ("", "secrets", "delete"),
+    // The console's session page shows the resource's events.
+    ("events.k8s.io", "events", "list"),
 ];

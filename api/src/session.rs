@@ -179,6 +179,10 @@ pub struct SessionInfo {
     /// How the session behaves on calls, reads, presence and what it reports.
     #[serde(default)]
     pub settings: SessionSettings,
+    /// Messages waiting in the outbox, where the router knows it (`local`, and a session
+    /// pod's own answer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outbox_depth: Option<u64>,
 }
 
 /// The longest reply to a rejected call.

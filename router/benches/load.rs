@@ -155,11 +155,13 @@ async fn main() {
         metrics_on_api_port: true,
         limits: wagate_api::MediaLimits::default(),
         max_inflight: 4096,
+        cluster: true,
     }))
     .await;
     let pod_auth = Arc::new(AuthState {
         keys: ApiKeySet::full_access([KEY]),
         links: links.clone(),
+        console: None,
     });
     let pod = serve(
         wagate_session::http::session_routes(HttpState {

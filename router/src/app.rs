@@ -23,6 +23,8 @@ pub struct AppParts {
     pub limits: wagate_api::MediaLimits,
     /// Requests handled at once before `503 overloaded`.
     pub max_inflight: usize,
+    /// Sessions run as pods (the console shows their Kubernetes side).
+    pub cluster: bool,
 }
 
 /// Ready once the backend can answer (a cluster router has listed sessions and pods).
@@ -30,7 +32,13 @@ pub fn build_app(parts: AppParts) -> Router {
     let session_routes = parts.backend.session_routes();
     let auth = Arc::new(AuthState {
         keys: parts.keys,
+        console: Some(Arc::new(parts.links.console_sessions())),
         links: parts.links,
+    });
+    let console = crate::ui::routes(crate::ui::UiState {
+        backend: parts.backend.clone(),
+        auth: auth.clone(),
+        cluster: parts.cluster,
     });
     let mut api = collection_routes(RouterState {
         backend: parts.backend.clone(),
@@ -58,7 +66,7 @@ pub fn build_app(parts: AppParts) -> Router {
             Err("starting")
         }
     });
-    let app = health.merge(docs).merge(api);
+    let app = health.merge(docs).merge(console).merge(api);
     limit_inflight(
         common_layers(app, parts.metrics.http_duration.clone()),
         parts.max_inflight,

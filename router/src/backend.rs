@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use tokio::sync::broadcast;
-use wagate_api::{ApiError, CreateSessionRequest, GatewayEvent, SessionInfo};
+use wagate_api::{ApiError, CreateSessionRequest, GatewayEvent, SessionHost, SessionInfo};
 
 /// What `POST /v1/sessions` did.
 pub struct Created {
@@ -22,6 +22,8 @@ pub trait SessionBackend: Send + Sync + 'static {
     async fn create(&self, request: CreateSessionRequest) -> Result<Created, ApiError>;
     /// The session whose linked number is `phone`, for `POST /v1/messages` with `from`.
     async fn find_by_phone(&self, phone: &str) -> Option<String>;
+    /// Where session `id` runs (`404` when there is no such session).
+    async fn host(&self, id: &str) -> Result<SessionHost, ApiError>;
     /// Serves `/v1/sessions/{id}` and everything below it.
     fn session_routes(&self) -> axum::Router;
     /// Events of every session, for `GET /v1/events`.

@@ -8,5 +8,6 @@ pub mod cli;
 pub mod cluster;
 pub mod local;
 pub mod routes;
+pub mod ui;
 
 pub use backend::SessionBackend;

@@ -121,7 +121,10 @@ impl LocalBackend {
             .await;
         for (id, result) in opened {
             match result {
-                Ok(session) => self.adopt(session),
+                Ok(session) => {
+                    self.relay_events(&session);
+                    self.adopt(session)
+                }
                 Err(e) => {
                     tracing::error!(session = %id, error = %e, "cannot restore session; leaving its folder alone")
                 }
@@ -133,6 +136,15 @@ impl LocalBackend {
 
     /// Registers a running session and forwards its events to the all-sessions stream.
     fn adopt(&self, session: Arc<Session>) {
+        self.sessions
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(session.id().to_string(), session);
+    }
+
+    /// Forwards the session's events to `GET /v1/events`. A new session is relayed from
+    /// the moment it opens, so its first `qr` and status reach watchers of all sessions.
+    fn relay_events(&self, session: &Session) {
         let mut events = session.subscribe();
         let all = self.events.clone();
         tokio::spawn(async move {
@@ -146,10 +158,6 @@ impl LocalBackend {
                 }
             }
         });
-        self.sessions
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(session.id().to_string(), session);
     }
 
     async fn apply_settings(
@@ -189,6 +197,19 @@ impl SessionBackend for LocalBackend {
         out
     }
 
+    async fn host(&self, id: &str) -> Result<wagate_api::SessionHost, ApiError> {
+        self.get(id)
+            .ok_or_else(|| ApiError::session_not_found(id))?;
+        Ok(wagate_api::SessionHost {
+            backend: wagate_api::HostBackend::Local,
+            resource: None,
+            phase: None,
+            pod: None,
+            conditions: Vec::new(),
+            events: Vec::new(),
+        })
+    }
+
     async fn create(&self, request: CreateSessionRequest) -> Result<Created, ApiError> {
         // Before anything starts: a refused webhook must not leave a running session.
         if let Some(webhook) = &request.webhook {
@@ -215,6 +236,7 @@ impl SessionBackend for LocalBackend {
             tracing::error!(session = %id, error = %e, "cannot create session");
             ApiError::internal(format!("Session '{id}' could not be started"))
         })?;
+        self.relay_events(&session);
         Self::apply_settings(&session, &request).await?;
         // A new session shows its QR within moments; answer with that rather than `starting`
         // (bounded: an engine that cannot reach WhatsApp stays `connecting`).
@@ -228,6 +250,14 @@ impl SessionBackend for LocalBackend {
         .await;
         let info = session.info().await;
         self.adopt(session);
+        // Watchers of all sessions learn of the new one with its whole info, as a stream of
+        // one session starts (its first events may have gone before it was relayed).
+        let _ = self.events.send(GatewayEvent {
+            event: wagate_api::EventKind::SessionStatus,
+            session_id: id,
+            timestamp: chrono::Utc::now(),
+            data: serde_json::to_value(&info).unwrap_or_default(),
+        });
         Ok(Created {
             info,
             new: true,

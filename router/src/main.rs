@@ -134,6 +134,7 @@ async fn run() -> anyhow::Result<()> {
         metrics_on_api_port: !metrics_apart,
         limits: args.edge.media_limits(),
         max_inflight: args.serve.max_inflight,
+        cluster: matches!(backend_args, Backend::Cluster(_)),
     });
 
     let listener = tokio::net::TcpListener::bind(args.serve.listen)

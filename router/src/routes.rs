@@ -38,6 +38,7 @@ pub fn collection_routes(state: RouterState) -> Router {
         .route("/v1/sessions", get(list).post(create))
         .route("/v1/messages", post(send_by_body).layer(send_limit))
         .route("/v1/events", get(all_events))
+        .route("/v1/sessions/{id}/host", get(host))
         .with_state(state)
 }
 
@@ -85,6 +86,17 @@ async fn create(
         (false, false) => StatusCode::OK,
     };
     Ok((status, Json(created.info)).into_response())
+}
+
+/// Where the session runs: this process (`local`), or its resource, pod, conditions and
+/// Kubernetes events (`cluster`).
+#[utoipa::path(get, path = "/v1/sessions/{id}/host", tag = "sessions", params(("id" = String, Path, description = "Session id (1-64 of A-Z a-z 0-9 _ -)")), responses((status = 200, body = wagate_api::SessionHost), wagate_session::http::openapi::ErrorResponses))]
+async fn host(
+    State(state): State<RouterState>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<Json<wagate_api::SessionHost>, ApiError> {
+    wagate_api::validate_session_id(&id)?;
+    Ok(Json(state.backend.host(&id).await?))
 }
 
 /// `POST /v1/messages`: the session comes from `sessionId`, or from `from` (its linked
@@ -180,7 +192,7 @@ async fn all_events(
 }
 
 #[derive(utoipa::OpenApi)]
-#[openapi(paths(list, create, send_by_body, all_events))]
+#[openapi(paths(list, create, send_by_body, all_events, host))]
 struct CollectionApiDoc;
 
 /// The whole public API: the collection routes plus every per-session route.

@@ -138,6 +138,7 @@ fn bench(c: &mut Criterion) {
         let auth = Arc::new(AuthState {
             keys: ApiKeySet::full_access(["k"]),
             links: LinkSigner::new(b"bench".to_vec()),
+            console: None,
         });
         let app =
             session_routes(state).layer(axum::middleware::from_fn_with_state(auth, authenticate));

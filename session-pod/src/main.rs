@@ -78,7 +78,11 @@ async fn run() -> anyhow::Result<()> {
         limits,
         public_url: config_public_url,
     };
-    let auth = Arc::new(AuthState { keys, links });
+    let auth = Arc::new(AuthState {
+        keys,
+        links,
+        console: None,
+    });
     let api = session_routes(state).layer(axum::middleware::from_fn_with_state(auth, authenticate));
     let health_resolver = resolver.clone();
     let health = wagate_http::health::routes(move || {

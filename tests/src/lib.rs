@@ -1,6 +1,7 @@
 //! Test support shared by the suites: runs a wagate binary on a loopback port and talks to
 //! it over HTTP, plus a webhook receiver whose failures the test controls.
 
+pub mod browser;
 pub mod fake_kube;
 mod process;
 mod python;

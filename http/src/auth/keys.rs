@@ -222,14 +222,29 @@ impl ApiKeySet {
 
     /// The caller holding `presented`, compared in constant time against every key.
     pub fn authenticate(&self, presented: &str) -> Option<Caller> {
+        self.authenticate_with_digest(presented)
+            .map(|(_, caller)| caller)
+    }
+
+    /// [`Self::authenticate`], with the digest of the key (what a console cookie is bound
+    /// to, so rotating the key ends its sign-ins).
+    pub fn authenticate_with_digest(&self, presented: &str) -> Option<([u8; 32], Caller)> {
         let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
         let mut found = None;
         for entry in &self.entries {
             if bool::from(entry.digest.ct_eq(&digest)) && found.is_none() {
-                found = Some(entry.caller.clone());
+                found = Some((entry.digest, entry.caller.clone()));
             }
         }
         found
+    }
+
+    /// The keys called `name`, with their digests.
+    pub fn named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = ([u8; 32], Caller)> + 'a {
+        self.entries
+            .iter()
+            .filter(move |e| &*e.caller.name == name)
+            .map(|e| (e.digest, e.caller.clone()))
     }
 }
 

@@ -26,6 +26,12 @@ impl LinkSigner {
         mac
     }
 
+    /// The web console's sign-ins, keyed from the same secret (so every router replica
+    /// given the same secret accepts them).
+    pub fn console_sessions(&self) -> super::ConsoleSessions {
+        super::ConsoleSessions::new(&self.key)
+    }
+
     /// The `exp`/`sig` query of a link valid until `expires_at`.
     pub fn sign(&self, session_id: &str, expires_at: DateTime<Utc>) -> String {
         let exp = expires_at.timestamp();

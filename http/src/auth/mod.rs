@@ -3,6 +3,7 @@
 //! outside its patterns, a read-only key only reads, a rate-limited key gets `429` past its
 //! rate, and a signed QR link ([`link`]) opens only the QR page it was made for.
 
+pub mod console;
 pub mod keys;
 pub mod link;
 
@@ -14,6 +15,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use wagate_api::{ApiError, ErrorCode};
 
+pub use console::{ConsoleAuthError, ConsoleSessions, ConsoleUser};
 pub use keys::{ApiKeySet, Caller, KeySpec, KeysError, RateLimitSpec};
 pub use link::LinkSigner;
 
@@ -21,6 +23,8 @@ pub use link::LinkSigner;
 pub struct AuthState {
     pub keys: ApiKeySet,
     pub links: LinkSigner,
+    /// The web console's sign-ins (the router's); `None` where there is no console.
+    pub console: Option<Arc<ConsoleSessions>>,
 }
 
 /// The key a request presents: `Authorization: Bearer <key>` or `x-api-key: <key>`.
@@ -115,6 +119,10 @@ pub async fn authenticate(
     mut request: Request,
     next: Next,
 ) -> Response {
+    let console_user = match (&auth.console, presented_key(request.headers())) {
+        (Some(console), None) => console.user(&auth.keys, request.headers(), Utc::now()),
+        _ => None,
+    };
     let caller = match presented_key(request.headers()) {
         Some(key) => match auth.keys.authenticate(key) {
             Some(caller) => caller,
@@ -123,6 +131,26 @@ pub async fn authenticate(
                     .into_response();
             }
         },
+        None if console_user.is_some() => {
+            let console = auth.console.as_ref().expect("a console user has a console");
+            let checked = console_user.expect("checked above").and_then(|user| {
+                let method = request.method();
+                if method == http::Method::GET || method == http::Method::HEAD {
+                    Ok(user)
+                } else {
+                    console.check_csrf(&user, request.headers()).map(|()| user)
+                }
+            });
+            match checked {
+                Ok(user) => user.caller,
+                Err(e @ ConsoleAuthError::SignedOut) => {
+                    return ApiError::new(ErrorCode::Unauthorized, e.to_string()).into_response();
+                }
+                Err(e @ ConsoleAuthError::MissingCsrf) => {
+                    return ApiError::forbidden(e.to_string()).into_response();
+                }
+            }
+        }
         None if is_signed_qr_link(&auth.links, request.method(), request.uri()) => {
             return next.run(request).await;
         }

@@ -4,6 +4,7 @@
 //! replicas answer alike.
 
 mod convert;
+mod host;
 mod index;
 mod pod_metrics;
 mod relay;
@@ -62,6 +63,8 @@ pub(crate) struct Shared {
     index: Arc<SessionIndex>,
     resources: Api<WhatsAppSession>,
     secrets: Api<Secret>,
+    /// Kubernetes events about the resources (the console shows them).
+    kube_events: Api<k8s_openapi::api::events::v1::Event>,
     pods: PodClient,
     events: broadcast::Sender<GatewayEvent>,
     config: ClusterConfig,
@@ -123,7 +126,8 @@ impl ClusterBackend {
         let shared = Arc::new(Shared {
             index,
             resources,
-            secrets: Api::namespaced(client, namespace),
+            secrets: Api::namespaced(client.clone(), namespace),
+            kube_events: Api::namespaced(client, namespace),
             pods: pod_client,
             events,
             config,
@@ -183,6 +187,10 @@ impl SessionBackend for ClusterBackend {
 
     async fn create(&self, request: CreateSessionRequest) -> Result<Created, ApiError> {
         self.shared.create(request).await
+    }
+
+    async fn host(&self, id: &str) -> Result<wagate_api::SessionHost, ApiError> {
+        self.shared.host(id).await
     }
 
     async fn find_by_phone(&self, phone: &str) -> Option<String> {

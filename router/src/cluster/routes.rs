@@ -93,7 +93,7 @@ impl FromRequestParts<Arc<Shared>> for Session {
 
 /// The per-session routes pods serve that the router forwards, by first segment after
 /// the id (the rest of the contract it answers itself).
-const FORWARDED: [&str; 17] = [
+const FORWARDED: [&str; 18] = [
     "chats",
     "contacts",
     "lids",
@@ -105,6 +105,7 @@ const FORWARDED: [&str; 17] = [
     "qr",
     "pair-code",
     "messages",
+    "stats",
     "check-numbers",
     "groups",
     "webhook",

@@ -5,6 +5,7 @@
 
 mod support;
 
+mod console;
 mod contract;
 mod contract_cluster;
 mod hostile;

@@ -23,6 +23,12 @@ pub struct DeadLetterList {
 }
 
 #[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingDeliveryList {
+    pub deliveries: Vec<crate::store::PendingDelivery>,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct ReplayResult {
     pub replayed: usize,
 }
@@ -239,6 +245,53 @@ pub async fn replay_dead_letters(
 ) -> Result<impl IntoResponse, ApiError> {
     Ok(Json(ReplayResult {
         replayed: session.replay_dead_letters().await?,
+    }))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct MessagePageQuery {
+    /// How many messages (1-200, default 50).
+    limit: Option<u32>,
+    /// Only messages older than this time (RFC 3339): the `nextBefore` of the last page.
+    before: Option<chrono::DateTime<chrono::Utc>>,
+    /// Only this chat: a phone number with country code or a JID.
+    chat: Option<String>,
+}
+
+/// Recent messages in both directions, newest first, from the message index (kept
+/// `--message-index-days`), with the ticks of the ones this gateway sent.
+#[utoipa::path(get, path = "/v1/sessions/{id}/messages", tag = "messages", params(("id" = String, Path, description = "Session id (1-64 of A-Z a-z 0-9 _ -)"), MessagePageQuery), responses((status = 200, body = wagate_api::MessagePage), super::openapi::ErrorResponses))]
+pub async fn list_messages(
+    SessionHandle(session): SessionHandle,
+    ApiQuery(query): ApiQuery<MessagePageQuery>,
+) -> Result<Json<wagate_api::MessagePage>, ApiError> {
+    let limit = query.limit.unwrap_or(wagate_api::MESSAGE_PAGE_DEFAULT);
+    if !(1..=wagate_api::MESSAGE_PAGE_MAX).contains(&limit) {
+        return Err(ApiError::field("limit", "must be 1-200"));
+    }
+    let chat = query.chat.as_deref().map(chat_jid).transpose()?;
+    Ok(Json(
+        session.recent_messages(chat, query.before, limit).await?,
+    ))
+}
+
+/// Messages sent and received and webhook failures per hour over the last 24 hours, and
+/// the depth of the outbox and the webhook queue now.
+#[utoipa::path(get, path = "/v1/sessions/{id}/stats", tag = "sessions", params(("id" = String, Path, description = "Session id (1-64 of A-Z a-z 0-9 _ -)")), responses((status = 200, body = wagate_api::SessionStats), super::openapi::ErrorResponses))]
+pub async fn stats(
+    SessionHandle(session): SessionHandle,
+) -> Result<Json<wagate_api::SessionStats>, ApiError> {
+    Ok(Json(session.stats().await?))
+}
+
+/// Webhook deliveries waiting for their receiver (the oldest 200), with their last error.
+#[utoipa::path(get, path = "/v1/sessions/{id}/webhook/deliveries", tag = "webhooks", params(("id" = String, Path, description = "Session id (1-64 of A-Z a-z 0-9 _ -)")), responses((status = 200, body = PendingDeliveryList), super::openapi::ErrorResponses))]
+pub async fn pending_deliveries(
+    SessionHandle(session): SessionHandle,
+) -> Result<Json<PendingDeliveryList>, ApiError> {
+    Ok(Json(PendingDeliveryList {
+        deliveries: session.pending_deliveries().await?,
     }))
 }
 

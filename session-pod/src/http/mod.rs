@@ -74,7 +74,11 @@ fn running_session_routes() -> Router<HttpState> {
         .route("/v1/sessions/{id}/restart", post(handlers::restart))
         .route("/v1/sessions/{id}/qr", get(qr::get_qr))
         .route("/v1/sessions/{id}/pair-code", post(handlers::pair_code))
-        .route("/v1/sessions/{id}/messages", post(handlers::send))
+        .route(
+            "/v1/sessions/{id}/messages",
+            post(handlers::send).get(handlers::list_messages),
+        )
+        .route("/v1/sessions/{id}/stats", get(handlers::stats))
         .route(
             "/v1/sessions/{id}/messages/{message_id}",
             get(handlers::message_status)
@@ -136,6 +140,10 @@ fn running_session_routes() -> Router<HttpState> {
         .route(
             "/v1/sessions/{id}/groups/{group}/leave",
             post(groups::leave_group),
+        )
+        .route(
+            "/v1/sessions/{id}/webhook/deliveries",
+            get(handlers::pending_deliveries),
         )
         .route(
             "/v1/sessions/{id}/webhook/dead-letters",

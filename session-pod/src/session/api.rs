@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use rand::Rng;
 use wagate_api::{
     ChatState, CheckNumbersResponse, EDIT_WINDOW_SECS, GroupsResponse, MediaSource, MediaType,
@@ -68,6 +68,13 @@ impl Session {
             labels: self.labels.read().await.clone(),
             banned_until: snap.banned_until,
             settings: self.settings(),
+            outbox_depth: Some(
+                self.metrics
+                    .outbox_depth
+                    .with_label_values(&[&self.id])
+                    .get()
+                    .max(0) as u64,
+            ),
         }
     }
 
@@ -540,6 +547,82 @@ impl Session {
         self.store.meta_set(MetaKey::Labels, Some(&labels)).await?;
         *self.labels.write().await = labels;
         Ok(())
+    }
+
+    /// Recent messages in both directions from the message index, newest first.
+    pub async fn recent_messages(
+        &self,
+        chat: Option<String>,
+        before: Option<DateTime<Utc>>,
+        limit: u32,
+    ) -> Result<wagate_api::MessagePage, SessionError> {
+        let before = before.map_or(i64::MAX, |t| t.timestamp_millis());
+        let rows = self.store.recent_messages(chat, before, limit).await?;
+        let full = rows.len() == limit as usize;
+        let messages: Vec<_> = rows
+            .into_iter()
+            .map(|(m, status)| wagate_api::MessageSummary {
+                at: crate::store::from_ms(m.at),
+                status: status.and_then(|s| wagate_api::MessageStatus::parse(&s)),
+                id: m.id,
+                chat: m.chat,
+                from: m.sender,
+                from_me: m.from_me,
+                kind: m.kind,
+                preview: m.preview,
+                read: m.read,
+            })
+            .collect();
+        let next_before = full.then(|| messages.last().map(|m| m.at)).flatten();
+        Ok(wagate_api::MessagePage {
+            messages,
+            next_before,
+        })
+    }
+
+    /// Hourly counts of the last 24 hours and the queues now.
+    pub async fn stats(&self) -> Result<wagate_api::SessionStats, SessionError> {
+        const HOUR_MS: i64 = 3_600_000;
+        let first_hour = now_ms() / HOUR_MS - 23;
+        let messages = self
+            .store
+            .hourly_message_counts(first_hour * HOUR_MS)
+            .await?;
+        let failures = self
+            .store
+            .hourly_webhook_failures(first_hour * HOUR_MS)
+            .await?;
+        let hours = (first_hour..first_hour + 24)
+            .map(|hour| {
+                let (sent, received) = messages
+                    .iter()
+                    .find(|(h, _, _)| *h == hour)
+                    .map_or((0, 0), |(_, s, r)| (*s, *r));
+                let webhook_failures = failures
+                    .iter()
+                    .find(|(h, _)| *h == hour)
+                    .map_or(0, |(_, f)| *f);
+                wagate_api::HourStats {
+                    hour: crate::store::from_ms(hour * HOUR_MS),
+                    sent,
+                    received,
+                    webhook_failures,
+                }
+            })
+            .collect();
+        Ok(wagate_api::SessionStats {
+            hours,
+            outbox_depth: self.store.queued_count().await?.max(0) as u64,
+            webhook_pending: self.store.webhook_pending_count().await?.max(0) as u64,
+            webhook_dead: self.store.webhook_dead_count().await?.max(0) as u64,
+        })
+    }
+
+    /// Webhook deliveries still waiting, oldest first.
+    pub async fn pending_deliveries(
+        &self,
+    ) -> Result<Vec<crate::store::PendingDelivery>, SessionError> {
+        Ok(self.store.pending_deliveries(200).await?)
     }
 
     pub async fn dead_letters(&self) -> Result<Vec<DeadLetter>, SessionError> {

@@ -235,6 +235,56 @@ impl GatewayStore {
     }
 }
 
+/// Hours of messages the index counts per direction: `(hour since the epoch, sent,
+/// received)`.
+pub type HourCounts = Vec<(i64, u64, u64)>;
+
+impl GatewayStore {
+    /// A page of the index, newest first: messages of `chat` (or all chats) older than
+    /// `before` (Unix ms), each with the outbox status when this gateway sent it.
+    pub async fn recent_messages(
+        &self,
+        chat: Option<String>,
+        before: i64,
+        limit: u32,
+    ) -> Result<Vec<(IndexedMessage, Option<String>)>, StoreError> {
+        self.call(move |c| {
+            let mut statement = c.prepare_cached(
+                "SELECT i.id, i.chat, i.sender, i.from_me, i.kind, i.at, i.read, i.preview, m.status \
+                 FROM message_index i LEFT JOIN messages m ON i.from_me = 1 AND m.id = i.id \
+                 WHERE (?1 IS NULL OR i.chat = ?1) AND i.at < ?2 \
+                 ORDER BY i.at DESC, i.id DESC LIMIT ?3",
+            )?;
+            statement
+                .query_map(params![chat, before, limit], |row| {
+                    Ok((row_to_indexed(row)?, row.get::<_, Option<String>>(8)?))
+                })?
+                .collect()
+        })
+        .await
+    }
+
+    /// Messages sent and received per hour since `since` (Unix ms), oldest first.
+    pub async fn hourly_message_counts(&self, since: i64) -> Result<HourCounts, StoreError> {
+        self.call(move |c| {
+            let mut statement = c.prepare_cached(
+                "SELECT at / 3600000 AS hour, SUM(from_me), SUM(1 - from_me) FROM message_index \
+                 WHERE at >= ?1 GROUP BY hour ORDER BY hour",
+            )?;
+            statement
+                .query_map([since], |row| {
+                    Ok((
+                        row.get(0)?,
+                        row.get::<_, i64>(1)? as u64,
+                        row.get::<_, i64>(2)? as u64,
+                    ))
+                })?
+                .collect()
+        })
+        .await
+    }
+}
+
 fn row_to_indexed(row: &rusqlite::Row<'_>) -> rusqlite::Result<IndexedMessage> {
     let kind: String = row.get(4)?;
     Ok(IndexedMessage {

@@ -19,7 +19,7 @@ pub use media::StoredMedia;
 pub use meta::MetaKey;
 pub use outbox::{Enqueued, NewMessage, StoredMessage};
 pub use polls::StoredPoll;
-pub use webhooks::{DeadLetter, QueuedDelivery};
+pub use webhooks::{DeadLetter, PendingDelivery, QueuedDelivery};
 
 pub const GATEWAY_DB: &str = "gateway.db";
 
@@ -117,6 +117,11 @@ CREATE TABLE IF NOT EXISTS poll_votes (
     selected TEXT NOT NULL,
     at       INTEGER NOT NULL,
     PRIMARY KEY (chat, poll_id, voter)
+);
+-- Failed webhook attempts per hour since the epoch, for the console's charts (kept 48 h).
+CREATE TABLE IF NOT EXISTS webhook_failures (
+    hour     INTEGER PRIMARY KEY,
+    failures INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS media (
     message_id TEXT PRIMARY KEY,

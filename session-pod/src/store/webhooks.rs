@@ -4,7 +4,7 @@ use rusqlite::{OptionalExtension, Row, params};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::{GatewayStore, StoreError, from_ms};
+use super::{GatewayStore, StoreError, from_ms, now_ms};
 
 #[derive(Debug, Clone)]
 pub struct QueuedDelivery {
@@ -27,6 +27,33 @@ pub struct DeadLetter {
     pub created_at: chrono::DateTime<chrono::Utc>,
     pub dead_at: chrono::DateTime<chrono::Utc>,
     pub payload: serde_json::Value,
+}
+
+/// A delivery still in the queue (not yet delivered, not dead), as
+/// `GET .../webhook/deliveries` shows it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingDelivery {
+    pub delivery_id: String,
+    pub event: String,
+    /// Attempts made so far (0: not tried yet).
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub next_attempt_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Counts a failed attempt in its hour, and forgets hours older than two days.
+fn count_failure(c: &rusqlite::Connection, now: i64) -> rusqlite::Result<()> {
+    let hour = now / 3_600_000;
+    c.prepare_cached(
+        "INSERT INTO webhook_failures (hour, failures) VALUES (?1, 1) \
+         ON CONFLICT (hour) DO UPDATE SET failures = failures + 1",
+    )?
+    .execute([hour])?;
+    c.prepare_cached("DELETE FROM webhook_failures WHERE hour < ?1")?
+        .execute([hour - 48])
+        .map(drop)
 }
 
 fn row_to_delivery(r: &Row<'_>) -> rusqlite::Result<QueuedDelivery> {
@@ -106,8 +133,8 @@ impl GatewayStore {
             c.execute(
                 "UPDATE webhook_queue SET attempts = attempts + 1, next_attempt_at = ?2, last_error = ?3 WHERE seq = ?1",
                 params![seq, next_attempt_at, error],
-            )
-            .map(|_| ())
+            )?;
+            count_failure(c, now_ms())
         })
         .await
     }
@@ -117,8 +144,8 @@ impl GatewayStore {
             c.execute(
                 "UPDATE webhook_queue SET attempts = attempts + 1, dead_at = ?2, last_error = ?3 WHERE seq = ?1",
                 params![seq, now, error],
-            )
-            .map(|_| ())
+            )?;
+            count_failure(c, now)
         })
         .await
     }
@@ -130,6 +157,54 @@ impl GatewayStore {
                 [],
                 |r| r.get(0),
             )
+        })
+        .await
+    }
+
+    /// Dead letters in the queue.
+    pub async fn webhook_dead_count(&self) -> Result<i64, StoreError> {
+        self.call(|c| {
+            c.query_row(
+                "SELECT COUNT(*) FROM webhook_queue WHERE dead_at IS NOT NULL",
+                [],
+                |r| r.get(0),
+            )
+        })
+        .await
+    }
+
+    /// Failed attempts per hour since `since` (Unix ms): `(hour since the epoch, failures)`.
+    pub async fn hourly_webhook_failures(&self, since: i64) -> Result<Vec<(i64, u64)>, StoreError> {
+        self.call(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT hour, failures FROM webhook_failures WHERE hour >= ?1 ORDER BY hour",
+            )?;
+            stmt.query_map([since / 3_600_000], |r| {
+                Ok((r.get(0)?, r.get::<_, i64>(1)? as u64))
+            })?
+            .collect()
+        })
+        .await
+    }
+
+    /// Deliveries waiting in the queue, oldest first.
+    pub async fn pending_deliveries(&self, limit: u32) -> Result<Vec<PendingDelivery>, StoreError> {
+        self.call(move |c| {
+            let mut stmt = c.prepare(
+                "SELECT delivery_id, event, attempts, last_error, created_at, next_attempt_at \
+                 FROM webhook_queue WHERE dead_at IS NULL ORDER BY seq LIMIT ?1",
+            )?;
+            stmt.query_map([limit], |r| {
+                Ok(PendingDelivery {
+                    delivery_id: r.get(0)?,
+                    event: r.get(1)?,
+                    attempts: r.get(2)?,
+                    last_error: r.get(3)?,
+                    created_at: from_ms(r.get(4)?),
+                    next_attempt_at: from_ms(r.get(5)?),
+                })
+            })?
+            .collect()
         })
         .await
     }

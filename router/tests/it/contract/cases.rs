@@ -1354,3 +1354,131 @@ async fn settings_reject_calls_and_answer_once() {
     );
     assert_eq!(replies[0]["text"], "Please write");
 }
+
+#[tokio::test]
+async fn message_history_stats_and_host_are_shown() {
+    let home = tempfile::tempdir().unwrap();
+    let router = Router::start(home.path(), &[]);
+    let api = &router.api;
+    let (status, _) = api
+        .post("/v1/sessions", json!({ "sessionId": "history" }))
+        .await;
+    assert!(status.is_success());
+    api.link("history", Some("971500000077")).await;
+    for text in ["first words", "second words"] {
+        let (status, sent) = api
+            .post(
+                "/v1/sessions/history/messages",
+                json!({ "to": "971501234567", "text": text }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{sent}");
+    }
+    // WhatsApp times messages to the second: leave one between ours and the reply.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (status, _) = api
+        .post(
+            "/v1/sessions/history/sandbox/inbound",
+            json!({ "from": "971509999999", "text": "a reply from elsewhere" }),
+        )
+        .await;
+    assert!(status.is_success());
+    let all_three = wait_until(Duration::from_secs(5), || async {
+        let page = api.get("/v1/sessions/history/messages").await.1;
+        page["messages"].as_array().is_some_and(|m| m.len() == 3)
+    })
+    .await;
+    let (_, page) = api.get("/v1/sessions/history/messages").await;
+    assert!(all_three, "{page}");
+    let messages = page["messages"].as_array().unwrap();
+    assert_eq!(
+        messages[0]["preview"], "a reply from elsewhere",
+        "newest first"
+    );
+    assert_eq!(messages[0]["fromMe"], false);
+    assert!(messages[0].get("status").is_none(), "{page}");
+    assert_eq!(messages[1]["preview"], "second words");
+    assert_eq!(messages[1]["fromMe"], true);
+    assert!(
+        ["sent", "delivered", "read"].contains(&messages[1]["status"].as_str().unwrap_or("")),
+        "{page}"
+    );
+    assert_eq!(messages[2]["chat"], "971501234567@s.whatsapp.net");
+
+    let (_, one_chat) = api
+        .get("/v1/sessions/history/messages?chat=%2B971%2050%20123%204567")
+        .await;
+    assert_eq!(
+        one_chat["messages"].as_array().unwrap().len(),
+        2,
+        "{one_chat}"
+    );
+    let (_, first_page) = api.get("/v1/sessions/history/messages?limit=2").await;
+    let before = first_page["nextBefore"]
+        .as_str()
+        .expect("a next page")
+        .to_string();
+    let (_, second_page) = api
+        .get(&format!(
+            "/v1/sessions/history/messages?limit=2&before={}",
+            before.replace('+', "%2B")
+        ))
+        .await;
+    assert_eq!(
+        second_page["messages"][0]["preview"], "first words",
+        "{second_page}"
+    );
+    assert!(second_page.get("nextBefore").is_none(), "{second_page}");
+    for bad in ["limit=0", "limit=201", "before=yesterday", "chat=nobody"] {
+        let (status, error) = api
+            .get(&format!("/v1/sessions/history/messages?{bad}"))
+            .await;
+        assert_eq!(
+            (status, code(&error)),
+            (StatusCode::BAD_REQUEST, "validation_error"),
+            "{bad}: {error}"
+        );
+    }
+
+    let (status, stats) = api.get("/v1/sessions/history/stats").await;
+    assert_eq!(status, StatusCode::OK, "{stats}");
+    let hours = stats["hours"].as_array().unwrap();
+    assert_eq!(hours.len(), 24);
+    let total = |field: &str| {
+        hours
+            .iter()
+            .map(|h| h[field].as_u64().unwrap())
+            .sum::<u64>()
+    };
+    assert_eq!((total("sent"), total("received")), (2, 1), "{stats}");
+    assert_eq!(total("webhookFailures"), 0);
+    assert_eq!(stats["outboxDepth"], 0);
+    let (status, deliveries) = api.get("/v1/sessions/history/webhook/deliveries").await;
+    assert_eq!(
+        (status, deliveries),
+        (StatusCode::OK, json!({ "deliveries": [] }))
+    );
+
+    let (status, host) = api.get("/v1/sessions/history/host").await;
+    assert_eq!(status, StatusCode::OK, "{host}");
+    match host["backend"].as_str() {
+        Some("local") => assert!(host.get("pod").is_none(), "{host}"),
+        Some("cluster") => {
+            assert!(
+                host["resource"].as_str().unwrap().ends_with("/history"),
+                "{host}"
+            );
+            assert!(
+                host["pod"].as_str().is_some_and(|p| !p.is_empty()),
+                "{host}"
+            );
+            assert!(!host["conditions"].as_array().unwrap().is_empty(), "{host}");
+        }
+        other => panic!("backend {other:?}: {host}"),
+    }
+    let (status, error) = api.get("/v1/sessions/nobody/host").await;
+    assert_eq!(
+        (status, code(&error)),
+        (StatusCode::NOT_FOUND, "session_not_found")
+    );
+}
