@@ -12,6 +12,37 @@ pub const MESSAGE_PAGE_MAX: u32 = 200;
 /// Messages a `GET .../messages` answers when no `limit` is given.
 pub const MESSAGE_PAGE_DEFAULT: u32 = 50;
 
+/// Where a page of `GET .../messages` ends: messages older than this are on the next page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageCursor {
+    /// Unix milliseconds.
+    pub at: i64,
+    /// Among messages of that same millisecond, those whose id sorts before this one.
+    pub id: String,
+}
+
+impl PageCursor {
+    /// The `nextBefore` text of a page ending at message `id` of time `at`.
+    pub fn encode(at: i64, id: &str) -> String {
+        format!("{at}.{id}")
+    }
+
+    /// A `before` parameter: a `nextBefore` cursor, or an RFC 3339 time.
+    pub fn parse(raw: &str) -> Option<Self> {
+        if let Ok(time) = DateTime::parse_from_rfc3339(raw) {
+            return Some(Self {
+                at: time.with_timezone(&Utc).timestamp_millis(),
+                id: String::new(),
+            });
+        }
+        let (at, id) = raw.split_once('.')?;
+        Some(Self {
+            at: at.parse().ok()?,
+            id: id.to_string(),
+        })
+    }
+}
+
 /// One message of `GET /v1/sessions/{id}/messages`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -19,7 +50,8 @@ pub struct MessageSummary {
     pub id: String,
     /// The chat JID (the contact's, or the group's).
     pub chat: String,
-    /// The author: phone digits or JID; the session's own number for its messages.
+    /// The author: phone digits or JID of a contact; for messages of this account, its own
+    /// number when the index knows it (else empty).
     pub from: String,
     pub from_me: bool,
     pub kind: MessageKind,
@@ -40,9 +72,10 @@ pub struct MessageSummary {
 #[serde(rename_all = "camelCase")]
 pub struct MessagePage {
     pub messages: Vec<MessageSummary>,
-    /// Pass as `before` for the next (older) page; absent on the last page.
+    /// Pass as `before` for the next (older) page; absent on the last page. Opaque: it
+    /// names the last message shown, so messages of the same second are never skipped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub next_before: Option<DateTime<Utc>>,
+    pub next_before: Option<String>,
 }
 
 /// One hour of `GET /v1/sessions/{id}/stats`.
@@ -68,4 +101,28 @@ pub struct SessionStats {
     /// Webhook deliveries waiting (not yet delivered, not dead).
     pub webhook_pending: u64,
     pub webhook_dead: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_and_times_both_name_a_page_end() {
+        let cursor = PageCursor::encode(1_733_419_200_123, "3EB0.AB");
+        assert_eq!(
+            PageCursor::parse(&cursor),
+            Some(PageCursor {
+                at: 1_733_419_200_123,
+                id: "3EB0.AB".into()
+            })
+        );
+        assert_eq!(
+            PageCursor::parse("2024-12-05T17:20:00.123Z").map(|c| (c.at, c.id)),
+            Some((1_733_419_200_123, String::new()))
+        );
+        for bad in ["yesterday", "", ".x", "12a.x"] {
+            assert_eq!(PageCursor::parse(bad), None, "{bad}");
+        }
+    }
 }

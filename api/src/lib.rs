@@ -40,7 +40,8 @@ pub use groups::{
     ParticipantsRequest, ParticipantsResponse, parse_group_jid,
 };
 pub use history::{
-    HourStats, MESSAGE_PAGE_DEFAULT, MESSAGE_PAGE_MAX, MessagePage, MessageSummary, SessionStats,
+    HourStats, MESSAGE_PAGE_DEFAULT, MESSAGE_PAGE_MAX, MessagePage, MessageSummary, PageCursor,
+    SessionStats,
 };
 pub use host::{HostBackend, HostCondition, HostEvent, SessionHost};
 pub use id::{SessionId, validate_session_id};

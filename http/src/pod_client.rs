@@ -18,8 +18,9 @@ const HEADERS_TIMEOUT: Duration = Duration::from_secs(75);
 /// The router's own short calls (info, metrics).
 pub const SHORT_CALL_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// Headers that belong to one hop, or that the proxy sets itself.
-const NOT_FORWARDED: [&str; 9] = [
+/// Headers that belong to one hop, that the proxy sets itself, or that are the caller's
+/// credentials at the router (a pod, which parses what strangers send, never sees them).
+const NOT_FORWARDED: [&str; 12] = [
     "connection",
     "keep-alive",
     "transfer-encoding",
@@ -28,7 +29,11 @@ const NOT_FORWARDED: [&str; 9] = [
     "host",
     "authorization",
     "x-api-key",
+    "cookie",
+    "x-wagate-csrf",
     "content-length",
+    // A pod never sets the router's cookies.
+    "set-cookie",
 ];
 
 /// A call to a pod that did not succeed.

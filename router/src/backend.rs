@@ -22,6 +22,8 @@ pub trait SessionBackend: Send + Sync + 'static {
     async fn create(&self, request: CreateSessionRequest) -> Result<Created, ApiError>;
     /// The session whose linked number is `phone`, for `POST /v1/messages` with `from`.
     async fn find_by_phone(&self, phone: &str) -> Option<String>;
+    /// Session `id`, if there is one.
+    async fn session_info(&self, id: &str) -> Option<SessionInfo>;
     /// Where session `id` runs (`404` when there is no such session).
     async fn host(&self, id: &str) -> Result<SessionHost, ApiError>;
     /// Serves `/v1/sessions/{id}` and everything below it.

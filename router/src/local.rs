@@ -122,7 +122,7 @@ impl LocalBackend {
         for (id, result) in opened {
             match result {
                 Ok(session) => {
-                    self.relay_events(&session);
+                    self.relay_events(session.subscribe());
                     self.adopt(session)
                 }
                 Err(e) => {
@@ -142,10 +142,8 @@ impl LocalBackend {
             .insert(session.id().to_string(), session);
     }
 
-    /// Forwards the session's events to `GET /v1/events`. A new session is relayed from
-    /// the moment it opens, so its first `qr` and status reach watchers of all sessions.
-    fn relay_events(&self, session: &Session) {
-        let mut events = session.subscribe();
+    /// Forwards a session's events (subscribed by the caller) to `GET /v1/events`.
+    fn relay_events(&self, mut events: broadcast::Receiver<GatewayEvent>) {
         let all = self.events.clone();
         tokio::spawn(async move {
             loop {
@@ -197,6 +195,13 @@ impl SessionBackend for LocalBackend {
         out
     }
 
+    async fn session_info(&self, id: &str) -> Option<SessionInfo> {
+        match self.get(id) {
+            Some(session) => Some(session.info().await),
+            None => None,
+        }
+    }
+
     async fn host(&self, id: &str) -> Result<wagate_api::SessionHost, ApiError> {
         self.get(id)
             .ok_or_else(|| ApiError::session_not_found(id))?;
@@ -236,7 +241,6 @@ impl SessionBackend for LocalBackend {
             tracing::error!(session = %id, error = %e, "cannot create session");
             ApiError::internal(format!("Session '{id}' could not be started"))
         })?;
-        self.relay_events(&session);
         Self::apply_settings(&session, &request).await?;
         // A new session shows its QR within moments; answer with that rather than `starting`
         // (bounded: an engine that cannot reach WhatsApp stays `connecting`).
@@ -248,16 +252,19 @@ impl SessionBackend for LocalBackend {
             }),
         )
         .await;
+        // Watchers of all sessions learn of the new one by a `status` event with its whole
+        // info, as a stream of one session starts: subscribed before the info is read, so
+        // whatever changes after it follows it, and the last event is the current state.
+        let events = session.subscribe();
         let info = session.info().await;
         self.adopt(session);
-        // Watchers of all sessions learn of the new one with its whole info, as a stream of
-        // one session starts (its first events may have gone before it was relayed).
         let _ = self.events.send(GatewayEvent {
             event: wagate_api::EventKind::SessionStatus,
             session_id: id,
             timestamp: chrono::Utc::now(),
             data: serde_json::to_value(&info).unwrap_or_default(),
         });
+        self.relay_events(events);
         Ok(Created {
             info,
             new: true,

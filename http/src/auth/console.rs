@@ -2,8 +2,8 @@
 //! for an `HttpOnly`, `SameSite=Strict` cookie, so the key itself never sits in the
 //! browser. The cookie is signed (HMAC) over the key's name, its expiry and the key's
 //! digest: it needs no server-side store (any router replica accepts it), and it stops
-//! working when the key is removed or rotated. A signed-out cookie is remembered until it
-//! expires, so a copy of it is refused too.
+//! working when the key is removed or rotated. A signed-out cookie is remembered (by this
+//! process, until the cookie would expire), so a copy of it is refused here too.
 //!
 //! Requests that change something must also carry `x-wagate-csrf`, a token derived from
 //! the cookie that only our own pages hold (in a `<meta>`); another site can neither read

@@ -119,8 +119,13 @@ pub async fn authenticate(
     mut request: Request,
     next: Next,
 ) -> Response {
+    // A signed QR link opens its page whatever cookie the browser holds.
+    let signed_link = presented_key(request.headers()).is_none()
+        && is_signed_qr_link(&auth.links, request.method(), request.uri());
     let console_user = match (&auth.console, presented_key(request.headers())) {
-        (Some(console), None) => console.user(&auth.keys, request.headers(), Utc::now()),
+        (Some(console), None) if !signed_link => {
+            console.user(&auth.keys, request.headers(), Utc::now())
+        }
         _ => None,
     };
     let caller = match presented_key(request.headers()) {
@@ -151,7 +156,7 @@ pub async fn authenticate(
                 }
             }
         }
-        None if is_signed_qr_link(&auth.links, request.method(), request.uri()) => {
+        None if signed_link => {
             return next.run(request).await;
         }
         None if request.uri().query().is_some_and(|q| q.contains("sig=")) => {

@@ -189,6 +189,11 @@ impl SessionBackend for ClusterBackend {
         self.shared.create(request).await
     }
 
+    async fn session_info(&self, id: &str) -> Option<SessionInfo> {
+        let entry = self.shared.find(id).await.ok()?;
+        Some(self.shared.index.info(&entry))
+    }
+
     async fn host(&self, id: &str) -> Result<wagate_api::SessionHost, ApiError> {
         self.shared.host(id).await
     }

@@ -145,6 +145,18 @@ fn to_sign_in() -> Response {
     Redirect::to("/ui/login").into_response()
 }
 
+/// `429` when the user's key is over its rate (pages count as its requests).
+fn over_rate(user: &ConsoleUser) -> Option<Response> {
+    user.caller.check_rate().err().map(|wait| {
+        (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(http::header::RETRY_AFTER, wait.as_secs().max(1).to_string())],
+            "Too many requests for this key; try again shortly.",
+        )
+            .into_response()
+    })
+}
+
 pub async fn home(State(state): State<UiState>, headers: HeaderMap) -> Response {
     match signed_in(&state, &headers) {
         Some(_) => Redirect::to("/ui/sessions").into_response(),
@@ -168,6 +180,9 @@ pub async fn sessions(
     let Some(user) = signed_in(&state, &headers) else {
         return to_sign_in();
     };
+    if let Some(limited) = over_rate(&user) {
+        return limited;
+    }
     let mut visible: Vec<SessionInfo> = state
         .backend
         .list()
@@ -202,14 +217,12 @@ pub async fn session(
     let Some(user) = signed_in(&state, &headers) else {
         return to_sign_in();
     };
+    if let Some(limited) = over_rate(&user) {
+        return limited;
+    }
     // A session the key may not see looks exactly like one that does not exist.
     let info = if user.caller.may_access(&id) {
-        state
-            .backend
-            .list()
-            .await
-            .into_iter()
-            .find(|s| s.session_id == id)
+        state.backend.session_info(&id).await
     } else {
         None
     };

@@ -10,10 +10,10 @@ use http::header::{
     CONTENT_SECURITY_POLICY, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
 };
 
-/// `img-src data:` is for nothing but the QR data URL fallback; `connect-src 'self'` lets
-/// the script call `/v1` and read `/v1/events`.
+/// `connect-src 'self'` lets the script call `/v1` and read `/v1/events`; `img-src 'self'`
+/// is for the QR.
 pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
-    img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; \
+    img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; \
     base-uri 'none'";
 
 pub async fn headers(request: Request, next: Next) -> Response {

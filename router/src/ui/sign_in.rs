@@ -72,7 +72,8 @@ pub async fn logout(
         return StatusCode::NOT_FOUND.into_response();
     };
     let user = console.user(&state.auth.keys, &headers, Utc::now());
-    let token_matches = matches!(&user, Some(Ok(u)) if u.csrf == form.csrf);
+    let token_matches = matches!(&user, Some(Ok(u))
+        if bool::from(subtle::ConstantTimeEq::ct_eq(u.csrf.as_bytes(), form.csrf.as_bytes())));
     if !same_origin(&headers) || !token_matches {
         return (
             StatusCode::FORBIDDEN,
@@ -104,16 +105,18 @@ fn same_origin(headers: &HeaderMap) -> bool {
     if fetch_site.is_some_and(|s| s != "same-origin" && s != "none") {
         return false;
     }
-    match (
-        headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()),
-        headers.get(header::HOST).and_then(|v| v.to_str().ok()),
-    ) {
-        (Some(origin), Some(host)) => origin
-            .split_once("://")
-            .is_some_and(|(_, origin_host)| origin_host == host),
-        (Some(_), None) => false,
-        (None, _) => true,
-    }
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return true;
+    };
+    let Some((_, origin_host)) = origin.split_once("://") else {
+        return false;
+    };
+    // Behind a proxy that rewrites `Host`, the browser's host is in `X-Forwarded-Host`
+    // (a cross-site form cannot set either header).
+    [header::HOST.as_str(), "x-forwarded-host"]
+        .iter()
+        .filter_map(|name| headers.get(*name).and_then(|v| v.to_str().ok()))
+        .any(|host| host.split(',').next().map(str::trim) == Some(origin_host))
 }
 
 /// The page came over HTTPS (directly or through a proxy that says so): the cookie is
@@ -122,7 +125,8 @@ fn over_https(headers: &HeaderMap) -> bool {
     headers
         .get("x-forwarded-proto")
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("https"))
+        .and_then(|v| v.split(',').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("https"))
 }
 
 #[cfg(test)]
@@ -154,5 +158,10 @@ mod tests {
             ("sec-fetch-site", "cross-site")
         ])));
         assert!(!same_origin(&headers(&[("origin", "http://gw:8080")])));
+        assert!(same_origin(&headers(&[
+            ("host", "router:8080"),
+            ("x-forwarded-host", "console.example.com"),
+            ("origin", "https://console.example.com")
+        ])));
     }
 }

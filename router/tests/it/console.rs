@@ -94,7 +94,13 @@ async fn an_operator_links_watches_sends_and_replays_from_the_browser() {
     assert_accessible(&browser, "sign-in").await;
     browser.fill("#key", "not-a-key-of-this-gateway").await;
     browser.click("#sign-in").await;
-    assert!(browser.text(".error").await.contains("not valid"));
+    browser
+        .wait_for(
+            "the wrong key to be refused",
+            Duration::from_secs(10),
+            "const e = document.querySelector('.error'); return !!e && e.textContent.includes('not valid');",
+        )
+        .await;
 
     sign_in(&browser, &base, ADMIN).await;
     let storage = browser
@@ -324,6 +330,17 @@ async fn an_operator_links_watches_sends_and_replays_from_the_browser() {
         .await
         .unwrap();
     assert_eq!(after.status(), StatusCode::UNAUTHORIZED);
+    let shared_link = http
+        .get(link.as_str().unwrap())
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        shared_link.status(),
+        StatusCode::OK,
+        "a signed QR link opens whatever cookie the browser still holds"
+    );
 
     // A read-only key sees everything and can change nothing.
     sign_in(&browser, &base, READER).await;

@@ -253,8 +253,9 @@ pub async fn replay_dead_letters(
 pub struct MessagePageQuery {
     /// How many messages (1-200, default 50).
     limit: Option<u32>,
-    /// Only messages older than this time (RFC 3339): the `nextBefore` of the last page.
-    before: Option<chrono::DateTime<chrono::Utc>>,
+    /// Where the page starts: the `nextBefore` of the last page, or an RFC 3339 time
+    /// (messages older than it).
+    before: Option<String>,
     /// Only this chat: a phone number with country code or a JID.
     chat: Option<String>,
 }
@@ -271,9 +272,19 @@ pub async fn list_messages(
         return Err(ApiError::field("limit", "must be 1-200"));
     }
     let chat = query.chat.as_deref().map(chat_jid).transpose()?;
-    Ok(Json(
-        session.recent_messages(chat, query.before, limit).await?,
-    ))
+    let before = query
+        .before
+        .as_deref()
+        .map(|raw| {
+            wagate_api::PageCursor::parse(raw).ok_or_else(|| {
+                ApiError::field(
+                    "before",
+                    "must be the nextBefore of a page or an RFC 3339 time",
+                )
+            })
+        })
+        .transpose()?;
+    Ok(Json(session.recent_messages(chat, before, limit).await?))
 }
 
 /// Messages sent and received and webhook failures per hour over the last 24 hours, and

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use rand::Rng;
 use wagate_api::{
     ChatState, CheckNumbersResponse, EDIT_WINDOW_SECS, GroupsResponse, MediaSource, MediaType,
@@ -553,12 +553,15 @@ impl Session {
     pub async fn recent_messages(
         &self,
         chat: Option<String>,
-        before: Option<DateTime<Utc>>,
+        before: Option<wagate_api::PageCursor>,
         limit: u32,
     ) -> Result<wagate_api::MessagePage, SessionError> {
-        let before = before.map_or(i64::MAX, |t| t.timestamp_millis());
+        let before = before.map_or((i64::MAX, String::new()), |c| (c.at, c.id));
         let rows = self.store.recent_messages(chat, before, limit).await?;
-        let full = rows.len() == limit as usize;
+        let next_before = (rows.len() == limit as usize)
+            .then(|| rows.last())
+            .flatten()
+            .map(|(m, _)| wagate_api::PageCursor::encode(m.at, &m.id));
         let messages: Vec<_> = rows
             .into_iter()
             .map(|(m, status)| wagate_api::MessageSummary {
@@ -573,7 +576,6 @@ impl Session {
                 read: m.read,
             })
             .collect();
-        let next_before = full.then(|| messages.last().map(|m| m.at)).flatten();
         Ok(wagate_api::MessagePage {
             messages,
             next_before,

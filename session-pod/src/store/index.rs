@@ -240,26 +240,37 @@ impl GatewayStore {
 pub type HourCounts = Vec<(i64, u64, u64)>;
 
 impl GatewayStore {
-    /// A page of the index, newest first: messages of `chat` (or all chats) older than
-    /// `before` (Unix ms), each with the outbox status when this gateway sent it.
+    /// A page of the index, newest first: messages of `chat` (or all chats) before
+    /// `(at, id)` in that order, each with the outbox status when this gateway sent it.
     pub async fn recent_messages(
         &self,
         chat: Option<String>,
-        before: i64,
+        before: (i64, String),
         limit: u32,
     ) -> Result<Vec<(IndexedMessage, Option<String>)>, StoreError> {
+        const COLUMNS: &str = "SELECT i.id, i.chat, i.sender, i.from_me, i.kind, i.at, i.read, \
+            i.preview, m.status FROM message_index i \
+            LEFT JOIN messages m ON i.from_me = 1 AND m.id = i.id";
         self.call(move |c| {
-            let mut statement = c.prepare_cached(
-                "SELECT i.id, i.chat, i.sender, i.from_me, i.kind, i.at, i.read, i.preview, m.status \
-                 FROM message_index i LEFT JOIN messages m ON i.from_me = 1 AND m.id = i.id \
-                 WHERE (?1 IS NULL OR i.chat = ?1) AND i.at < ?2 \
-                 ORDER BY i.at DESC, i.id DESC LIMIT ?3",
-            )?;
-            statement
-                .query_map(params![chat, before, limit], |row| {
-                    Ok((row_to_indexed(row)?, row.get::<_, Option<String>>(8)?))
-                })?
-                .collect()
+            let (at, id) = before;
+            let map = |row: &rusqlite::Row<'_>| Ok((row_to_indexed(row)?, row.get(8)?));
+            // Two statements, so each walks an index: (chat, at) or (at).
+            match chat {
+                Some(chat) => c
+                    .prepare_cached(&format!(
+                        "{COLUMNS} WHERE i.chat = ?1 AND (i.at < ?2 OR (i.at = ?2 AND i.id < ?3)) \
+                         ORDER BY i.at DESC, i.id DESC LIMIT ?4"
+                    ))?
+                    .query_map(params![chat, at, id, limit], map)?
+                    .collect(),
+                None => c
+                    .prepare_cached(&format!(
+                        "{COLUMNS} WHERE i.at < ?1 OR (i.at = ?1 AND i.id < ?2) \
+                         ORDER BY i.at DESC, i.id DESC LIMIT ?3"
+                    ))?
+                    .query_map(params![at, id, limit], map)?
+                    .collect(),
+            }
         })
         .await
     }

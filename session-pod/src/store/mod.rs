@@ -92,6 +92,7 @@ CREATE TABLE IF NOT EXISTS message_index (
 );
 CREATE INDEX IF NOT EXISTS message_index_id ON message_index(id);
 CREATE INDEX IF NOT EXISTS message_index_at ON message_index(at);
+CREATE INDEX IF NOT EXISTS message_index_chat_at ON message_index(chat, at);
 CREATE TABLE IF NOT EXISTS push_names (
     sender TEXT PRIMARY KEY,
     name   TEXT NOT NULL,

@@ -1421,7 +1421,7 @@ async fn message_history_stats_and_host_are_shown() {
     let (_, second_page) = api
         .get(&format!(
             "/v1/sessions/history/messages?limit=2&before={}",
-            before.replace('+', "%2B")
+            percent_encoding::utf8_percent_encode(&before, percent_encoding::NON_ALPHANUMERIC)
         ))
         .await;
     assert_eq!(
