@@ -9,6 +9,7 @@ use wagate_http::ServeArgs;
 
 use crate::config::{DefaultWebhook, RetryPolicy, SessionConfig};
 use crate::egress::{Egress, EgressPolicy};
+use crate::engine::pacer::ConnectPacer;
 use crate::engine::{EngineKind, EngineOptions};
 
 #[derive(Debug, Clone, Parser)]
@@ -145,6 +146,19 @@ pub struct RuntimeArgs {
     /// On SIGTERM, how long a send in flight may still take; what is unfinished stays queued.
     #[arg(long, env = "WAGATE_SHUTDOWN_TIMEOUT_SECS", default_value_t = 20)]
     pub shutdown_timeout_secs: u64,
+    /// Sessions of this process that may log in to WhatsApp at once (the first connect
+    /// after start and every reconnect): WhatsApp punishes login storms.
+    #[arg(long, env = "WAGATE_MAX_CONCURRENT_CONNECTS", default_value_t = 8)]
+    pub max_concurrent_connects: usize,
+    /// Each login first waits a random time below this many milliseconds.
+    #[arg(long, env = "WAGATE_CONNECT_JITTER_MS", default_value_t = 500)]
+    pub connect_jitter_ms: u64,
+    /// A session linked before the process started first waits a share of this window,
+    /// fixed by a hash of its id, so session pods restarting together (a node drain, an
+    /// upgrade) do not all log in in the same second. Default: 20 in a session pod, 0 in
+    /// the router (its sessions already share one pacer).
+    #[arg(long, env = "WAGATE_CONNECT_SPREAD_SECS")]
+    pub connect_spread_secs: Option<u64>,
     /// WhatsApp WebSocket URL override (the protocol simulator in tests).
     #[arg(long, env = "WAGATE_WHATSAPP_WS_URL", hide = true)]
     pub whatsapp_ws_url: Option<String>,
@@ -183,6 +197,17 @@ pub enum ConfigError {
 }
 
 impl RuntimeArgs {
+    /// The process's turns to log in; `default_spread` applies when the flag is not given.
+    pub fn connect_pacer(&self, default_spread: Duration) -> ConnectPacer {
+        ConnectPacer::new(
+            self.max_concurrent_connects,
+            Duration::from_millis(self.connect_jitter_ms),
+            self.connect_spread_secs
+                .map(Duration::from_secs)
+                .unwrap_or(default_spread),
+        )
+    }
+
     /// The session settings these flags describe (reads the webhook secret file).
     pub fn session_config(&self, edge: &EdgeArgs) -> Result<SessionConfig, ConfigError> {
         let webhook_secret = match &self.webhook_secret_file {
@@ -203,6 +228,7 @@ impl RuntimeArgs {
                 whatsapp_ws_url: self.whatsapp_ws_url.clone(),
                 max_inbound_media_bytes: self.max_inbound_media_mb * 1024 * 1024,
                 whatsapp_version: self.whatsapp_version,
+                connect_pacer: self.connect_pacer(Duration::ZERO),
             },
             send_min_interval: Duration::from_millis(self.send_interval_ms),
             new_chats_per_day: self.new_chats_per_day,

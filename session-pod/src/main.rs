@@ -1,6 +1,7 @@
 //! `wagate-session`: serves one WhatsApp session over HTTP.
 
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
@@ -11,6 +12,10 @@ use wagate_session::Session;
 use wagate_session::cli::SessionArgs;
 use wagate_session::http::{HttpState, SessionResolver, session_routes};
 use wagate_session::metrics::Metrics;
+
+/// A pod's linked session waits up to this long (its share fixed by its id) before its
+/// first login, unless `--connect-spread-secs` says otherwise.
+const POD_CONNECT_SPREAD: Duration = Duration::from_secs(20);
 
 /// The one session this process serves; gone after a `DELETE`.
 struct OneSession {
@@ -63,6 +68,8 @@ async fn run() -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::new());
     let mut config = args.runtime.session_config(&args.edge)?;
     config.fixed_settings = args.session_settings.clone();
+    // One session per pod: its pacer spaces this pod from the fleet's other pods.
+    config.engine_options.connect_pacer = args.runtime.connect_pacer(POD_CONNECT_SPREAD);
     let limits = config.media_limits;
     let config_public_url = config.public_url.clone();
     let session = Session::open(&args.session_id, &dir, config, metrics.clone())

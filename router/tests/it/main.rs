@@ -9,6 +9,7 @@ mod console;
 mod contract;
 mod contract_cluster;
 mod hostile;
+mod pacer;
 mod restart;
 mod schema_fuzz;
 mod tenancy;

@@ -4,6 +4,7 @@
 
 pub mod contacts;
 pub mod groups;
+pub mod pacer;
 pub mod profile;
 pub mod simulator;
 pub mod whatsapp;
@@ -378,6 +379,8 @@ pub struct EngineOptions {
     pub max_inbound_media_bytes: u64,
     /// Pinned WhatsApp Web version; `None` reads the current one from web.whatsapp.com.
     pub whatsapp_version: Option<(u32, u32, u32)>,
+    /// Turns to log in, shared by every session built from these options.
+    pub connect_pacer: pacer::ConnectPacer,
 }
 
 impl Default for EngineOptions {
@@ -386,6 +389,7 @@ impl Default for EngineOptions {
             whatsapp_ws_url: None,
             max_inbound_media_bytes: 64 * 1024 * 1024,
             whatsapp_version: None,
+            connect_pacer: pacer::ConnectPacer::default(),
         }
     }
 }
@@ -399,7 +403,9 @@ pub fn build_engine(
     sink: EventSink,
 ) -> Arc<dyn Engine> {
     match kind {
-        EngineKind::Whatsapp => Arc::new(whatsapp::WhatsAppEngine::new(dir, options, sink)),
+        EngineKind::Whatsapp => Arc::new(whatsapp::WhatsAppEngine::new(
+            session_id, dir, options, sink,
+        )),
         EngineKind::Simulator => Arc::new(simulator::SimulatorEngine::new(session_id, dir, sink)),
     }
 }

@@ -34,6 +34,9 @@ pub async fn serve(world: Arc<World>, socket: WebSocket) {
         let _ = sink.close().await;
         return;
     }
+    let login = world.logins.enter();
+    let delay = world.state.lock().await.faults.handshake_delay;
+    tokio::time::sleep(delay).await;
     let mut reader = FrameReader::default();
     let mut pending = Vec::new();
     let handshake = tokio::time::timeout(
@@ -98,6 +101,7 @@ pub async fn serve(world: Arc<World>, socket: WebSocket) {
         tracing::debug!("refusing connection: {e}");
         conn.close();
     }
+    drop(login);
 
     let mut frames = pending;
     'read: loop {

@@ -85,6 +85,12 @@ impl World {
         self.state.lock().await.faults.ack_delay = delay;
     }
 
+    /// Holds every Noise handshake this long before answering the client's hello (a busy
+    /// server), so logins overlap as they would against WhatsApp.
+    pub async fn set_handshake_delay(&self, delay: Duration) {
+        self.state.lock().await.faults.handshake_delay = delay;
+    }
+
     /// Refuse resumed (IK) handshakes: clients must fall back to XX.
     pub async fn refuse_resume(&self, refuse: bool) {
         self.state.lock().await.faults.refuse_ik = refuse;

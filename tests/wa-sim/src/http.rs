@@ -16,6 +16,8 @@
 //! | `POST /faults/drop`, `/faults/stream-error`, `/faults/ban` | `{phone, code?, seconds?}` |
 //! | `POST /faults/down` | `{phone, seconds}`: unreachable for a while |
 //! | `POST /faults/ack-delay` | `{ms}` |
+//! | `POST /faults/handshake-delay` | `{ms}`: every login waits this long |
+//! | `GET /logins` | `{inFlight, peak}`: logins at once; `POST /logins/reset-peak` |
 //! | `POST /faults/rotate-key` | |
 
 use std::sync::Arc;
@@ -51,6 +53,9 @@ pub(crate) fn router(world: Arc<World>) -> Router {
         .route("/faults/stream-error", post(stream_error))
         .route("/faults/ban", post(ban))
         .route("/faults/ack-delay", post(ack_delay))
+        .route("/faults/handshake-delay", post(handshake_delay))
+        .route("/logins", get(logins))
+        .route("/logins/reset-peak", post(reset_login_peak))
         .route("/faults/rotate-key", post(rotate_key))
         .with_state(world)
 }
@@ -219,12 +224,28 @@ async fn ban(State(world): Shared, Json(body): Json<Fault>) -> Response {
 }
 
 #[derive(Deserialize)]
-struct AckDelay {
+struct DelayMs {
     ms: u64,
 }
 
-async fn ack_delay(State(world): Shared, Json(body): Json<AckDelay>) -> Json<Value> {
+async fn ack_delay(State(world): Shared, Json(body): Json<DelayMs>) -> Json<Value> {
     world.set_ack_delay(Duration::from_millis(body.ms)).await;
+    Json(json!({ "ok": true }))
+}
+
+async fn handshake_delay(State(world): Shared, Json(body): Json<DelayMs>) -> Json<Value> {
+    world
+        .set_handshake_delay(Duration::from_millis(body.ms))
+        .await;
+    Json(json!({ "ok": true }))
+}
+
+async fn logins(State(world): Shared) -> Json<Value> {
+    Json(json!({ "inFlight": world.logins.in_flight(), "peak": world.logins.peak() }))
+}
+
+async fn reset_login_peak(State(world): Shared) -> Json<Value> {
+    world.logins.reset_peak();
     Json(json!({ "ok": true }))
 }
 

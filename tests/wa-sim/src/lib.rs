@@ -19,6 +19,7 @@ mod groups;
 pub mod http;
 mod iq;
 mod link;
+mod logins;
 pub mod media;
 mod messaging;
 mod nodes;
@@ -413,6 +414,22 @@ impl Simulator {
     /// Completed handshakes of one pattern.
     pub async fn handshake_count(&self, pattern: &str) -> u64 {
         self.handshakes().await.get(pattern).copied().unwrap_or(0)
+    }
+
+    /// The most clients that were logging in at once (socket accepted, login not yet
+    /// answered) since the simulator started or [`Self::reset_login_peak`].
+    pub fn login_peak(&self) -> usize {
+        self.world.logins.peak()
+    }
+
+    /// Starts a new login high-water mark (e.g. after linking, before a restart).
+    pub fn reset_login_peak(&self) {
+        self.world.logins.reset_peak();
+    }
+
+    /// Holds every handshake this long, so that logins overlap as on a busy server.
+    pub async fn set_handshake_delay(&self, delay: Duration) {
+        self.world.set_handshake_delay(delay).await;
     }
 
     /// Cuts every connection of the account (a network drop).

@@ -285,6 +285,8 @@ pub struct ClientSignal {
 pub struct Faults {
     /// Hold every `<ack>` for a client-sent message this long.
     pub ack_delay: Duration,
+    /// Hold every handshake this long before the server's hello.
+    pub handshake_delay: Duration,
     /// Refuse resumed (IK) handshakes, forcing XX-fallback.
     pub refuse_ik: bool,
     /// Until then the server is unreachable: every new socket is closed at once.
@@ -407,6 +409,8 @@ pub struct World {
     next_conn: AtomicU64,
     /// The media CDN, once the simulator serves.
     pub media: std::sync::OnceLock<crate::media::MediaHost>,
+    /// Clients between their socket's accept and the answer to their login.
+    pub logins: crate::logins::LoginGauge,
 }
 
 impl World {
@@ -417,6 +421,7 @@ impl World {
             changed: Notify::new(),
             next_conn: AtomicU64::new(1),
             media: std::sync::OnceLock::new(),
+            logins: Default::default(),
         })
     }
 

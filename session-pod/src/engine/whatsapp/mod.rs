@@ -28,6 +28,7 @@ use whatsapp_rust::prelude::*;
 use whatsapp_rust::types::events::ConnectFailureReason;
 use whatsapp_rust::wacore::types::presence::ReceiptType;
 
+use super::pacer::{ConnectPacer, LoginTurn};
 use super::{
     Committed, ContactDirectory, Engine, EngineError, EngineEvent, EngineKind, EngineOptions,
     EventSink, GroupAdmin, OutgoingMessage, PairCode, SentAck,
@@ -40,8 +41,6 @@ const ACK_TIMEOUT: Duration = Duration::from_secs(30);
 const STOP_TIMEOUT: Duration = Duration::from_secs(4);
 /// Margin after a temporary ban's expiry before reconnecting.
 const BAN_GRACE: Duration = Duration::from_secs(1);
-/// Events the library queues for us before it starts dropping (our drain is fast).
-const EVENT_MAILBOX: usize = 8192;
 
 pub struct WhatsAppEngine {
     inner: Arc<Inner>,
@@ -59,7 +58,13 @@ struct Inner {
     ws_url: Option<String>,
     version: Option<(u32, u32, u32)>,
     sink: EventSink,
-    bot: tokio::sync::Mutex<Option<BotHandle>>,
+    bot: tokio::sync::Mutex<Option<Running>>,
+    pacer: ConnectPacer,
+    /// The turn to log in this session holds, if it is logging in.
+    login: Arc<LoginTurn>,
+    /// Before the first login after the process started, a session already linked waits
+    /// this share of the pacer's spread; later starts (a restart, a relink) do not.
+    start_delay: Mutex<Option<Duration>>,
     acks: AckWaiters,
     /// Inbound messages the durability hook already handed to the session.
     handled: Arc<durability::Handled>,
@@ -71,6 +76,24 @@ struct Inner {
     me: Weak<Inner>,
 }
 
+/// The client of a started engine: waiting for its turn to log in, or running.
+enum Running {
+    Queued {
+        client: Arc<Client>,
+        task: tokio::task::JoinHandle<()>,
+    },
+    Spawned(BotHandle),
+}
+
+impl Running {
+    fn client(&self) -> Arc<Client> {
+        match self {
+            Self::Queued { client, .. } => client.clone(),
+            Self::Spawned(bot) => bot.client(),
+        }
+    }
+}
+
 enum Command {
     /// Forget the identity and show a fresh QR.
     Relink,
@@ -79,8 +102,9 @@ enum Command {
 }
 
 impl WhatsAppEngine {
-    pub fn new(dir: &Path, options: &EngineOptions, sink: EventSink) -> Self {
+    pub fn new(session_id: &str, dir: &Path, options: &EngineOptions, sink: EventSink) -> Self {
         let (commands, mut command_rx) = mpsc::unbounded_channel();
+        let pacer = options.connect_pacer.clone();
         let inner = Arc::new_cyclic(|me| Inner {
             dir: dir.to_path_buf(),
             media: inbound::MediaSink {
@@ -91,6 +115,9 @@ impl WhatsAppEngine {
             version: options.whatsapp_version,
             sink,
             bot: tokio::sync::Mutex::new(None),
+            start_delay: Mutex::new(Some(pacer.start_delay(session_id))),
+            pacer,
+            login: Arc::default(),
             acks: Mutex::new(HashMap::new()),
             registered: Mutex::new(HashMap::new()),
             handled: Arc::default(),
@@ -149,7 +176,7 @@ impl Inner {
                 return Err(EngineError::Permanent(reason));
             }
         };
-        let (tx, rx) = mpsc::unbounded_channel::<Arc<Event>>();
+        let (events, rx) = mpsc::unbounded_channel::<Arc<Event>>();
         tokio::spawn(drain_events(self.me.clone(), rx));
         let mut builder = Bot::builder();
         if let Some(version) = self.version {
@@ -160,22 +187,19 @@ impl Inner {
             .with_transport_factory(transport::ReportingTransport::new(
                 self.ws_url.clone(),
                 self.sink.clone(),
+                self.pacer.clone(),
+                self.login.clone(),
             ))
             .with_http_client(whatsapp_rust::http::UreqHttpClient::new())
             .with_runtime(TokioRuntime)
-            .with_event_delivery(EventDelivery::Ordered {
-                capacity: EVENT_MAILBOX,
-            })
             .with_inbound_durability_hook(durability::QueueBeforeAck {
                 sink: self.sink.clone(),
                 handled: self.handled.clone(),
                 media: self.media.clone(),
             })
-            .on_event(move |event, _client| {
-                let tx = tx.clone();
-                async move {
-                    let _ = tx.send(event);
-                }
+            .with_event_handler(ForwardEvents {
+                drain: events,
+                login: self.login.clone(),
             })
             .build()
             .await
@@ -186,13 +210,47 @@ impl Inner {
                 });
                 EngineError::Permanent(reason)
             })?;
-        *slot = Some(bot.spawn());
+        let client = bot.client();
+        let delay = self
+            .start_delay
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .filter(|_| client.pn().is_some())
+            .unwrap_or_default();
+        let task = tokio::spawn(Self::spawn_in_turn(self.me.clone(), bot, delay));
+        *slot = Some(Running::Queued { client, task });
         Ok(())
     }
 
-    async fn stop(&self) {
-        let Some(bot) = self.bot.lock().await.take() else {
+    /// Starts the client once this session may log in. Runs on its own task so that a
+    /// session waiting for its turn is already open (its API answers, its QR will come).
+    async fn spawn_in_turn(me: Weak<Inner>, bot: Bot, delay: Duration) {
+        tokio::time::sleep(delay).await;
+        let Some(pacer) = me.upgrade().map(|inner| inner.pacer.clone()) else {
             return;
+        };
+        let turn = pacer.turn().await;
+        let Some(inner) = me.upgrade() else { return };
+        let mut slot = inner.bot.lock().await;
+        // Stopped (or stopped and started again) while waiting: this client is not wanted.
+        let still_wanted = matches!(
+            slot.as_ref(),
+            Some(Running::Queued { client, .. }) if Arc::ptr_eq(client, &bot.client())
+        );
+        if still_wanted {
+            inner.login.hold(turn);
+            *slot = Some(Running::Spawned(bot.spawn()));
+        }
+    }
+
+    async fn stop(&self) {
+        let running = self.bot.lock().await.take();
+        self.login.release();
+        let bot = match running {
+            None => return,
+            Some(Running::Queued { task, .. }) => return task.abort(),
+            Some(Running::Spawned(bot)) => bot,
         };
         let client = bot.client();
         if tokio::time::timeout(STOP_TIMEOUT, bot.shutdown())
@@ -411,6 +469,42 @@ impl Inner {
             _ => {}
         }
     }
+}
+
+/// Hands every library event to our drain, inline on the library's dispatch path, so
+/// they keep their order without a mailbox allocated up front for each session. The
+/// end of a login gives its turn back right here, before the library can dial again.
+struct ForwardEvents {
+    drain: mpsc::UnboundedSender<Arc<Event>>,
+    login: Arc<LoginTurn>,
+}
+
+impl EventHandler for ForwardEvents {
+    fn handle_event(&self, event: Arc<Event>) {
+        if ends_login(&event) {
+            self.login.release();
+        }
+        let _ = self.drain.send(event);
+    }
+}
+
+/// Events after which a login is over: connected, refused, cut, or waiting for a person
+/// to scan a QR or type a code.
+fn ends_login(event: &Event) -> bool {
+    matches!(
+        event,
+        Event::Connected(_)
+            | Event::Disconnected(_)
+            | Event::ConnectFailure(_)
+            | Event::LoggedOut(_)
+            | Event::TemporaryBan(_)
+            | Event::ClientOutdated(_)
+            | Event::StreamReplaced(_)
+            | Event::StreamError(_)
+            | Event::PairingQrCode(_)
+            | Event::PairingCode(_)
+            | Event::PairingQrCodesExhausted(_)
+    )
 }
 
 async fn drain_events(engine: Weak<Inner>, mut rx: mpsc::UnboundedReceiver<Arc<Event>>) {

@@ -34,6 +34,9 @@ pub fn spawn(sim: &Simulator, id: &str, home: &Path, extra: &[&str]) -> SessionP
         VERSION,
         "--send-interval-ms",
         "0",
+        // Restarted pods log in at once: the spread is for fleets, not for one test.
+        "--connect-spread-secs",
+        "0",
     ];
     args.extend_from_slice(extra);
     super::spawn(id, home, &args)
