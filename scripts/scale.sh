@@ -16,7 +16,7 @@ cargo build --release -q --target-dir target/wa-sim-release -p wagate-router \
 sim_bin=$PWD/target/wa-sim-release/release/wagate-wa-sim
 router_bin=$PWD/target/wa-sim-release/release/wagate-router
 work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+trap 'kill $(jobs -p) 2>/dev/null || true; [ -n "${KEEP_WORK:-}" ] || rm -rf "$work"' EXIT
 key=bench-key-0123456789
 sim=127.0.0.1:18391
 api=127.0.0.1:18392
@@ -38,8 +38,15 @@ connected() {
   curl -sf -H "authorization: Bearer $key" "$api/v1/sessions?status=connected" |
     grep -o '"sessionId"' | wc -l
 }
-wait_connected() { # n
-  until [ "$(connected)" -ge "$1" ]; do sleep 0.2; done
+wait_connected() { # n: waits until n are connected, or says how many were after 5 min
+  local deadline=$((SECONDS + ${CONNECT_WAIT_SECS:-300}))
+  until [ "$(connected)" -ge "$1" ]; do
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      echo "only $(connected) of $1 sessions connected; see $work/router.log" >&2
+      return 1
+    fi
+    sleep 0.2
+  done
 }
 
 link_one() { # n: create scale-n, scan its QR as its own number

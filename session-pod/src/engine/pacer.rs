@@ -85,11 +85,14 @@ pub struct Turn {
     _slot: OwnedSemaphorePermit,
 }
 
-/// The turn one session holds between its dial and the outcome of its login.
+/// The turn one client holds between its dial and the outcome of its login. Each start
+/// of a session's client gets its own, closed when that client is stopped, so a client
+/// that is shutting down can neither dial again nor give back its successor's turn.
 #[derive(Default)]
 pub struct LoginTurn {
     held: Mutex<Option<(u64, Turn)>>,
     generation: std::sync::atomic::AtomicU64,
+    closed: std::sync::atomic::AtomicBool,
 }
 
 impl LoginTurn {
@@ -97,8 +100,21 @@ impl LoginTurn {
         self.lock().is_some()
     }
 
+    /// The client was stopped: its turn goes back and it takes no other.
+    pub fn close(&self) {
+        self.closed.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.release();
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// Keeps `turn` until [`Self::release`], or [`TURN_MAX_HOLD`] at most.
     pub fn hold(self: &Arc<Self>, turn: Turn) {
+        if self.is_closed() {
+            return;
+        }
         let generation = self
             .generation
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -148,6 +164,9 @@ mod tests {
             "a released slot was not given to the next login"
         );
         assert!(b.is_held() && !a.is_held());
+        b.close();
+        b.hold(pacer.turn().await);
+        assert!(!b.is_held(), "a stopped client kept a turn");
     }
 
     #[tokio::test(start_paused = true)]

@@ -60,8 +60,8 @@ struct Inner {
     sink: EventSink,
     bot: tokio::sync::Mutex<Option<Running>>,
     pacer: ConnectPacer,
-    /// The turn to log in this session holds, if it is logging in.
-    login: Arc<LoginTurn>,
+    /// The turn to log in of the current client (each start has its own).
+    login: Mutex<Arc<LoginTurn>>,
     /// Before the first login after the process started, a session already linked waits
     /// this share of the pacer's spread; later starts (a restart, a relink) do not.
     start_delay: Mutex<Option<Duration>>,
@@ -117,7 +117,7 @@ impl WhatsAppEngine {
             bot: tokio::sync::Mutex::new(None),
             start_delay: Mutex::new(Some(pacer.start_delay(session_id))),
             pacer,
-            login: Arc::default(),
+            login: Mutex::default(),
             acks: Mutex::new(HashMap::new()),
             registered: Mutex::new(HashMap::new()),
             handled: Arc::default(),
@@ -159,11 +159,14 @@ impl Inner {
             return Ok(());
         }
         self.emit(EngineEvent::Connecting { last_error: None });
+        static TEST_BUILD_WARNED: std::sync::Once = std::sync::Once::new();
         if cfg!(feature = "danger-skip-cert-chain-verify") {
-            tracing::warn!(
+            TEST_BUILD_WARNED.call_once(|| {
+                tracing::warn!(
                 "built with danger-skip-cert-chain-verify: WhatsApp's server certificate is not \
                  verified (a test build for the protocol simulator, never for production)"
             );
+            });
         }
         let db = self.dir.join(WHATSAPP_DB);
         let store = match SqliteStore::new(&db.to_string_lossy()).await {
@@ -176,6 +179,8 @@ impl Inner {
                 return Err(EngineError::Permanent(reason));
             }
         };
+        let login = Arc::new(LoginTurn::default());
+        *self.login.lock().unwrap_or_else(|p| p.into_inner()) = login.clone();
         let (events, rx) = mpsc::unbounded_channel::<Arc<Event>>();
         tokio::spawn(drain_events(self.me.clone(), rx));
         let mut builder = Bot::builder();
@@ -188,7 +193,7 @@ impl Inner {
                 self.ws_url.clone(),
                 self.sink.clone(),
                 self.pacer.clone(),
-                self.login.clone(),
+                login.clone(),
             ))
             .with_http_client(whatsapp_rust::http::UreqHttpClient::new())
             .with_runtime(TokioRuntime)
@@ -199,7 +204,7 @@ impl Inner {
             })
             .with_event_handler(ForwardEvents {
                 drain: events,
-                login: self.login.clone(),
+                login: login.clone(),
             })
             .build()
             .await
@@ -218,14 +223,14 @@ impl Inner {
             .take()
             .filter(|_| client.pn().is_some())
             .unwrap_or_default();
-        let task = tokio::spawn(Self::spawn_in_turn(self.me.clone(), bot, delay));
+        let task = tokio::spawn(Self::spawn_in_turn(self.me.clone(), bot, login, delay));
         *slot = Some(Running::Queued { client, task });
         Ok(())
     }
 
     /// Starts the client once this session may log in. Runs on its own task so that a
     /// session waiting for its turn is already open (its API answers, its QR will come).
-    async fn spawn_in_turn(me: Weak<Inner>, bot: Bot, delay: Duration) {
+    async fn spawn_in_turn(me: Weak<Inner>, bot: Bot, login: Arc<LoginTurn>, delay: Duration) {
         tokio::time::sleep(delay).await;
         let Some(pacer) = me.upgrade().map(|inner| inner.pacer.clone()) else {
             return;
@@ -239,26 +244,24 @@ impl Inner {
             Some(Running::Queued { client, .. }) if Arc::ptr_eq(client, &bot.client())
         );
         if still_wanted {
-            inner.login.hold(turn);
+            login.hold(turn);
             *slot = Some(Running::Spawned(bot.spawn()));
         }
     }
 
     async fn stop(&self) {
         let running = self.bot.lock().await.take();
-        self.login.release();
-        let bot = match running {
+        self.login.lock().unwrap_or_else(|p| p.into_inner()).close();
+        let mut bot = match running {
             None => return,
             Some(Running::Queued { task, .. }) => return task.abort(),
             Some(Running::Spawned(bot)) => bot,
         };
-        let client = bot.client();
-        if tokio::time::timeout(STOP_TIMEOUT, bot.shutdown())
-            .await
-            .is_err()
-        {
+        bot.client().disconnect().await;
+        // The handle resolves when the run loop has exited (after the library's flush).
+        if tokio::time::timeout(STOP_TIMEOUT, &mut bot).await.is_err() {
             tracing::warn!("WhatsApp client did not stop in time; aborting it");
-            client.disconnect().await;
+            bot.abort();
         }
     }
 
@@ -500,7 +503,6 @@ fn ends_login(event: &Event) -> bool {
             | Event::TemporaryBan(_)
             | Event::ClientOutdated(_)
             | Event::StreamReplaced(_)
-            | Event::StreamError(_)
             | Event::PairingQrCode(_)
             | Event::PairingCode(_)
             | Event::PairingQrCodesExhausted(_)
@@ -566,7 +568,11 @@ impl Engine for WhatsAppEngine {
     }
 
     async fn logout(&self) -> Result<(), EngineError> {
-        let client = self.inner.bot.lock().await.as_ref().map(|b| b.client());
+        let client = match self.inner.bot.lock().await.as_ref() {
+            Some(Running::Spawned(bot)) => Some(bot.client()),
+            // Still waiting for its turn: not connected, nothing to tell WhatsApp yet.
+            _ => None,
+        };
         match client {
             // The library dispatches LoggedOut, which relinks with a fresh QR.
             Some(client) => client.logout().await,

@@ -56,11 +56,14 @@ impl TransportFactory for ReportingTransport {
     async fn create_transport(
         &self,
     ) -> Result<(Arc<dyn Transport>, Receiver<TransportEvent>), anyhow::Error> {
-        // A session that already holds a turn (its first login, or the reconnect WhatsApp
-        // asks for right after pairing) keeps it.
-        if !self.login.is_held() {
+        // The first login after start was given its turn before the client was spawned.
+        // Any other waits for one here; it stays local until the dial succeeds, so an
+        // attempt the library abandons (its 20 s timeout) gives it back at once.
+        let fresh = if self.login.is_held() {
+            None
+        } else {
             match tokio::time::timeout(TURN_WAIT, self.pacer.turn()).await {
-                Ok(turn) => self.login.hold(turn),
+                Ok(turn) => Some(turn),
                 Err(_) => {
                     let error = format!(
                         "waiting for a turn to log in ({} sessions log in at once)",
@@ -70,12 +73,49 @@ impl TransportFactory for ReportingTransport {
                     return Err(anyhow::anyhow!(error));
                 }
             }
+        };
+        if self.login.is_closed() {
+            return Err(anyhow::anyhow!("the session's client was stopped"));
         }
-        let result = self.inner.create_transport().await;
-        if let Err(e) = &result {
-            self.login.release();
-            self.report(format!("cannot reach WhatsApp: {e:#}"));
+        match self.inner.create_transport().await {
+            Ok((transport, events)) => {
+                if let Some(turn) = fresh {
+                    self.login.hold(turn);
+                }
+                let paced = PacedTransport {
+                    inner: transport,
+                    login: self.login.clone(),
+                };
+                Ok((Arc::new(paced), events))
+            }
+            Err(e) => {
+                self.login.release();
+                self.report(format!("cannot reach WhatsApp: {e:#}"));
+                Err(e)
+            }
         }
-        result
+    }
+}
+
+/// The library closes the transport when a handshake or login fails without an event
+/// (and before every reconnect): that too ends the login, and its turn goes back.
+struct PacedTransport {
+    inner: Arc<dyn Transport>,
+    login: Arc<LoginTurn>,
+}
+
+#[async_trait]
+impl Transport for PacedTransport {
+    async fn send(&self, data: bytes::Bytes) -> Result<(), anyhow::Error> {
+        self.inner.send(data).await
+    }
+
+    async fn disconnect(&self) {
+        self.login.release();
+        self.inner.disconnect().await;
+    }
+
+    fn resource_report(&self) -> Option<whatsapp_rust::wacore::stats::TransportResourceReport> {
+        self.inner.resource_report()
     }
 }
