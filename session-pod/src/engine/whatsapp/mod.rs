@@ -163,9 +163,9 @@ impl Inner {
         if cfg!(feature = "danger-skip-cert-chain-verify") {
             TEST_BUILD_WARNED.call_once(|| {
                 tracing::warn!(
-                "built with danger-skip-cert-chain-verify: WhatsApp's server certificate is not \
-                 verified (a test build for the protocol simulator, never for production)"
-            );
+                    "built with danger-skip-cert-chain-verify: WhatsApp's server certificate is \
+                     not verified (a test build for the protocol simulator, never for production)"
+                );
             });
         }
         let db = self.dir.join(WHATSAPP_DB);
