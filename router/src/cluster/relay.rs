@@ -15,8 +15,11 @@ use wagate_api::GatewayEvent;
 use super::index::{PodAddress, SessionIndex};
 use wagate_http::pod_client::PodClient;
 
-/// Pause before re-subscribing to a pod whose stream ended or failed.
-const RESUBSCRIBE_DELAY: Duration = Duration::from_secs(1);
+/// Pause before re-subscribing to a pod whose stream ended or failed: from 1 s, doubling
+/// with jitter up to 30 s while the pod keeps failing, so a fleet of pods that went away
+/// together (a node drained, a network blip) is not dialed by every replica every second.
+const RESUBSCRIBE_FIRST_DELAY: Duration = Duration::from_secs(1);
+const RESUBSCRIBE_MAX_DELAY: Duration = Duration::from_secs(30);
 /// The supervisor also re-checks on this interval, in case a change notification was missed.
 const RECHECK_INTERVAL: Duration = Duration::from_secs(5);
 
@@ -67,9 +70,11 @@ impl EventRelay {
     /// Follows one pod's stream, re-subscribing after interruptions, until aborted.
     #[tracing::instrument(name = "relay", skip_all, fields(session = %session_id))]
     async fn follow(self: Arc<Self>, session_id: String, pod: PodAddress) {
+        let mut delays = resubscribe_delays();
         loop {
             match self.pods.events(&pod.http, &session_id).await {
                 Ok(response) => {
+                    delays = resubscribe_delays();
                     let mut stream = response.bytes_stream().eventsource();
                     while let Some(Ok(message)) = stream.next().await {
                         let Ok(event) = serde_json::from_str::<GatewayEvent>(&message.data) else {
@@ -83,7 +88,18 @@ impl EventRelay {
                     tracing::debug!(error = %e, "cannot follow the session pod's events")
                 }
             }
-            tokio::time::sleep(RESUBSCRIBE_DELAY).await;
+            tokio::time::sleep(delays.next().unwrap_or(RESUBSCRIBE_MAX_DELAY)).await;
         }
     }
+}
+
+fn resubscribe_delays() -> backon::ExponentialBackoff {
+    use backon::BackoffBuilder;
+    backon::ExponentialBuilder::default()
+        .with_min_delay(RESUBSCRIBE_FIRST_DELAY)
+        .with_max_delay(RESUBSCRIBE_MAX_DELAY)
+        .with_factor(2.0)
+        .with_jitter()
+        .without_max_times()
+        .build()
 }

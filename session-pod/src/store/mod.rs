@@ -7,6 +7,7 @@ mod media;
 mod meta;
 mod outbox;
 mod polls;
+mod sqlite_memory;
 mod webhooks;
 
 use std::path::Path;
@@ -19,6 +20,7 @@ pub use media::StoredMedia;
 pub use meta::MetaKey;
 pub use outbox::{Enqueued, NewMessage, StoredMessage};
 pub use polls::StoredPoll;
+pub use sqlite_memory::{shrink_sqlite_process_wide, whatsapp_store_config};
 pub use webhooks::{DeadLetter, PendingDelivery, QueuedDelivery};
 
 pub const GATEWAY_DB: &str = "gateway.db";
@@ -135,15 +137,21 @@ CREATE TABLE IF NOT EXISTS media (
 
 impl GatewayStore {
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        shrink_sqlite_process_wide();
         let conn = Connection::open(dir.join(GATEWAY_DB))?;
-        shrink_lookaside(&conn);
+        sqlite_memory::shrink_lookaside(&conn);
         // WAL + NORMAL survives a process crash (kill -9) without an fsync per commit.
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        // The store is small and hot; 512 KiB of page cache is plenty (default is 2 MiB).
-        conn.pragma_update(None, "cache_size", -512)?;
+        // The store is small and its hot rows few; the OS page cache serves the rest, and a
+        // process holds one of these per session (SQLite's default is 2 MiB).
+        conn.pragma_update(
+            None,
+            "cache_size",
+            -i64::from(sqlite_memory::GATEWAY_CACHE_KIB),
+        )?;
         conn.execute_batch(SCHEMA)?;
         add_missing_columns(&conn)?;
         Ok(Self {
@@ -195,23 +203,6 @@ fn add_missing_columns(conn: &Connection) -> rusqlite::Result<()> {
 /// SQLite gives every connection a ~120 KiB lookaside allocator; a router holds one
 /// connection per session, so for thousands of sessions that dominates memory. 32 slots of
 /// 512 bytes cover this store's small statements.
-fn shrink_lookaside(conn: &Connection) {
-    // SAFETY: the handle is a fresh, open connection with no statement prepared yet, which
-    // is when SQLITE_DBCONFIG_LOOKASIDE may be changed; a NULL buffer lets SQLite allocate it.
-    let rc = unsafe {
-        rusqlite::ffi::sqlite3_db_config(
-            conn.handle(),
-            rusqlite::ffi::SQLITE_DBCONFIG_LOOKASIDE,
-            std::ptr::null_mut::<std::ffi::c_void>(),
-            512 as std::ffi::c_int,
-            32 as std::ffi::c_int,
-        )
-    };
-    if rc != rusqlite::ffi::SQLITE_OK {
-        tracing::debug!(rc, "SQLite kept its default lookaside");
-    }
-}
-
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }

@@ -169,7 +169,9 @@ impl Inner {
             });
         }
         let db = self.dir.join(WHATSAPP_DB);
-        let store = match SqliteStore::new(&db.to_string_lossy()).await {
+        crate::store::shrink_sqlite_process_wide();
+        let store_config = crate::store::whatsapp_store_config();
+        let store = match SqliteStore::with_config(&db.to_string_lossy(), store_config).await {
             Ok(store) => store,
             Err(e) => {
                 let reason = format!("cannot open WhatsApp store {}: {e}", db.display());
