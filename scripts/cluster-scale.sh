@@ -5,7 +5,8 @@
 # the event stream the router relays from every pod open, and answers /metrics). N = 10,000
 # by default. Prints one table: time from start to /readyz, RSS once indexed and once every
 # pod's event stream is relayed (and the relay's share per pod), open fds, and the latency
-# of GET /v1/sessions (the whole list) and GET /v1/sessions/{id} (one, by id).
+# of GET /v1/sessions (the whole list) and GET /v1/sessions/{id} (one, by id). "indexed" is
+# a run whose pods are not ready (nothing to relay); the rest, a run with every pod ready.
 #   scripts/cluster-scale.sh               # builds release
 #   SIZES="1000 10000" scripts/cluster-scale.sh ; REQUESTS (200) per latency figure
 set -euo pipefail
@@ -35,15 +36,11 @@ rss_mib() { awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
 
 printf '%7s %9s %12s %13s %9s %8s %17s %17s\n' sessions 'ready s' 'indexed MiB' 'relaying MiB' \
   'KiB/pod' fds 'list p50/p99 ms' 'one p50/p99 ms'
-for n in ${SIZES:-10000}; do
-  if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $((n + 1000)) ]; then
-    echo "open-file limit $(ulimit -n) is too low for $n relayed pods" >&2
-    exit 1
-  fi
-  "$fake_bin" "$n" wagate "$work" >"$work/fake.out" 2>&1 &
+start() { # n ready|unready: the fake API, then the router until /readyz (sets the pids)
+  "$fake_bin" "$1" wagate "$work" "$2" >"$work/fake.out" 2>&1 &
   fake_pid=$!
   # It prints its kubeconfig's path once every object is in.
-  kubeconfig=
+  local kubeconfig=
   until [ -n "$kubeconfig" ] && [ -f "$kubeconfig" ]; do
     sleep 0.2
     kubeconfig=$(head -1 "$work/fake.out")
@@ -55,8 +52,24 @@ for n in ${SIZES:-10000}; do
   router_pid=$!
   until curl -sf "$api/readyz" >/dev/null 2>&1; do sleep 0.05; done
   ready_s=$(echo "$(date +%s.%N) - $t0" | bc)
+}
+stop() {
+  kill "$router_pid" "$fake_pid"
+  wait "$router_pid" "$fake_pid" 2>/dev/null || true
+}
+
+for n in ${SIZES:-10000}; do
+  if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $((n + 1000)) ]; then
+    echo "open-file limit $(ulimit -n) is too low for $n relayed pods" >&2
+    exit 1
+  fi
+  # The index alone: pods that are not ready are indexed but not relayed.
+  start "$n" unready
+  sleep 5
   indexed=$(rss_mib "$router_pid")
-  # Every pod's event stream relayed (the fake prints how many are open as it changes).
+  stop
+  # Every pod ready: the fake prints how many event streams are open as it changes.
+  start "$n" ready
   deadline=$((SECONDS + 120))
   until [ "$(tail -1 "$work/fake.out")" = "event streams open: $n" ]; do
     if [ "$SECONDS" -ge "$deadline" ]; then
@@ -73,6 +86,5 @@ for n in ${SIZES:-10000}; do
   one=$(latency "/v1/sessions/desk-$(printf '%05d' $((n / 2)))")
   printf '%7d %9.2f %12s %13s %9s %8d %17s %17s\n' "$n" "$ready_s" "$indexed" "$relaying" \
     "$per_pod" "$fds" "$(echo "$list" | tr ' ' /)" "$(echo "$one" | tr ' ' /)"
-  kill "$router_pid" "$fake_pid"
-  wait "$router_pid" "$fake_pid" 2>/dev/null || true
+  stop
 done

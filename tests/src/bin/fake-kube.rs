@@ -2,8 +2,9 @@
 //! the router's cluster backend at scale (`scripts/cluster-scale.sh`). Every pod's address
 //! is one local "pod fleet" server that answers what the router asks a session pod: the
 //! event stream (held open, as a connected session's is) and `/metrics`. It prints the
-//! kubeconfig path, then the number of event streams open whenever it changes.
-//!   fake-kube <sessions> <namespace> <dir>
+//! kubeconfig path, then the number of event streams open whenever it changes. With
+//! `unready`, the pods are not ready: the router indexes them but relays nothing.
+//!   fake-kube <sessions> <namespace> <dir> [ready|unready]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -20,10 +21,15 @@ use wagate_e2e::fake_kube::{FakeKube, PODS, SESSIONS};
 #[tokio::main]
 async fn main() {
     let mut args = std::env::args().skip(1);
-    let usage = "usage: fake-kube <sessions> <namespace> <dir>";
+    let usage = "usage: fake-kube <sessions> <namespace> <dir> [ready|unready]";
     let sessions: usize = args.next().and_then(|n| n.parse().ok()).expect(usage);
     let namespace = args.next().expect(usage);
     let dir = std::path::PathBuf::from(args.next().expect(usage));
+    let ready = match args.next().as_deref() {
+        None | Some("ready") => "True",
+        Some("unready") => "False",
+        Some(_) => panic!("{usage}"),
+    };
 
     let streams = Arc::new(AtomicUsize::new(0));
     let fleet = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -58,7 +64,7 @@ async fn main() {
                     { "name": "http", "containerPort": fleet_port },
                     { "name": "metrics", "containerPort": fleet_port } ] }] },
                 "status": { "podIP": "127.0.0.1", "phase": "Running",
-                            "conditions": [{ "type": "Ready", "status": "True" }] }
+                            "conditions": [{ "type": "Ready", "status": ready }] }
             }),
         );
     }
