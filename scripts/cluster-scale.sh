@@ -19,7 +19,8 @@ cargo build --release -q --target-dir target/wa-sim-release -p wagate-router \
 fake_bin=$PWD/target/wa-sim-release/release/fake-kube
 router_bin=$PWD/target/wa-sim-release/release/wagate-router
 work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
+command -v bc >/dev/null || { echo "needs bc" >&2; exit 1; }
 # One socket per relayed pod on each side of loopback (each process needs N and some).
 ulimit -n "$(ulimit -Hn)"
 key=bench-key-0123456789
@@ -29,7 +30,8 @@ echo link-secret-0123456789abcdef0123 >"$work/link"
 
 latency() { # path: "p50 p99" in ms over REQUESTS sequential GETs
   for _ in $(seq "${REQUESTS:-200}"); do
-    curl -sf -o /dev/null -w '%{time_total}\n' -H "authorization: Bearer $key" "$api$1"
+    curl -sf -o /dev/null -w '%{time_total}\n' -H "authorization: Bearer $key" "$api$1" ||
+      { echo "GET $1 failed" >&2; exit 1; }
   done | sort -n | awk '{t[NR] = $1 * 1000} END {printf "%.1f %.1f", t[int(NR * 0.5)], t[int(NR * 0.99)]}'
 }
 rss_mib() { awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
@@ -42,6 +44,7 @@ start() { # n ready|unready: the fake API, then the router until /readyz (sets t
   # It prints its kubeconfig's path once every object is in.
   local kubeconfig=
   until [ -n "$kubeconfig" ] && [ -f "$kubeconfig" ]; do
+    kill -0 "$fake_pid" 2>/dev/null || { cat "$work/fake.out" >&2; exit 1; }
     sleep 0.2
     kubeconfig=$(head -1 "$work/fake.out")
   done
@@ -50,7 +53,10 @@ start() { # n ready|unready: the fake API, then the router until /readyz (sets t
     --data-dir "$work/router" --internal-token-file "$work/token" \
     --link-secret-file "$work/link" --api-key "$key" >"$work/router.log" 2>&1 &
   router_pid=$!
-  until curl -sf "$api/readyz" >/dev/null 2>&1; do sleep 0.05; done
+  until curl -sf "$api/readyz" >/dev/null 2>&1; do
+    kill -0 "$router_pid" 2>/dev/null || { tail "$work/router.log" >&2; exit 1; }
+    sleep 0.05
+  done
   ready_s=$(echo "$(date +%s.%N) - $t0" | bc)
 }
 stop() {
@@ -74,7 +80,7 @@ for n in ${SIZES:-10000}; do
   until [ "$(tail -1 "$work/fake.out")" = "event streams open: $n" ]; do
     if [ "$SECONDS" -ge "$deadline" ]; then
       echo "only $(tail -1 "$work/fake.out") of $n after 2 min" >&2
-      break
+      exit 1
     fi
     sleep 0.5
   done

@@ -17,7 +17,7 @@ sim_bin=$PWD/target/wa-sim-release/release/wagate-wa-sim
 session_bin=$PWD/target/wa-sim-release/release/wagate-session
 pods=${PODS:-50}
 work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 echo "bench-key" >"$work/key"
 sim=127.0.0.1:18491
 "$sim_bin" --listen "$sim" >/dev/null 2>&1 &
@@ -56,6 +56,9 @@ export -f link
 export SIM=$sim
 seq "$pods" | xargs -P 8 -I{} bash -c 'link {}'
 sleep "${IDLE_SECS:-20}"
+for p in "${pids[@]}"; do
+  kill -0 "$p" 2>/dev/null || { echo "session process $p exited:" >&2; tail -5 "$work"/pod-*.log >&2; exit 1; }
+done
 
 field() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/${3:-status}"; } # pid name [file]
 mean_max() { # divisor: "mean max" of the numbers on stdin, divided

@@ -15,11 +15,13 @@ use wagate_api::GatewayEvent;
 use super::index::{PodAddress, SessionIndex};
 use wagate_http::pod_client::PodClient;
 
-/// Pause before re-subscribing to a pod whose stream ended or failed: from 1 s, doubling
-/// with jitter up to 30 s while the pod keeps failing, so a fleet of pods that went away
-/// together (a node drained, a network blip) is not dialed by every replica every second.
-const RESUBSCRIBE_FIRST_DELAY: Duration = Duration::from_secs(1);
-const RESUBSCRIBE_MAX_DELAY: Duration = Duration::from_secs(30);
+/// Pause before re-subscribing to a pod whose stream ended or failed, for its first few
+/// failures: a blip heals at once, as does a pod marked ready a moment before it listens.
+const QUICK_RESUBSCRIBE_DELAY: Duration = Duration::from_secs(1);
+const QUICK_RESUBSCRIBES: u32 = 5;
+/// After those, the pause doubles (jitter adds up to as much again) to 15–30 s.
+const SLOW_RESUBSCRIBE_FIRST: Duration = Duration::from_secs(2);
+const SLOW_RESUBSCRIBE_MAX: Duration = Duration::from_secs(15);
 /// The supervisor also re-checks on this interval, in case a change notification was missed.
 const RECHECK_INTERVAL: Duration = Duration::from_secs(5);
 
@@ -70,16 +72,18 @@ impl EventRelay {
     /// Follows one pod's stream, re-subscribing after interruptions, until aborted.
     #[tracing::instrument(name = "relay", skip_all, fields(session = %session_id))]
     async fn follow(self: Arc<Self>, session_id: String, pod: PodAddress) {
-        let mut delays = resubscribe_delays();
+        let mut resubscribe = Resubscribe::default();
         loop {
             match self.pods.events(&pod.http, &session_id).await {
                 Ok(response) => {
-                    delays = resubscribe_delays();
                     let mut stream = response.bytes_stream().eventsource();
                     while let Some(Ok(message)) = stream.next().await {
                         let Ok(event) = serde_json::from_str::<GatewayEvent>(&message.data) else {
                             continue; // `lagged` notices and keep-alives carry no event
                         };
+                        // A pod that answers and hangs up at once is still failing; one
+                        // that delivered an event (its state comes first) is back.
+                        resubscribe = Resubscribe::default();
                         self.index.record_event(&pod, &event);
                         let _ = self.events.send(event);
                     }
@@ -88,18 +92,65 @@ impl EventRelay {
                     tracing::debug!(error = %e, "cannot follow the session pod's events")
                 }
             }
-            tokio::time::sleep(delays.next().unwrap_or(RESUBSCRIBE_MAX_DELAY)).await;
+            tokio::time::sleep(resubscribe.next_delay()).await;
         }
     }
 }
 
-fn resubscribe_delays() -> backon::ExponentialBackoff {
-    use backon::BackoffBuilder;
-    backon::ExponentialBuilder::default()
-        .with_min_delay(RESUBSCRIBE_FIRST_DELAY)
-        .with_max_delay(RESUBSCRIBE_MAX_DELAY)
-        .with_factor(2.0)
-        .with_jitter()
-        .without_max_times()
-        .build()
+/// When to dial a pod's stream again: every second for the first few failures, then
+/// doubling with jitter to 15–30 s while the pod keeps failing, so a fleet of pods that went
+/// away together (a node drained) is not redialled by every replica every second.
+struct Resubscribe {
+    failures: u32,
+    slow: backon::ExponentialBackoff,
+}
+
+impl Default for Resubscribe {
+    fn default() -> Self {
+        use backon::BackoffBuilder;
+        Self {
+            failures: 0,
+            slow: backon::ExponentialBuilder::default()
+                .with_min_delay(SLOW_RESUBSCRIBE_FIRST)
+                .with_max_delay(SLOW_RESUBSCRIBE_MAX)
+                .with_factor(2.0)
+                .with_jitter()
+                .without_max_times()
+                .build(),
+        }
+    }
+}
+
+impl Resubscribe {
+    fn next_delay(&mut self) -> Duration {
+        self.failures += 1;
+        if self.failures <= QUICK_RESUBSCRIBES {
+            QUICK_RESUBSCRIBE_DELAY
+        } else {
+            self.slow.next().unwrap_or(SLOW_RESUBSCRIBE_MAX)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resubscribing_is_quick_at_first_then_backs_off_to_half_a_minute() {
+        let mut resubscribe = Resubscribe::default();
+        for _ in 0..QUICK_RESUBSCRIBES {
+            assert_eq!(resubscribe.next_delay(), QUICK_RESUBSCRIBE_DELAY);
+        }
+        let slow: Vec<Duration> = (0..20).map(|_| resubscribe.next_delay()).collect();
+        assert!(slow[0] >= SLOW_RESUBSCRIBE_FIRST, "{slow:?}");
+        assert!(
+            slow.iter().all(|d| *d <= 2 * SLOW_RESUBSCRIBE_MAX),
+            "{slow:?}"
+        );
+        assert!(
+            slow[10..].iter().all(|d| *d >= SLOW_RESUBSCRIBE_MAX),
+            "{slow:?}"
+        );
+    }
 }

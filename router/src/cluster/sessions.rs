@@ -26,6 +26,9 @@ use crate::backend::Created;
 /// `starting`/`connecting` (so the answer usually says `qr`), as the local backend does.
 const FIRST_STATE_WAIT: Duration = Duration::from_secs(2);
 const POLL: Duration = Duration::from_millis(50);
+/// How long a write of the resource waits for this replica's index to see it, so that a
+/// read right after it answers what was written (the watch is usually there in ms).
+const WRITE_VISIBLE_WAIT: Duration = Duration::from_secs(2);
 
 impl Shared {
     #[tracing::instrument(skip_all, fields(session = %request.session_id.as_str()))]
@@ -232,6 +235,7 @@ impl Shared {
             self.config.egress.check_webhook(config)?;
         }
         let updated = self.patch_webhook(entry, config).await?;
+        self.wait_until_indexed(entry, &updated).await;
         Ok(self.index.info(&Entry {
             resource: Arc::new(updated),
             pod: entry.pod.clone(),
@@ -258,10 +262,30 @@ impl Shared {
             )
             .await
             .map_err(|e| kube_error("update session settings", e))?;
+        self.wait_until_indexed(entry, &updated).await;
         Ok(self.index.info(&Entry {
             resource: Arc::new(updated),
             pod: entry.pod.clone(),
         }))
+    }
+
+    /// Read-your-writes on this replica: waits (briefly) until the index holds a version of
+    /// the resource newer than `entry`'s, the one the write started from, so a `GET` right
+    /// after a `PUT` shows what was put. A write that changed nothing has no newer version.
+    async fn wait_until_indexed(&self, entry: &Entry, updated: &WhatsAppSession) {
+        let before = &entry.resource.metadata.resource_version;
+        if &updated.metadata.resource_version == before {
+            return;
+        }
+        let deadline = tokio::time::Instant::now() + WRITE_VISIBLE_WAIT;
+        while self
+            .index
+            .find(&entry.session_id())
+            .is_some_and(|now| &now.resource.metadata.resource_version == before)
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(POLL).await;
+        }
     }
 
     async fn patch_webhook(

@@ -339,6 +339,8 @@ mod tests {
     #[tokio::test]
     async fn an_index_without_previews_is_upgraded() {
         let dir = tempfile::tempdir().unwrap();
+        // Configures SQLite before this first connection, as the stores do (not concurrently).
+        super::super::shrink_sqlite_process_wide();
         rusqlite::Connection::open(dir.path().join(super::super::GATEWAY_DB))
             .unwrap()
             .execute_batch(

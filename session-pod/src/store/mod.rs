@@ -200,9 +200,6 @@ fn add_missing_columns(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// SQLite gives every connection a ~120 KiB lookaside allocator; a router holds one
-/// connection per session, so for thousands of sessions that dominates memory. 32 slots of
-/// 512 bytes cover this store's small statements.
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }

@@ -1,9 +1,10 @@
 //! A [`FakeKube`] holding N `WhatsAppSession` resources and their ready pods, for measuring
-//! the router's cluster backend at scale (`scripts/cluster-scale.sh`). Every pod's address
-//! is one local "pod fleet" server that answers what the router asks a session pod: the
-//! event stream (held open, as a connected session's is) and `/metrics`. It prints the
-//! kubeconfig path, then the number of event streams open whenever it changes. With
-//! `unready`, the pods are not ready: the router indexes them but relays nothing.
+//! the router's cluster backend at scale (`scripts/cluster-scale.sh`). Every pod, at its own
+//! loopback address, is served by one local "pod fleet" server that answers what the router
+//! asks a session pod: the event stream (held open, as a connected session's is) and
+//! `/metrics`. It prints the kubeconfig path, then the number of event streams open whenever
+//! it changes. With `unready`, the pods are not ready: the router indexes them but relays
+//! nothing.
 //!   fake-kube <sessions> <namespace> <dir> [ready|unready]
 
 use std::sync::Arc;
@@ -32,7 +33,11 @@ async fn main() {
     };
 
     let streams = Arc::new(AtomicUsize::new(0));
-    let fleet = tokio::net::TcpListener::bind("127.0.0.1:0")
+    // Every pod gets its own loopback address (127.1.x.y), as pods have their own IPs: the
+    // router keeps connections per address (its metrics scrapes keep one idle per pod), so
+    // one shared address would understate its sockets. Any 127/8 address reaches a socket
+    // bound to all interfaces; this is a benchmark's stand-in, up for a minute.
+    let fleet = tokio::net::TcpListener::bind("0.0.0.0:0")
         .await
         .expect("bind pod fleet");
     let fleet_port = fleet.local_addr().expect("addr").port();
@@ -63,7 +68,8 @@ async fn main() {
                 "spec": { "containers": [{ "name": "session", "ports": [
                     { "name": "http", "containerPort": fleet_port },
                     { "name": "metrics", "containerPort": fleet_port } ] }] },
-                "status": { "podIP": "127.0.0.1", "phase": "Running",
+                "status": { "podIP": format!("127.1.{}.{}", n / 250, n % 250 + 1),
+                            "phase": "Running",
                             "conditions": [{ "type": "Ready", "status": ready }] }
             }),
         );
