@@ -269,19 +269,19 @@ impl Shared {
         }))
     }
 
-    /// Read-your-writes on this replica: waits (briefly) until the index holds a version of
-    /// the resource newer than `entry`'s, the one the write started from, so a `GET` right
-    /// after a `PUT` shows what was put. A write that changed nothing has no newer version.
+    /// Read-your-writes on this replica: waits (briefly) until the index holds the spec this
+    /// write produced, so a `GET` right after a `PUT` shows what was put. It compares
+    /// `metadata.generation`, which only a spec change moves: the operator writes the status
+    /// all the time, so a newer resource version alone may still hold the old spec.
     async fn wait_until_indexed(&self, entry: &Entry, updated: &WhatsAppSession) {
-        let before = &entry.resource.metadata.resource_version;
-        if &updated.metadata.resource_version == before {
+        let Some(written) = updated.metadata.generation else {
             return;
-        }
+        };
         let deadline = tokio::time::Instant::now() + WRITE_VISIBLE_WAIT;
         while self
             .index
             .find(&entry.session_id())
-            .is_some_and(|now| &now.resource.metadata.resource_version == before)
+            .is_some_and(|now| now.resource.metadata.generation.unwrap_or(0) < written)
             && tokio::time::Instant::now() < deadline
         {
             tokio::time::sleep(POLL).await;
