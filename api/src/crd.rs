@@ -380,12 +380,16 @@ impl WhatsAppSession {
     /// spec, state from the operator's status (`ready` is for whoever knows the pod to
     /// say). `default_webhook` is what a session without `spec.webhook` delivers to.
     pub fn session_info(&self, default_webhook: Option<&WebhookSpec>) -> SessionInfo {
-        let status = self.status.clone().unwrap_or_default();
-        let state = status.status.unwrap_or(if self.spec.suspend {
-            SessionState::Stopped
-        } else {
-            SessionState::Starting
-        });
+        // Borrowed, not cloned: the status also holds conditions, and a cluster list does
+        // this for every session.
+        let status = self.status.as_ref();
+        let state = status
+            .and_then(|s| s.status)
+            .unwrap_or(if self.spec.suspend {
+                SessionState::Stopped
+            } else {
+                SessionState::Starting
+            });
         let webhook = self
             .spec
             .webhook
@@ -396,11 +400,13 @@ impl WhatsAppSession {
             session_id: self.session_id(),
             status: state,
             ready: false,
-            qr_available: status.qr_available,
-            phone: status.phone,
-            push_name: status.push_name,
-            last_connected: status.last_connected.as_ref().map(from_time),
-            last_error: status.last_error,
+            qr_available: status.is_some_and(|s| s.qr_available),
+            phone: status.and_then(|s| s.phone.clone()),
+            push_name: status.and_then(|s| s.push_name.clone()),
+            last_connected: status
+                .and_then(|s| s.last_connected.as_ref())
+                .map(from_time),
+            last_error: status.and_then(|s| s.last_error.clone()),
             created_at: self
                 .metadata
                 .creation_timestamp

@@ -4,6 +4,7 @@
 //! CR status the operator polls. Every router replica builds the same index from the API.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use k8s_openapi::api::core::v1::Pod;
@@ -69,6 +70,11 @@ pub struct SessionIndex {
     /// waker, so concurrent waiters (requests, relay, readiness probe) would lose wake-ups;
     /// one task awaits it and publishes here.
     ready: tokio::sync::watch::Sender<bool>,
+    /// Bumped on every reflector event, after the store applied it.
+    changes: AtomicU64,
+    /// [`Self::all`] as of a count of `changes`: every list, relay sync and metrics scrape
+    /// reads it, and working it out again takes milliseconds at 10,000 resources.
+    sorted: RwLock<(u64, Arc<[Entry]>)>,
 }
 
 impl SessionIndex {
@@ -93,7 +99,18 @@ impl SessionIndex {
             live: RwLock::new(HashMap::new()),
             default_webhook,
             ready,
+            // Nothing cached yet: the first `all` works it out.
+            changes: AtomicU64::new(1),
+            sorted: RwLock::new((0, Arc::new([]))),
         }
+    }
+
+    /// Tells the index a reflector applied an event to its store. The reflector applies it
+    /// before passing it on, so a change counted here is already in the store. A request
+    /// that waited to see its own write calls it too: the count trails the store by an
+    /// instant, and a list right after the write must show it.
+    pub fn note_change(&self) {
+        self.changes.fetch_add(1, Ordering::AcqRel);
     }
 
     /// Waits for both reflectors' first list, so a fresh replica never answers `404` for a
@@ -126,8 +143,28 @@ impl SessionIndex {
 
     /// Every session not being deleted, one per session id, sorted by id. Called for every
     /// list and by the relay and metrics loops, over 10,000 resources in a large cluster:
-    /// ids are borrowed, not copied, and the owner is only worked out where ids collide.
-    pub fn all(&self) -> Vec<Entry> {
+    /// worked out again only after the stores changed.
+    pub fn all(&self) -> Arc<[Entry]> {
+        // Read before the stores: a change landing while this works the list out leaves it
+        // tagged with the older count, so the next caller works it out again.
+        let changes = self.changes.load(Ordering::Acquire);
+        {
+            let sorted = self.sorted.read().unwrap_or_else(|p| p.into_inner());
+            if sorted.0 == changes {
+                return sorted.1.clone();
+            }
+        }
+        let entries: Arc<[Entry]> = self.work_out_all().into();
+        let mut sorted = self.sorted.write().unwrap_or_else(|p| p.into_inner());
+        if sorted.0 < changes {
+            *sorted = (changes, entries.clone());
+        }
+        entries
+    }
+
+    /// [`Self::all`] from the stores: ids are borrowed, not copied, and the owner is only
+    /// worked out where ids collide.
+    fn work_out_all(&self) -> Vec<Entry> {
         let state = self.resources.state();
         let mut claimants: HashMap<&str, Vec<&Arc<WhatsAppSession>>> =
             HashMap::with_capacity(state.len());
@@ -266,4 +303,41 @@ fn is_pod_state(status: SessionState) -> bool {
         status,
         SessionState::Connected | SessionState::Qr | SessionState::Connecting
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use kube::runtime::reflector::store;
+    use kube::runtime::watcher::Event;
+
+    use super::*;
+    use crate::cluster::convert::session_resource;
+
+    fn ids(index: &SessionIndex) -> Vec<String> {
+        index.all().iter().map(Entry::session_id).collect()
+    }
+
+    #[tokio::test]
+    async fn the_sorted_table_follows_every_change_of_the_stores() {
+        let (resources, mut writer) = store::<WhatsAppSession>();
+        let (pods, _pod_writer) = store::<Pod>();
+        let index = SessionIndex::new("wagate".into(), resources, pods, None);
+        let session = |id: &str| session_resource(id, None, &BTreeMap::new());
+
+        writer.apply_watcher_event(&Event::Apply(session("bob")));
+        index.note_change();
+        assert_eq!(ids(&index), ["bob"]);
+        assert!(
+            Arc::ptr_eq(&index.all(), &index.all()),
+            "unchanged stores: the table is not worked out again"
+        );
+        writer.apply_watcher_event(&Event::Apply(session("alice")));
+        index.note_change();
+        assert_eq!(ids(&index), ["alice", "bob"]);
+        writer.apply_watcher_event(&Event::Delete(session("bob")));
+        index.note_change();
+        assert_eq!(ids(&index), ["alice"]);
+    }
 }

@@ -85,12 +85,18 @@ impl ClusterBackend {
         let changed = Arc::new(Notify::new());
         let (resource_store, resource_writer) = reflector::store();
         let (pod_store, pod_writer) = reflector::store();
+        let index = Arc::new(SessionIndex::new(
+            config.namespace.clone(),
+            resource_store,
+            pod_store,
+            config.default_webhook.clone(),
+        ));
         let watch_resources = reflector(
             resource_writer,
             watcher(resources.clone(), watcher::Config::default()),
         )
         .default_backoff()
-        .for_each(on_change(&changed, "WhatsAppSession resources"));
+        .for_each(on_change(&index, &changed, "WhatsAppSession resources"));
         let pod_watch = watcher(
             pods,
             watcher::Config::default().labels(SESSION_POD_SELECTOR),
@@ -99,14 +105,8 @@ impl ClusterBackend {
         .modify(|pod| pod.managed_fields_mut().clear());
         let watch_pods = reflector(pod_writer, pod_watch)
             .default_backoff()
-            .for_each(on_change(&changed, "session pods"));
+            .for_each(on_change(&index, &changed, "session pods"));
 
-        let index = Arc::new(SessionIndex::new(
-            config.namespace.clone(),
-            resource_store,
-            pod_store,
-            config.default_webhook.clone(),
-        ));
         let pod_client = PodClient::new(config.internal_token.clone());
         let events = broadcast::channel(ALL_EVENTS_BUFFER).0;
         let cache = Arc::new(PodMetricsCache::default());
@@ -136,17 +136,19 @@ impl ClusterBackend {
     }
 }
 
-/// Wakes the event relay on every reflector event; logs watch failures (the watcher retries
-/// with backoff).
+/// Tells the index and wakes the event relay on every reflector event; logs watch failures
+/// (the watcher retries with backoff).
 fn on_change<T>(
+    index: &Arc<SessionIndex>,
     changed: &Arc<Notify>,
     what: &'static str,
 ) -> impl FnMut(Result<T, watcher::Error>) -> futures::future::Ready<()> + use<T> {
-    let changed = changed.clone();
+    let (index, changed) = (index.clone(), changed.clone());
     move |event| {
         if let Err(e) = event {
             tracing::warn!(error = %e, "watching {what} failed; retrying");
         }
+        index.note_change();
         changed.notify_one();
         futures::future::ready(())
     }
@@ -202,7 +204,7 @@ impl SessionBackend for ClusterBackend {
         let index = &self.shared.index;
         index
             .all()
-            .into_iter()
+            .iter()
             .find(|e| index.info(e).phone.as_deref() == Some(phone))
             .map(|e| e.session_id())
     }

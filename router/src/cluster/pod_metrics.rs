@@ -23,17 +23,75 @@ const RELAYED: [&str; 6] = [
     "wagate_webhook_deliveries_total",
 ];
 
-/// The last scrape of every session's pod.
+/// A relayed sample of one pod, labelled with its session.
+struct Sample {
+    family: &'static str,
+    line: Box<str>,
+}
+
+/// The last scrape of every session's pod: only the relayed samples, not the pod's whole
+/// exposition (its HTTP histograms and process figures are several KiB a pod, 10,000 times).
 #[derive(Default)]
 pub struct PodMetricsCache {
-    by_session: RwLock<BTreeMap<String, String>>,
+    by_session: RwLock<BTreeMap<String, Vec<Sample>>>,
+    /// `HELP` and `TYPE` of each relayed family, as the pods describe it.
+    headers: RwLock<BTreeMap<&'static str, Vec<String>>>,
 }
 
 impl PodMetricsCache {
-    /// The cached series, merged into one exposition text.
+    /// The cached series as one exposition text: per family (by name), its `HELP`/`TYPE`,
+    /// then every session's samples (by session id).
     pub fn render(&self) -> String {
         let cache = self.by_session.read().unwrap_or_else(|p| p.into_inner());
-        merge(cache.iter().map(|(id, text)| (id.as_str(), text.as_str())))
+        let headers = self.headers.read().unwrap_or_else(|p| p.into_inner());
+        let mut families = RELAYED;
+        families.sort_unstable();
+        let mut out = String::new();
+        for family in families {
+            let mut samples = cache
+                .values()
+                .flatten()
+                .filter(|s| s.family == family)
+                .peekable();
+            if samples.peek().is_none() {
+                continue;
+            }
+            for header in headers.get(family).into_iter().flatten() {
+                out.push_str(header);
+                out.push('\n');
+            }
+            for sample in samples {
+                out.push_str(&sample.line);
+                out.push('\n');
+            }
+        }
+        out
+    }
+
+    /// Keeps the relayed families of one pod's exposition `text`.
+    fn keep(&self, session_id: &str, text: &str) -> Vec<Sample> {
+        let mut samples = Vec::new();
+        for line in text.lines() {
+            if let Some(meta) = line
+                .strip_prefix("# HELP ")
+                .or_else(|| line.strip_prefix("# TYPE "))
+            {
+                let family = meta.split(' ').next().unwrap_or_default();
+                if let Some(name) = RELAYED.iter().find(|f| **f == family) {
+                    let mut headers = self.headers.write().unwrap_or_else(|p| p.into_inner());
+                    let lines = headers.entry(name).or_default();
+                    if lines.len() < 2 && !lines.iter().any(|l| l == line) {
+                        lines.push(line.to_string());
+                    }
+                }
+            } else if let Some(family) = RELAYED.iter().find(|f| **f == sample_family(line)) {
+                samples.push(Sample {
+                    family,
+                    line: with_session_label(line, session_id).into_boxed_str(),
+                });
+            }
+        }
+        samples
     }
 
     /// Scrapes every ready pod once; sessions without a ready pod keep their last figures
@@ -44,7 +102,9 @@ impl PodMetricsCache {
             .iter()
             .filter_map(|e| Some((e.session_id(), e.pod.clone()?)))
             .collect();
-        let results: Vec<_> = futures::stream::iter(targets)
+        // Each answer is cut down to its relayed samples as it comes, so at most
+        // SCRAPE_CONCURRENCY whole expositions are held at once.
+        let mut scraped: HashMap<String, Vec<Sample>> = futures::stream::iter(targets)
             .map(|(id, pod)| {
                 let pods = pods.clone();
                 async move {
@@ -53,26 +113,27 @@ impl PodMetricsCache {
                 }
             })
             .buffer_unordered(SCRAPE_CONCURRENCY)
+            .filter_map(|(id, result)| async move {
+                match result {
+                    Ok(text) => {
+                        let samples = self.keep(&id, &text);
+                        Some((id, samples))
+                    }
+                    Err(e) => {
+                        tracing::debug!(session = %id, error = %e, "cannot scrape the session pod's metrics");
+                        None
+                    }
+                }
+            })
             .collect()
             .await;
-        let mut scraped = HashMap::new();
-        for (id, result) in results {
-            match result {
-                Ok(text) => {
-                    scraped.insert(id, text);
-                }
-                Err(e) => {
-                    tracing::debug!(session = %id, error = %e, "cannot scrape the session pod's metrics")
-                }
-            }
-        }
         let mut cache = self.by_session.write().unwrap_or_else(|p| p.into_inner());
-        let previous = std::mem::take(&mut *cache);
-        for entry in entries {
+        let mut previous = std::mem::take(&mut *cache);
+        for entry in entries.iter() {
             let id = entry.session_id();
-            let text = scraped.get(&id).or_else(|| previous.get(&id));
-            if let Some(text) = text {
-                cache.insert(id, text.clone());
+            let samples = scraped.remove(&id).or_else(|| previous.remove(&id));
+            if let Some(samples) = samples {
+                cache.insert(id, samples);
             }
         }
     }
@@ -115,46 +176,6 @@ fn with_session_label(line: &str, session_id: &str) -> String {
     }
 }
 
-/// Merges the relayed families of many pods: one `HELP`/`TYPE` per family, then every pod's
-/// samples, each labelled with its session.
-pub fn merge<'a>(pods: impl Iterator<Item = (&'a str, &'a str)>) -> String {
-    let mut headers: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-    let mut samples: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-    for (session_id, text) in pods {
-        for line in text.lines() {
-            if let Some(meta) = line
-                .strip_prefix("# HELP ")
-                .or_else(|| line.strip_prefix("# TYPE "))
-            {
-                let family = meta.split(' ').next().unwrap_or_default();
-                if let Some(name) = RELAYED.iter().find(|f| **f == family) {
-                    let lines = headers.entry(name).or_default();
-                    if lines.len() < 2 && !lines.iter().any(|l| l == line) {
-                        lines.push(line.to_string());
-                    }
-                }
-            } else if let Some(name) = RELAYED.iter().find(|f| **f == sample_family(line)) {
-                samples
-                    .entry(name)
-                    .or_default()
-                    .push(with_session_label(line, session_id));
-            }
-        }
-    }
-    let mut out = String::new();
-    for (family, lines) in samples {
-        for header in headers.get(family).into_iter().flatten() {
-            out.push_str(header);
-            out.push('\n');
-        }
-        for line in lines {
-            out.push_str(&line);
-            out.push('\n');
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,7 +185,12 @@ mod tests {
 
     #[test]
     fn families_merge_once_with_every_pods_samples() {
-        let merged = merge([("a", POD_A), ("b", POD_B)].into_iter());
+        let cache = PodMetricsCache::default();
+        for (id, text) in [("b", POD_B), ("a", POD_A)] {
+            let samples = cache.keep(id, text);
+            cache.by_session.write().unwrap().insert(id.into(), samples);
+        }
+        let merged = cache.render();
         assert_eq!(
             merged,
             "# HELP wagate_messages_sent_total Messages WhatsApp accepted\n# TYPE wagate_messages_sent_total counter\nwagate_messages_sent_total{session=\"a\"} 3\nwagate_messages_sent_total{session=\"b\"} 7\n# HELP wagate_webhook_deliveries_total Webhook delivery attempts\n# TYPE wagate_webhook_deliveries_total counter\nwagate_webhook_deliveries_total{session=\"a\",result=\"ok\"} 2\n"

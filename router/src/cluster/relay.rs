@@ -49,8 +49,8 @@ impl EventRelay {
         let desired: HashMap<String, PodAddress> = self
             .index
             .all()
-            .into_iter()
-            .filter_map(|e| Some((e.session_id(), e.pod?)))
+            .iter()
+            .filter_map(|e| Some((e.session_id(), e.pod.clone()?)))
             .collect();
         running.retain(|id, (pod, task)| {
             let keep = desired.get(id) == Some(pod);

@@ -161,6 +161,7 @@ impl Shared {
                     }
                     tokio::time::sleep(POLL).await;
                 }
+                self.index.note_change();
                 return (self.index.info(&entry), false);
             }
             if tokio::time::Instant::now() >= deadline {
@@ -221,6 +222,7 @@ impl Shared {
         {
             tokio::time::sleep(POLL).await;
         }
+        self.index.note_change();
         Ok(())
     }
 
@@ -286,6 +288,7 @@ impl Shared {
         {
             tokio::time::sleep(POLL).await;
         }
+        self.index.note_change();
     }
 
     async fn patch_webhook(
@@ -382,6 +385,7 @@ impl Shared {
         {
             tokio::time::sleep(POLL).await;
         }
+        self.index.note_change();
     }
 
     /// Creates the webhook Secret; its name is derived from its content, so one that exists

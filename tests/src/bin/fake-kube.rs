@@ -2,7 +2,8 @@
 //! the router's cluster backend at scale (`scripts/cluster-scale.sh`). Every pod, at its own
 //! loopback address, is served by one local "pod fleet" server that answers what the router
 //! asks a session pod: the event stream (held open, as a connected session's is) and
-//! `/metrics`. It prints the kubeconfig path, then the number of event streams open whenever
+//! `/metrics` (what a real linked pod answered after a few sends: about 10 KB, most of it
+//! HTTP histograms the router does not relay). It prints the kubeconfig path, then the number of event streams open whenever
 //! it changes. With `unready`, the pods are not ready: the router indexes them but relays
 //! nothing.
 //!   fake-kube <sessions> <namespace> <dir> [ready|unready]
@@ -19,6 +20,10 @@ use futures::Stream;
 use serde_json::json;
 use wagate_e2e::fake_kube::{FakeKube, PODS, SESSIONS};
 
+/// A real `wagate-session`'s `/metrics`, linked to the protocol simulator, after three sends
+/// and one received message.
+const SESSION_POD_METRICS: &str = include_str!("session-pod-metrics.prom");
+
 #[tokio::main]
 async fn main() {
     let mut args = std::env::args().skip(1);
@@ -34,16 +39,16 @@ async fn main() {
 
     let streams = Arc::new(AtomicUsize::new(0));
     // Every pod gets its own loopback address (127.1.x.y), as pods have their own IPs: the
-    // router keeps connections per address (its metrics scrapes keep one idle per pod), so
-    // one shared address would understate its sockets. Any 127/8 address reaches a socket
-    // bound to all interfaces; this is a benchmark's stand-in, up for a minute.
+    // router keeps connections per address, so one shared address would understate its
+    // sockets. Any 127/8 address reaches a socket bound to all interfaces; this is a
+    // benchmark's stand-in, up for a minute.
     let fleet = tokio::net::TcpListener::bind("0.0.0.0:0")
         .await
         .expect("bind pod fleet");
     let fleet_port = fleet.local_addr().expect("addr").port();
     let app = Router::new()
         .route("/v1/sessions/{id}/events", get(events))
-        .route("/metrics", get(|| async { "" }))
+        .route("/metrics", get(|| async { SESSION_POD_METRICS }))
         .with_state(streams.clone());
     tokio::spawn(async move { axum::serve(fleet, app).await });
 
