@@ -3,9 +3,9 @@
 //! loopback address, is served by one local "pod fleet" server that answers what the router
 //! asks a session pod: the event stream (held open, as a connected session's is) and
 //! `/metrics` (what a real linked pod answered after a few sends: about 10 KB, most of it
-//! HTTP histograms the router does not relay). It prints the kubeconfig path, then the number of event streams open whenever
-//! it changes. With `unready`, the pods are not ready: the router indexes them but relays
-//! nothing.
+//! HTTP histograms the router does not relay). It prints the kubeconfig path, then the
+//! number of event streams open whenever it changes. With `unready`, the pods are not ready:
+//! the router indexes them but relays nothing.
 //!   fake-kube <sessions> <namespace> <dir> [ready|unready]
 
 use std::sync::Arc;
