@@ -17,6 +17,17 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 const HEADERS_TIMEOUT: Duration = Duration::from_secs(75);
 /// The router's own short calls (info, metrics).
 pub const SHORT_CALL_TIMEOUT: Duration = Duration::from_secs(3);
+/// The most of a pod's `/metrics` the router reads: a linked pod's is about 10 KB.
+pub const METRICS_MAX_BYTES: usize = 1024 * 1024;
+
+/// Why a pod's `/metrics` could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ScrapeError {
+    #[error(transparent)]
+    Http(#[from] reqwest::Error),
+    #[error("the pod's metrics are over {METRICS_MAX_BYTES} bytes")]
+    TooLarge,
+}
 
 /// Headers that belong to one hop, that the proxy sets itself, or that are the caller's
 /// credentials at the router (a pod, which parses what strangers send, never sees them).
@@ -232,16 +243,25 @@ impl PodClient {
     }
 
     /// The pod's `/metrics` text, from its metrics address (`ip:port`).
-    pub async fn metrics(&self, metrics_addr: &str) -> reqwest::Result<String> {
+    pub async fn metrics(&self, metrics_addr: &str) -> Result<String, ScrapeError> {
         let url = format!("http://{metrics_addr}/metrics");
-        self.scrape
+        let mut response = self
+            .scrape
             .get(url)
             .timeout(SHORT_CALL_TIMEOUT)
             .send()
             .await?
-            .error_for_status()?
-            .text()
-            .await
+            .error_for_status()?;
+        // Read in bounded steps: the router scrapes every pod, and one pod answering without
+        // end must cost it one refused scrape, not its memory.
+        let mut text = Vec::new();
+        while let Some(chunk) = response.chunk().await? {
+            if text.len() + chunk.len() > METRICS_MAX_BYTES {
+                return Err(ScrapeError::TooLarge);
+            }
+            text.extend_from_slice(&chunk);
+        }
+        Ok(String::from_utf8_lossy(&text).into_owned())
     }
 }
 
@@ -325,5 +345,24 @@ mod tests {
         };
         let error = forward(http::Method::POST, closed).await;
         assert_eq!(error.code, ErrorCode::SessionNotReady, "{error:?}");
+    }
+
+    #[tokio::test]
+    async fn a_pods_metrics_are_read_up_to_the_bound_and_no_further() {
+        use axum::routing::get;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let app = axum::Router::new()
+            .route("/metrics", get(|| async { "x 1\n".repeat(1000) }))
+            .route(
+                "/huge/metrics",
+                get(|| async { "x".repeat(METRICS_MAX_BYTES + 1) }),
+            );
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let pods = PodClient::new("token".into());
+
+        assert_eq!(pods.metrics(&addr).await.unwrap(), "x 1\n".repeat(1000));
+        let error = pods.metrics(&format!("{addr}/huge")).await.unwrap_err();
+        assert!(matches!(error, ScrapeError::TooLarge), "{error:?}");
     }
 }
